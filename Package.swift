@@ -1,0 +1,77 @@
+// swift-tools-version: 6.0
+//
+// meshtop: a terminal dashboard for a service mesh, and the mesh's sidecar proxy.
+// Layout and data flow are described in README.md; one module, one job:
+//   sources -> store -> analysis -> views -> screen.
+import PackageDescription
+
+let swiftSettings: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("InternalImportsByDefault"),
+]
+
+let nio: [Target.Dependency] = [
+    .product(name: "NIOCore", package: "swift-nio"),
+    .product(name: "NIOPosix", package: "swift-nio"),
+    .product(name: "NIOHTTP1", package: "swift-nio"),
+]
+
+let package = Package(
+    name: "meshtop",
+    products: [
+        .executable(name: "meshtop", targets: ["meshtop"]),
+        .executable(name: "meshproxy", targets: ["meshproxy"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+    ],
+    targets: [
+        // System libraries, each behind a small C shim (variadic and macro APIs, C globals).
+        .systemLibrary(name: "CNcurses", pkgConfig: "ncursesw", providers: [.apt(["libncurses-dev"])]),
+        .systemLibrary(name: "CCurl", pkgConfig: "libcurl", providers: [.apt(["libcurl4-openssl-dev"])]),
+
+        // Pure core: no I/O.
+        .target(name: "PromText", swiftSettings: swiftSettings),
+        .target(name: "MeshMetrics", dependencies: ["PromText"], swiftSettings: swiftSettings),
+
+        // I/O at the edges.
+        .target(
+            name: "MeshSources",
+            dependencies: ["PromText", "CCurl", .product(name: "Yams", package: "Yams")],
+            swiftSettings: swiftSettings),
+        .target(name: "TerminalUI", dependencies: ["CNcurses"], swiftSettings: swiftSettings),
+        .target(name: "Dashboard", dependencies: ["MeshMetrics", "MeshSources", "TerminalUI"], swiftSettings: swiftSettings),
+        .target(
+            name: "MeshProxy",
+            dependencies: nio + [.product(name: "Yams", package: "Yams")],
+            swiftSettings: swiftSettings),
+        .target(name: "MeshDemo", dependencies: ["MeshProxy"] + nio, swiftSettings: swiftSettings),
+
+        // Thin executables: argument parsing and wiring.
+        .executableTarget(
+            name: "meshtop",
+            dependencies: [
+                "Dashboard", "MeshDemo", "MeshSources", "MeshMetrics", "TerminalUI",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: swiftSettings),
+        .executableTarget(
+            name: "meshproxy",
+            dependencies: ["MeshProxy", .product(name: "ArgumentParser", package: "swift-argument-parser")] + nio,
+            swiftSettings: swiftSettings),
+
+        .testTarget(name: "PromTextTests", dependencies: ["PromText"], swiftSettings: swiftSettings),
+        .testTarget(name: "MeshMetricsTests", dependencies: ["MeshMetrics", "PromText"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "MeshProxyTests",
+            dependencies: ["MeshProxy", "MeshSources", "PromText", "MeshMetrics"] + nio,
+            swiftSettings: swiftSettings),
+        .testTarget(
+            name: "EndToEndTests",
+            dependencies: ["Dashboard", "TerminalUI", "MeshMetrics", "PromText"],
+            swiftSettings: swiftSettings),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,48 @@
+/// A table printed the way linkerd viz prints its tables: key columns left-aligned, metric
+/// columns right-aligned, three spaces between columns, no trailing spaces.
+public struct TextTable: Sendable {
+    public enum Alignment: Sendable { case left, right }
+
+    public var headers: [String]
+    public var alignments: [Alignment]
+    public var rows: [[String]] = []
+
+    public init(headers: [String], alignments: [Alignment]) {
+        precondition(headers.count == alignments.count, "one alignment per column")
+        self.headers = headers
+        self.alignments = alignments
+    }
+
+    public mutating func append(_ row: [String]) {
+        rows.append(row)
+    }
+
+    /// The rendered table, one line per row after the header, each ending in a newline.
+    public func render(gap: Int = 3) -> String {
+        let all = [headers] + rows
+        var widths = Array(repeating: 0, count: headers.count)
+        for row in all {
+            for (i, cell) in row.enumerated() where i < widths.count {
+                widths[i] = max(widths[i], cell.displayWidth)
+            }
+        }
+        var out = ""
+        for row in all {
+            var line = ""
+            for i in headers.indices {
+                let cell = i < row.count ? row[i] : ""
+                let pad = String(repeating: " ", count: widths[i] - cell.displayWidth)
+                if i > 0 { line += String(repeating: " ", count: gap) }
+                line += alignments[i] == .left ? cell + pad : pad + cell
+            }
+            while line.last == " " { line.removeLast() }
+            out += line + "\n"
+        }
+        return out
+    }
+}
+
+extension String {
+    /// Columns the string takes in a terminal: one per character (wide characters are not used in tables).
+    var displayWidth: Int { unicodeScalars.count }
+}
