@@ -66,7 +66,7 @@ let package = Package(
         .testTarget(name: "MeshMetricsTests", dependencies: ["MeshMetrics", "PromText"], swiftSettings: swiftSettings),
         .testTarget(
             name: "MeshProxyTests",
-            dependencies: ["MeshProxy", "MeshSources", "PromText", "MeshMetrics"] + nio,
+            dependencies: ["MeshProxy", "MeshDemo", "MeshSources", "PromText", "MeshMetrics"] + nio,
             swiftSettings: swiftSettings),
         .testTarget(
             name: "EndToEndTests",

@@ -1,0 +1,30 @@
+/// How a response is classified, as linkerd2-proxy classifies it.
+public struct ResponseClass: Hashable, Sendable {
+    /// The HTTP status, nil when the stream failed before a response.
+    public var status: Int?
+    /// The gRPC status code, for gRPC responses.
+    public var grpcStatus: Int?
+    /// Why the stream failed without a response: `timeout`, `unclassified`, …
+    public var error: String?
+    public var isFailure: Bool
+
+    /// Linkerd's default gRPC failure codes: UNKNOWN, DEADLINE_EXCEEDED, PERMISSION_DENIED,
+    /// INTERNAL, UNAVAILABLE, DATA_LOSS.
+    public static let grpcFailureCodes: Set<Int> = [2, 4, 7, 13, 14, 15]
+
+    /// An HTTP response: a failure when its status is 500–599.
+    public static func http(status: Int) -> ResponseClass {
+        ResponseClass(status: status, grpcStatus: nil, error: nil, isFailure: (500...599).contains(status))
+    }
+
+    /// A gRPC response: classified by `grpc-status`; a response without one counts as success (code Unknown, as Linkerd).
+    public static func grpc(status: Int, grpcStatus: Int?) -> ResponseClass {
+        ResponseClass(status: status, grpcStatus: grpcStatus, error: nil,
+                      isFailure: grpcStatus.map { grpcFailureCodes.contains($0) } ?? false)
+    }
+
+    /// A stream that failed without a response.
+    public static func failed(_ error: String) -> ResponseClass {
+        ResponseClass(status: nil, grpcStatus: nil, error: error, isFailure: true)
+    }
+}

@@ -1,0 +1,156 @@
+import Yams
+
+/// One address a backend can be reached at, with the labels the destination service gives it
+/// (they become the `dst_*` labels of outbound metrics, as linkerd-destination's labels do).
+public struct Endpoint: Sendable, Hashable {
+    public var host: String
+    public var port: Int
+    public var labels: [String: String]
+
+    public init(host: String, port: Int, labels: [String: String] = [:]) {
+        self.host = host
+        self.port = port
+        self.labels = labels
+    }
+
+    public var address: String { "\(host):\(port)" }
+}
+
+/// A named set of endpoints with a traffic-split weight.
+public struct Backend: Sendable, Hashable {
+    public var name: String
+    public var weight: Int
+    public var endpoints: [Endpoint]
+
+    public init(name: String, weight: Int = 1, endpoints: [Endpoint]) {
+        self.name = name
+        self.weight = weight
+        self.endpoints = endpoints
+    }
+}
+
+/// Where outbound traffic for an authority goes: the stand-in for linkerd-destination.
+public struct Destination: Sendable, Hashable {
+    /// `host:port`, as requests name it in their Host header (`:80` when they give no port).
+    public var authority: String
+    public var backends: [Backend]
+
+    public init(authority: String, backends: [Backend]) {
+        self.authority = authority
+        self.backends = backends
+    }
+}
+
+/// The destinations file: authorities and their backends.
+///
+/// ```yaml
+/// destinations:
+///   - authority: voting-svc.emojivoto.svc.cluster.local:8080
+///     backends:
+///       - name: voting
+///         weight: 100
+///         endpoints:
+///           - address: 127.0.0.1:4143
+///             labels: {namespace: emojivoto, deployment: voting, pod: voting-0, service: voting-svc}
+/// ```
+public struct DestinationTable: Sendable {
+    public var destinations: [String: Destination]
+
+    public init(_ destinations: [Destination] = []) {
+        self.destinations = Dictionary(destinations.map { (Self.normalize($0.authority), $0) }, uniquingKeysWith: { $1 })
+    }
+
+    /// The destination for a request's authority (Host header), with `:80` assumed when it has no port.
+    public func lookup(_ authority: String) -> Destination? {
+        destinations[Self.normalize(authority)]
+    }
+
+    static func normalize(_ authority: String) -> String {
+        let lower = authority.lowercased()
+        if lower.hasPrefix("[") {  // IPv6 literal
+            return lower.contains("]:") ? lower : lower + ":80"
+        }
+        return lower.contains(":") ? lower : lower + ":80"
+    }
+
+    /// Reads a destinations file's YAML (or JSON, which is YAML too).
+    public static func parse(yaml text: String, file: String = "destinations") throws(ConfigError) -> DestinationTable {
+        let root: Any?
+        do {
+            root = try Yams.load(yaml: text)
+        } catch {
+            throw ConfigError("\(file): not valid YAML: \(error)")
+        }
+        guard let map = root as? [String: Any], let list = map["destinations"] as? [Any] else {
+            throw ConfigError("\(file): expected a top-level 'destinations:' list")
+        }
+        var out: [Destination] = []
+        for (i, item) in list.enumerated() {
+            let at = "\(file): destinations[\(i)]"
+            guard let d = item as? [String: Any], let authority = d["authority"] as? String, !authority.isEmpty else {
+                throw ConfigError("\(at): needs an 'authority: host:port'")
+            }
+            guard let backends = d["backends"] as? [Any], !backends.isEmpty else {
+                throw ConfigError("\(at) (\(authority)): needs a non-empty 'backends:' list")
+            }
+            var parsed: [Backend] = []
+            for (j, b) in backends.enumerated() {
+                let bat = "\(at).backends[\(j)]"
+                guard let b = b as? [String: Any] else { throw ConfigError("\(bat): expected a map") }
+                let name = (b["name"] as? String) ?? authority
+                let weight = (b["weight"] as? Int) ?? 1
+                guard weight >= 0 else { throw ConfigError("\(bat): weight must be 0 or more") }
+                guard let eps = b["endpoints"] as? [Any], !eps.isEmpty else {
+                    throw ConfigError("\(bat): needs a non-empty 'endpoints:' list")
+                }
+                var endpoints: [Endpoint] = []
+                for (k, e) in eps.enumerated() {
+                    let eat = "\(bat).endpoints[\(k)]"
+                    guard let e = e as? [String: Any], let address = e["address"] as? String,
+                          let parsedAddress = HostPort(address) else {
+                        throw ConfigError("\(eat): needs 'address: host:port'")
+                    }
+                    var labels: [String: String] = [:]
+                    if let l = e["labels"] as? [String: Any] {
+                        for (k, v) in l { labels[k] = "\(v)" }
+                    }
+                    endpoints.append(Endpoint(host: parsedAddress.host, port: parsedAddress.port, labels: labels))
+                }
+                parsed.append(Backend(name: name, weight: weight, endpoints: endpoints))
+            }
+            out.append(Destination(authority: authority, backends: parsed))
+        }
+        return DestinationTable(out)
+    }
+}
+
+/// A `host:port` pair, as flags and files write addresses.
+public struct HostPort: Sendable, Hashable, CustomStringConvertible {
+    public var host: String
+    public var port: Int
+
+    public init(host: String, port: Int) {
+        self.host = host
+        self.port = port
+    }
+
+    /// Parses `host:port`, `[v6]:port` or `:port` (meaning 127.0.0.1).
+    public init?(_ text: String) {
+        guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]), (0...65535).contains(port) else {
+            return nil
+        }
+        var host = String(text[..<colon])
+        if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+        self.host = host.isEmpty ? "127.0.0.1" : host
+        self.port = port
+    }
+
+    public var description: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
+}
+
+/// A configuration mistake, with a message that names the file and the place in it.
+public struct ConfigError: Error, Sendable, CustomStringConvertible {
+    public var message: String
+    public init(_ message: String) { self.message = message }
+    public var description: String { message }
+}

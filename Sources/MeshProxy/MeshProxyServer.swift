@@ -1,0 +1,139 @@
+public import NIOCore
+public import NIOPosix
+import NIOHTTP1
+
+/// What a meshproxy listens on and where it sends traffic.
+public struct ProxyConfiguration: Sendable {
+    /// The inbound listener (other proxies and clients → the local app), and the app's address.
+    public var inbound: (listen: HostPort, app: HostPort)?
+    /// The outbound listener (the local app → the mesh) and its destinations.
+    public var outbound: (listen: HostPort, destinations: DestinationTable)?
+    /// The admin listener: `/metrics`, `/ready`, `/live`. Loopback by default, as Linkerd's 4191.
+    public var admin: HostPort
+    /// How long connecting to an upstream may take before the request fails with 504.
+    public var connectTimeout: TimeAmount
+
+    public init(inbound: (listen: HostPort, app: HostPort)? = nil,
+                outbound: (listen: HostPort, destinations: DestinationTable)? = nil,
+                admin: HostPort = HostPort(host: "127.0.0.1", port: 4191),
+                connectTimeout: TimeAmount = .seconds(1)) {
+        self.inbound = inbound
+        self.outbound = outbound
+        self.admin = admin
+        self.connectTimeout = connectTimeout
+    }
+}
+
+/// A running meshproxy: its listeners, bound, and its metrics.
+///
+/// ```swift
+/// let proxy = try await MeshProxyServer.start(ProxyConfiguration(
+///     inbound: (listen: HostPort(host: "127.0.0.1", port: 4143), app: HostPort(host: "127.0.0.1", port: 8080))))
+/// print(proxy.adminAddress)   // where /metrics is served
+/// ```
+public final class MeshProxyServer: Sendable {
+    public let registry: MetricsRegistry
+    /// The addresses actually bound (a port 0 in the configuration becomes a real one).
+    public let inboundAddress: HostPort?
+    public let outboundAddress: HostPort?
+    public let adminAddress: HostPort
+    private let channels: [any Channel]
+    private let outboundRouter: OutboundRouter?
+
+    private init(registry: MetricsRegistry, channels: [any Channel], inbound: HostPort?, outbound: HostPort?, admin: HostPort, outboundRouter: OutboundRouter?) {
+        self.registry = registry
+        self.channels = channels
+        self.inboundAddress = inbound
+        self.outboundAddress = outbound
+        self.adminAddress = admin
+        self.outboundRouter = outboundRouter
+    }
+
+    /// Binds every configured listener on `group` and returns once they accept connections.
+    public static func start(_ config: ProxyConfiguration, group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) async throws -> MeshProxyServer {
+        let registry = MetricsRegistry()
+        var channels: [any Channel] = []
+        do {
+            var inboundAddress: HostPort?
+            var outboundAddress: HostPort?
+            var outboundRouter: OutboundRouter?
+            if let (listen, app) = config.inbound {
+                let router = InboundRouter(app: app, registry: registry)
+                let accept = registry.tcpTarget(LabelSet([("direction", "inbound"), ("peer", "src")] + targetLabels(app) + [
+                    ("tls", "no_identity"), ("no_tls_reason", "no_tls_from_remote"), ("srv_kind", "default"), ("srv_name", "all-unauthenticated"),
+                ]))
+                let channel = try await bindProxy(listen, router: router, accept: accept, registry: registry, config: config, group: group)
+                channels.append(channel)
+                inboundAddress = channel.localHostPort
+            }
+            if let (listen, destinations) = config.outbound {
+                let router = OutboundRouter(table: destinations, registry: registry)
+                let accept = registry.tcpTarget(LabelSet([("direction", "outbound"), ("peer", "src")] + targetLabels(listen) + [
+                    ("tls", "no_identity"), ("no_tls_reason", "loopback"),
+                ]))
+                let channel = try await bindProxy(listen, router: router, accept: accept, registry: registry, config: config, group: group)
+                channels.append(channel)
+                outboundAddress = channel.localHostPort
+                outboundRouter = router
+            }
+            let admin = try await bindHTTP(config.admin, group: group) { AdminHandler(registry: registry) }
+            channels.append(admin)
+            return MeshProxyServer(registry: registry, channels: channels, inbound: inboundAddress, outbound: outboundAddress,
+                                   admin: admin.localHostPort ?? config.admin, outboundRouter: outboundRouter)
+        } catch {
+            for channel in channels { try? await channel.close() }
+            throw error
+        }
+    }
+
+    /// Replaces the outbound destinations; requests already routed finish where they were going.
+    public func updateDestinations(_ table: DestinationTable) {
+        outboundRouter?.replace(table)
+    }
+
+    /// Closes every listener.
+    public func stop() async {
+        for channel in channels { try? await channel.close() }
+    }
+
+    private static func bindProxy(_ address: HostPort, router: any Router, accept: TCPTarget, registry: MetricsRegistry,
+                                  config: ProxyConfiguration, group: any EventLoopGroup) async throws -> any Channel {
+        let connectTimeout = config.connectTimeout
+        return try await ServerBootstrap(group: group)
+            .serverChannelOption(.backlog, value: 1024)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    let sync = channel.pipeline.syncOperations
+                    try sync.addHandler(ConnectionMetricsHandler(registry: registry, target: accept))
+                    try sync.configureHTTPServerPipeline(withErrorHandling: true)
+                    try sync.addHandler(ProxyHandler(router: router, registry: registry, connectTimeout: connectTimeout))
+                }
+            }
+            .bind(host: address.host, port: address.port)
+            .get()
+    }
+
+    static func bindHTTP(_ address: HostPort, group: any EventLoopGroup,
+                         handler: @escaping @Sendable () -> some ChannelHandler) async throws -> any Channel {
+        try await ServerBootstrap(group: group)
+            .serverChannelOption(.backlog, value: 256)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
+                    try channel.pipeline.syncOperations.addHandler(handler())
+                }
+            }
+            .bind(host: address.host, port: address.port)
+            .get()
+    }
+}
+
+extension Channel {
+    var localHostPort: HostPort? {
+        guard let address = localAddress, let ip = address.ipAddress, let port = address.port else { return nil }
+        return HostPort(host: ip, port: port)
+    }
+}

@@ -1,0 +1,236 @@
+import NIOConcurrencyHelpers
+
+/// Linkerd's latency bucket bounds in milliseconds, shared by every latency histogram.
+public let latencyBucketBounds: [UInt64] = [
+    1, 2, 3, 4, 5, 10, 20, 30, 40, 50, 100, 200, 300, 400, 500,
+    1000, 2000, 3000, 4000, 5000, 10000, 20000, 30000, 40000, 50000,
+]
+
+/// An ordered list of label pairs rendered once, as the proxy prints them.
+public struct LabelSet: Hashable, Sendable {
+    public let pairs: [(String, String)]
+    /// `a="1",b="2"`, values escaped.
+    public let rendered: String
+
+    public init(_ pairs: [(String, String)]) {
+        self.pairs = pairs
+        self.rendered = pairs.map { "\($0.0)=\"\(escapeLabelValue($0.1))\"" }.joined(separator: ",")
+    }
+
+    public static func == (a: LabelSet, b: LabelSet) -> Bool { a.rendered == b.rendered }
+    public func hash(into h: inout Hasher) { h.combine(rendered) }
+
+    func appending(_ more: String) -> String {
+        rendered.isEmpty ? more : (more.isEmpty ? rendered : rendered + "," + more)
+    }
+}
+
+func escapeLabelValue(_ v: String) -> String {
+    guard v.utf8.contains(where: { $0 == 0x5C || $0 == 0x22 || $0 == 0x0A }) else { return v }
+    return v.replacingAll("\\", "\\\\").replacingAll("\"", "\\\"").replacingAll("\n", "\\n")
+}
+
+extension String {
+    func replacingAll(_ target: String, _ replacement: String) -> String {
+        split(separator: target, omittingEmptySubsequences: false).joined(separator: replacement)
+    }
+}
+
+/// A latency histogram with Linkerd's buckets, in milliseconds.
+struct LatencyHistogram {
+    var buckets = [UInt64](repeating: 0, count: latencyBucketBounds.count + 1)
+    var sumMs: UInt64 = 0
+    var count: UInt64 = 0
+
+    mutating func record(nanoseconds: Int64) {
+        let ms = UInt64(max(0, nanoseconds) / 1_000_000)
+        // A value falls in the first bucket whose bound is >= it (bounds are inclusive, `le`).
+        var i = 0
+        let exact = Double(max(0, nanoseconds)) / 1_000_000
+        while i < latencyBucketBounds.count, exact > Double(latencyBucketBounds[i]) { i += 1 }
+        buckets[i] += 1
+        sumMs += ms
+        count += 1
+    }
+}
+
+/// The HTTP metrics of one target (an inbound app, or one outbound endpoint).
+struct HTTPTargetStats {
+    var requests: UInt64 = 0
+    var latencyByStatus: [Int?: LatencyHistogram] = [:]
+    var responses: [ResponseClass: UInt64] = [:]
+}
+
+/// TCP metrics of one label set (direction, peer, target and TLS labels).
+struct TCPStats {
+    var opened: UInt64 = 0
+    var open: Int64 = 0
+    var readBytes: UInt64 = 0
+    var writeBytes: UInt64 = 0
+    var closedByErrno: [String: UInt64] = [:]
+}
+
+/// A handle to one target's HTTP stats, resolved once so the hot path does no label work.
+public struct HTTPTarget: Sendable, Hashable {
+    let index: Int
+}
+
+/// A handle to one TCP label set.
+public struct TCPTarget: Sendable, Hashable {
+    let index: Int
+}
+
+/// Every metric one meshproxy exports, rendered in the Prometheus text format with Linkerd's
+/// names, labels, HELP texts and bucket bounds.
+public final class MetricsRegistry: Sendable {
+    private struct State {
+        var httpLabels: [LabelSet] = []
+        var httpIndex: [LabelSet: Int] = [:]
+        var http: [HTTPTargetStats] = []
+        var tcpLabels: [LabelSet] = []
+        var tcpIndex: [LabelSet: Int] = [:]
+        var tcp: [TCPStats] = []
+        var gauges: [(name: String, help: String, labels: String, value: Double)] = []
+    }
+
+    private let state = NIOLockedValueBox(State())
+    private let buildInfo: LabelSet
+    private let startTime: Double
+
+    public init(version: String = meshproxyVersion, startTime: Double = ProcessStats.now()) {
+        self.buildInfo = LabelSet([("git_version", version), ("profile", buildProfile), ("vendor", "meshtop")])
+        self.startTime = startTime
+    }
+
+    /// The handle for a target's HTTP stats, registering its labels on first use.
+    public func httpTarget(_ labels: LabelSet) -> HTTPTarget {
+        state.withLockedValue { s in
+            if let i = s.httpIndex[labels] { return HTTPTarget(index: i) }
+            s.httpLabels.append(labels)
+            s.http.append(HTTPTargetStats())
+            s.httpIndex[labels] = s.http.count - 1
+            return HTTPTarget(index: s.http.count - 1)
+        }
+    }
+
+    public func tcpTarget(_ labels: LabelSet) -> TCPTarget {
+        state.withLockedValue { s in
+            if let i = s.tcpIndex[labels] { return TCPTarget(index: i) }
+            s.tcpLabels.append(labels)
+            s.tcp.append(TCPStats())
+            s.tcpIndex[labels] = s.tcp.count - 1
+            return TCPTarget(index: s.tcp.count - 1)
+        }
+    }
+
+    /// Counts a request when its stream begins (`request_total`).
+    public func requestStarted(_ t: HTTPTarget) {
+        state.withLockedValue { $0.http[t.index].requests += 1 }
+    }
+
+    /// Records time to the first response byte (`response_latency_ms`) under the response's status.
+    public func recordLatency(_ t: HTTPTarget, status: Int?, nanoseconds: Int64) {
+        state.withLockedValue { $0.http[t.index].latencyByStatus[status, default: LatencyHistogram()].record(nanoseconds: nanoseconds) }
+    }
+
+    /// Counts a response at the end of its stream (`response_total`).
+    public func responseEnded(_ t: HTTPTarget, _ c: ResponseClass) {
+        state.withLockedValue { $0.http[t.index].responses[c, default: 0] += 1 }
+    }
+
+    public func connectionOpened(_ t: TCPTarget) {
+        state.withLockedValue {
+            $0.tcp[t.index].opened += 1
+            $0.tcp[t.index].open += 1
+        }
+    }
+
+    public func connectionClosed(_ t: TCPTarget, errno: String = "") {
+        state.withLockedValue {
+            $0.tcp[t.index].open -= 1
+            $0.tcp[t.index].closedByErrno[errno, default: 0] += 1
+        }
+    }
+
+    public func bytesRead(_ t: TCPTarget, _ n: Int) {
+        state.withLockedValue { $0.tcp[t.index].readBytes += UInt64(n) }
+    }
+
+    public func bytesWritten(_ t: TCPTarget, _ n: Int) {
+        state.withLockedValue { $0.tcp[t.index].writeBytes += UInt64(n) }
+    }
+
+    /// The whole exposition, in Linkerd's family order.
+    public func render() -> String {
+        let s = state.withLockedValue { $0 }
+        var out = ""
+        out.reserveCapacity(4096 + s.http.count * 4096)
+
+        out += "# HELP request_total Total count of HTTP requests.\n# TYPE request_total counter\n"
+        for (i, stats) in s.http.enumerated() {
+            out += "request_total{\(s.httpLabels[i].rendered)} \(stats.requests)\n"
+        }
+
+        out += "# HELP response_latency_ms Elapsed times between a request's headers being received and its response stream completing\n# TYPE response_latency_ms histogram\n"
+        for (i, stats) in s.http.enumerated() {
+            for (status, h) in stats.latencyByStatus.sorted(by: { ($0.key ?? 0) < ($1.key ?? 0) }) {
+                let labels = s.httpLabels[i].appending(status.map { "status_code=\"\($0)\"" } ?? "")
+                var cumulative: UInt64 = 0
+                for (b, bound) in latencyBucketBounds.enumerated() {
+                    cumulative += h.buckets[b]
+                    out += "response_latency_ms_bucket{\(labels),le=\"\(bound)\"} \(cumulative)\n"
+                }
+                cumulative += h.buckets[latencyBucketBounds.count]
+                out += "response_latency_ms_bucket{\(labels),le=\"+Inf\"} \(cumulative)\n"
+                out += "response_latency_ms_count{\(labels)} \(h.count)\n"
+                out += "response_latency_ms_sum{\(labels)} \(h.sumMs)\n"
+            }
+        }
+
+        out += "# HELP response_total Total count of HTTP responses.\n# TYPE response_total counter\n"
+        for (i, stats) in s.http.enumerated() {
+            let sorted = stats.responses.sorted { a, b in
+                (a.key.status ?? 0, a.key.error ?? "", a.key.grpcStatus ?? -1) < (b.key.status ?? 0, b.key.error ?? "", b.key.grpcStatus ?? -1)
+            }
+            for (c, n) in sorted {
+                var labels = s.httpLabels[i].rendered
+                if let status = c.status { labels += ",status_code=\"\(status)\"" }
+                labels += ",classification=\"\(c.isFailure ? "failure" : "success")\""
+                labels += ",grpc_status=\"\(c.grpcStatus.map(String.init) ?? "")\""
+                labels += ",error=\"\(escapeLabelValue(c.error ?? ""))\""
+                out += "response_total{\(labels)} \(n)\n"
+            }
+        }
+
+        func tcpFamily(_ name: String, _ type: String, _ help: String, _ value: (TCPStats) -> String) {
+            out += "# HELP \(name) \(help)\n# TYPE \(name) \(type)\n"
+            for (i, stats) in s.tcp.enumerated() {
+                out += "\(name){\(s.tcpLabels[i].rendered)} \(value(stats))\n"
+            }
+        }
+        tcpFamily("tcp_open_total", "counter", "Total count of opened connections") { "\($0.opened)" }
+        tcpFamily("tcp_open_connections", "gauge", "Number of currently-open connections") { "\($0.open)" }
+        tcpFamily("tcp_read_bytes_total", "counter", "Total count of bytes read from peers") { "\($0.readBytes)" }
+        tcpFamily("tcp_write_bytes_total", "counter", "Total count of bytes written to peers") { "\($0.writeBytes)" }
+        out += "# HELP tcp_close_total Total count of closed connections\n# TYPE tcp_close_total counter\n"
+        for (i, stats) in s.tcp.enumerated() {
+            for (errno, n) in stats.closedByErrno.sorted(by: { $0.key < $1.key }) {
+                out += "tcp_close_total{\(s.tcpLabels[i].rendered),errno=\"\(errno)\"} \(n)\n"
+            }
+        }
+
+        out += ProcessStats.render(startTime: startTime)
+        out += "# HELP proxy_build_info Proxy build info\n# TYPE proxy_build_info gauge\n"
+        out += "proxy_build_info{\(buildInfo.rendered)} 1\n"
+        return out
+    }
+}
+
+/// meshproxy's version, as `proxy_build_info` reports it.
+public let meshproxyVersion = "0.1.0"
+
+#if DEBUG
+let buildProfile = "debug"
+#else
+let buildProfile = "release"
+#endif

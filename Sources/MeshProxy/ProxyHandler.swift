@@ -1,0 +1,310 @@
+import NIOCore
+import NIOPosix
+import NIOHTTP1
+
+/// Headers that belong to one hop and are not forwarded (RFC 9110 §7.6.1).
+private let hopByHopHeaders = ["connection", "keep-alive", "proxy-connection", "te", "upgrade", "proxy-authenticate", "proxy-authorization"]
+
+private func stripHopByHop(_ headers: inout HTTPHeaders) {
+    // Headers named by Connection are hop-by-hop too.
+    for named in headers[canonicalForm: "connection"] where !["close", "keep-alive"].contains(named.lowercased()) {
+        headers.remove(name: String(named))
+    }
+    for name in hopByHopHeaders { headers.remove(name: name) }
+}
+
+/// One downstream HTTP/1.1 connection of a proxy listener. Each request is routed, forwarded on
+/// an upstream connection owned by this downstream connection (kept alive and reused while the
+/// route's endpoint stays the same), and its response streamed back, counted as Linkerd counts:
+/// `request_total` when the request starts, latency at the first response byte, `response_total`
+/// at the end of the response stream.
+final class ProxyHandler: ChannelInboundHandler {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias OutboundOut = HTTPServerResponsePart
+
+    /// One request and its response.
+    private struct Exchange {
+        var route: Route
+        var started: NIODeadline
+        var keepAlive: Bool
+        var isGRPC: Bool
+        var status: Int?
+        var grpcStatus: Int?
+        var latencyRecorded = false
+        var responseHeadSent = false
+    }
+
+    private let router: any Router
+    private let registry: MetricsRegistry
+    private let connectTimeout: TimeAmount
+    private var context: ChannelHandlerContext?
+    private var exchange: Exchange?
+    /// Request parts waiting for the upstream connection.
+    private var pending: [HTTPClientRequestPart] = []
+    private var upstream: (any Channel)?
+    private var upstreamEndpoint: HostPort?
+    private var upstreamReady = false
+    private var upstreamReusable = true
+    /// Request parts of a rejected request are read and dropped.
+    private var discarding = false
+
+    init(router: any Router, registry: MetricsRegistry, connectTimeout: TimeAmount = .seconds(1)) {
+        self.router = router
+        self.registry = registry
+        self.connectTimeout = connectTimeout
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        self.context = nil
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch unwrapInboundIn(data) {
+        case .head(let head):
+            startExchange(head)
+        case .body(let body):
+            guard !discarding else { return }
+            forward(.body(.byteBuffer(body)))
+        case .end(let trailers):
+            guard !discarding else {
+                discarding = false
+                return
+            }
+            forward(.end(trailers))
+        }
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        if let exchange {
+            // The client went away before its response ended: the stream failed.
+            registry.responseEnded(exchange.route.http, .failed("unclassified"))
+        }
+        exchange = nil
+        pending.removeAll()
+        closeUpstream()
+        context.fireChannelInactive()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        context.close(promise: nil)
+    }
+
+    // MARK: Requests
+
+    private func startExchange(_ head: HTTPRequestHead) {
+        switch router.route(head) {
+        case .reject(let status, let message):
+            discarding = true
+            respondLocally(status: status, message: message, keepAlive: head.isKeepAlive)
+        case .forward(let route):
+            registry.requestStarted(route.http)
+            let contentType = head.headers.first(name: "content-type") ?? ""
+            exchange = Exchange(route: route, started: .now(), keepAlive: head.isKeepAlive,
+                                isGRPC: contentType.hasPrefix("application/grpc"))
+            var upstreamHead = head
+            upstreamHead.version = .http1_1
+            stripHopByHop(&upstreamHead.headers)
+            pending.removeAll(keepingCapacity: true)
+            if let upstream, upstream.isActive, upstreamReady, upstreamReusable, upstreamEndpoint == route.endpoint {
+                upstream.write(HTTPClientRequestPart.head(upstreamHead), promise: nil)
+            } else {
+                closeUpstream()
+                pending.append(.head(upstreamHead))
+                connect(to: route)
+            }
+        }
+    }
+
+    private func forward(_ part: HTTPClientRequestPart) {
+        guard exchange != nil else { return }
+        if upstreamReady, let upstream {
+            if case .end = part {
+                upstream.writeAndFlush(part, promise: nil)
+            } else {
+                upstream.write(part, promise: nil)
+            }
+        } else {
+            pending.append(part)
+        }
+    }
+
+    private func connect(to route: Route) {
+        guard let context else { return }
+        let registry = self.registry
+        let connection = route.connection
+        upstreamEndpoint = route.endpoint
+        upstreamReady = false
+        upstreamReusable = true
+        let bootstrap = ClientBootstrap(group: context.eventLoop)
+            .connectTimeout(connectTimeout)
+            .channelOption(.socketOption(.tcp_nodelay), value: 1)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(ConnectionMetricsHandler(registry: registry, target: connection))
+                    try channel.pipeline.syncOperations.addHTTPClientHandlers()
+                }
+            }
+        bootstrap.connect(host: route.endpoint.host, port: route.endpoint.port)
+            .assumeIsolated()
+            .whenComplete { result in
+                self.connected(result, endpoint: route.endpoint)
+            }
+    }
+
+    private func connected(_ result: Result<any Channel, any Error>, endpoint: HostPort) {
+        switch result {
+        case .success(let channel):
+            guard self.context != nil, upstreamEndpoint == endpoint, upstream == nil else {
+                channel.close(promise: nil)
+                return
+            }
+            do {
+                try channel.pipeline.syncOperations.addHandler(UpstreamHandler(owner: self))
+            } catch {
+                channel.close(promise: nil)
+                failExchange(error: "unclassified", status: .badGateway, message: "meshproxy: upstream \(endpoint) failed: \(error)\n")
+                return
+            }
+            upstream = channel
+            upstreamReady = true
+            let parts = pending
+            pending.removeAll()
+            for part in parts { channel.write(part, promise: nil) }
+            channel.flush()
+        case .failure(let error):
+            guard upstreamEndpoint == endpoint, upstream == nil else { return }
+            upstreamEndpoint = nil
+            let timedOut = "\(error)".lowercased().contains("timeout") || error is ChannelError && (error as! ChannelError) == .connectTimeout(connectTimeout)
+            failExchange(error: timedOut ? "timeout" : "unclassified",
+                         status: timedOut ? .gatewayTimeout : .badGateway,
+                         message: "meshproxy: cannot connect to \(endpoint): \(error)\n")
+        }
+    }
+
+    // MARK: Responses
+
+    fileprivate func upstreamRead(_ part: HTTPClientResponsePart, from channel: any Channel) {
+        guard channel === upstream, var exchange, let context else { return }
+        switch part {
+        case .head(var head):
+            exchange.status = Int(head.status.code)
+            if exchange.isGRPC, let code = head.headers.first(name: "grpc-status").flatMap(Int.init) {
+                exchange.grpcStatus = code
+            }
+            upstreamReusable = head.isKeepAlive
+            stripHopByHop(&head.headers)
+            head.version = .http1_1
+            if !exchange.keepAlive { head.headers.replaceOrAdd(name: "connection", value: "close") }
+            exchange.responseHeadSent = true
+            self.exchange = exchange
+            context.write(wrapOutboundOut(.head(head)), promise: nil)
+        case .body(let body):
+            if !exchange.latencyRecorded {
+                exchange.latencyRecorded = true
+                registry.recordLatency(exchange.route.http, status: exchange.status, nanoseconds: (NIODeadline.now() - exchange.started).nanoseconds)
+                self.exchange = exchange
+            }
+            context.writeAndFlush(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
+        case .end(let trailers):
+            if !exchange.latencyRecorded {
+                registry.recordLatency(exchange.route.http, status: exchange.status, nanoseconds: (NIODeadline.now() - exchange.started).nanoseconds)
+            }
+            if exchange.isGRPC, exchange.grpcStatus == nil, let code = trailers?.first(name: "grpc-status").flatMap(Int.init) {
+                exchange.grpcStatus = code
+            }
+            let status = exchange.status ?? 0
+            registry.responseEnded(exchange.route.http,
+                                   exchange.isGRPC ? .grpc(status: status, grpcStatus: exchange.grpcStatus) : .http(status: status))
+            self.exchange = nil
+            let keepAlive = exchange.keepAlive
+            if !upstreamReusable { closeUpstream() }
+            context.writeAndFlush(wrapOutboundOut(.end(trailers))).assumeIsolated().whenComplete { _ in
+                if !keepAlive { context.close(promise: nil) }
+            }
+        }
+    }
+
+    fileprivate func upstreamClosed(_ channel: any Channel) {
+        guard channel === upstream else { return }
+        upstream = nil
+        upstreamReady = false
+        upstreamEndpoint = nil
+        if exchange != nil {
+            failExchange(error: "unclassified", status: .badGateway, message: "meshproxy: upstream closed the connection before responding\n")
+        }
+    }
+
+    /// Ends the current exchange with a proxy-made error response (or, when the response had
+    /// already begun, by closing the connection), counted as a failed stream.
+    private func failExchange(error: String, status: HTTPResponseStatus, message: String) {
+        guard let exchange, let context else { return }
+        self.exchange = nil
+        pending.removeAll()
+        registry.responseEnded(exchange.route.http, .failed(error))
+        if exchange.responseHeadSent {
+            context.close(promise: nil)
+        } else {
+            respondLocally(status: status, message: message, keepAlive: exchange.keepAlive)
+        }
+    }
+
+    private func respondLocally(status: HTTPResponseStatus, message: String, keepAlive: Bool) {
+        guard let context else { return }
+        var headers = HTTPHeaders()
+        headers.add(name: "content-type", value: "text/plain; charset=utf-8")
+        headers.add(name: "content-length", value: String(message.utf8.count))
+        headers.add(name: "l5d-proxy-error", value: message.trimmingTrailingNewline())
+        if !keepAlive { headers.add(name: "connection", value: "close") }
+        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: status, headers: headers))), promise: nil)
+        context.write(wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(string: message)))), promise: nil)
+        context.writeAndFlush(wrapOutboundOut(.end(nil))).assumeIsolated().whenComplete { _ in
+            if !keepAlive { context.close(promise: nil) }
+        }
+    }
+
+    private func closeUpstream() {
+        if let upstream {
+            self.upstream = nil
+            upstream.close(promise: nil)
+        }
+        upstreamReady = false
+        upstreamEndpoint = nil
+    }
+}
+
+/// The upstream side of a `ProxyHandler`: hands response parts and closure back to it.
+/// Both channels share one event loop, so no locking is needed.
+private final class UpstreamHandler: ChannelInboundHandler {
+    typealias InboundIn = HTTPClientResponsePart
+
+    private weak var owner: ProxyHandler?
+
+    init(owner: ProxyHandler) {
+        self.owner = owner
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        owner?.upstreamRead(unwrapInboundIn(data), from: context.channel)
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        owner?.upstreamClosed(context.channel)
+        context.fireChannelInactive()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        context.close(promise: nil)
+    }
+}
+
+extension String {
+    func trimmingTrailingNewline() -> String {
+        var s = self
+        while s.last == "\n" { s.removeLast() }
+        return s
+    }
+}

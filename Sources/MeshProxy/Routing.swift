@@ -1,0 +1,123 @@
+import NIOConcurrencyHelpers
+import NIOHTTP1
+
+/// Where one request goes, with the metric handles resolved for it.
+struct Route {
+    var endpoint: HostPort
+    var http: HTTPTarget
+    /// The `peer="dst"` TCP label set of connections to the endpoint.
+    var connection: TCPTarget
+}
+
+enum RouteDecision {
+    case forward(Route)
+    case reject(HTTPResponseStatus, String)
+}
+
+/// Picks where a request goes.
+protocol Router: Sendable {
+    func route(_ head: HTTPRequestHead) -> RouteDecision
+}
+
+/// Inbound: every request goes to the local app.
+struct InboundRouter: Router {
+    let route: Route
+
+    init(app: HostPort, registry: MetricsRegistry) {
+        let target = targetLabels(app)
+        let http = LabelSet([("direction", "inbound")] + target + [
+            ("tls", "no_identity"), ("no_tls_reason", "no_tls_from_remote"),
+            ("srv_kind", "default"), ("srv_name", "all-unauthenticated"),
+        ])
+        let toApp = LabelSet([("direction", "inbound"), ("peer", "dst")] + target + [("tls", "no_identity"), ("no_tls_reason", "loopback")])
+        route = Route(endpoint: app, http: registry.httpTarget(http), connection: registry.tcpTarget(toApp))
+    }
+
+    func route(_ head: HTTPRequestHead) -> RouteDecision { .forward(route) }
+}
+
+/// Outbound: by authority through the destinations table, weighted across backends and
+/// round-robin across a backend's endpoints.
+final class OutboundRouter: Router {
+    private struct State {
+        var table: DestinationTable
+        var routes: [String: [String: Route]] = [:]  // authority → endpoint address → route
+        var split: [String: SmoothWeightedRoundRobin] = [:]  // authority → backend choice
+        var turn: UInt64 = 0
+    }
+
+    private let state: NIOLockedValueBox<State>
+    private let registry: MetricsRegistry
+
+    init(table: DestinationTable, registry: MetricsRegistry) {
+        self.state = NIOLockedValueBox(State(table: table))
+        self.registry = registry
+    }
+
+    func replace(_ table: DestinationTable) {
+        state.withLockedValue { $0.table = table }
+    }
+
+    func route(_ head: HTTPRequestHead) -> RouteDecision {
+        guard let authority = head.headers.first(name: "host"), !authority.isEmpty else {
+            return .reject(.badRequest, "meshproxy: the request has no Host header, so no destination can be chosen\n")
+        }
+        return state.withLockedValue { s in
+            guard let destination = s.table.lookup(authority) else {
+                return .reject(.badGateway, "meshproxy: no destination for authority \(authority)\n")
+            }
+            s.turn &+= 1
+            let key = DestinationTable.normalize(destination.authority)
+            let weights = destination.backends.map(\.weight)
+            if s.split[key]?.weights != weights { s.split[key] = SmoothWeightedRoundRobin(weights: weights) }
+            guard let chosen = s.split[key]!.next(), !destination.backends[chosen].endpoints.isEmpty else {
+                return .reject(.serviceUnavailable, "meshproxy: every backend of \(authority) has weight 0\n")
+            }
+            let backend = destination.backends[chosen]
+            let endpoint = backend.endpoints[Int(s.turn % UInt64(backend.endpoints.count))]
+            if let route = s.routes[key]?[endpoint.address] { return .forward(route) }
+            let route = makeRoute(authority: key, endpoint: endpoint)
+            s.routes[key, default: [:]][endpoint.address] = route
+            return .forward(route)
+        }
+    }
+
+    private func makeRoute(authority: String, endpoint: Endpoint) -> Route {
+        let target = targetLabels(HostPort(host: endpoint.host, port: endpoint.port))
+        let tls: [(String, String)] = [("tls", "no_identity"), ("no_tls_reason", "not_provided_by_service_discovery")]
+        let dst = endpoint.labels.sorted { $0.key < $1.key }.map { ("dst_" + $0.key, $0.value) }
+        let http = LabelSet([("direction", "outbound"), ("authority", authority)] + target + tls + dst)
+        let tcp = LabelSet([("direction", "outbound"), ("peer", "dst"), ("authority", authority)] + target + tls + dst)
+        return Route(endpoint: HostPort(host: endpoint.host, port: endpoint.port),
+                     http: registry.httpTarget(http), connection: registry.tcpTarget(tcp))
+    }
+}
+
+/// Smooth weighted round-robin (as nginx balances upstreams): in every run of `sum(weights)`
+/// choices each index is chosen exactly `weight` times, interleaved rather than in blocks.
+struct SmoothWeightedRoundRobin: Sendable {
+    let weights: [Int]
+    private var current: [Int]
+
+    init(weights: [Int]) {
+        self.weights = weights
+        self.current = Array(repeating: 0, count: weights.count)
+    }
+
+    /// The next index, or nil when every weight is 0.
+    mutating func next() -> Int? {
+        let total = weights.reduce(0) { $0 + max(0, $1) }
+        guard total > 0 else { return nil }
+        var best = -1
+        for i in weights.indices where weights[i] > 0 {
+            current[i] += weights[i]
+            if best < 0 || current[i] > current[best] { best = i }
+        }
+        current[best] -= total
+        return best
+    }
+}
+
+func targetLabels(_ address: HostPort) -> [(String, String)] {
+    [("target_addr", address.description), ("target_ip", address.host), ("target_port", String(address.port))]
+}

@@ -1,0 +1,170 @@
+import CCurl
+public import PromText
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// One endpoint to scrape, with the labels its samples get (as Prometheus' file_sd gives them).
+public struct ScrapeTarget: Sendable, Hashable {
+    public var url: String
+    public var labels: [Label]
+
+    public init(url: String, labels: [Label] = []) {
+        self.url = url
+        self.labels = labels
+    }
+
+    /// `host:port` of the URL, as Prometheus' `instance` label names it.
+    public var instance: String {
+        var rest = Substring(url)
+        if let scheme = rest.range(of: "://") { rest = rest[scheme.upperBound...] }
+        return String(rest.prefix { $0 != "/" && $0 != "?" && $0 != "#" })
+    }
+
+    /// The target's labels with `instance` added when absent: what each series is keyed by.
+    public var seriesLabels: [Label] {
+        labels.contains { $0.name == "instance" } ? labels : labels + [Label("instance", instance)]
+    }
+}
+
+/// What one scrape gave: a body, or why there is none.
+public struct ScrapeResult: Sendable {
+    public var target: ScrapeTarget
+    /// When the scrape started, in milliseconds since the epoch.
+    public var startedMs: Int64
+    public var durationSeconds: Double
+    public var body: [UInt8]?
+    /// A sentence naming what went wrong (connection refused, timeout, HTTP status…).
+    public var error: String?
+}
+
+/// Scrapes many targets at once over HTTP with libcurl's multi interface: one thread, every
+/// transfer in flight together, each with its own timeout; gzip accepted.
+///
+/// Not thread-safe: use one scraper per thread.
+public final class Scraper {
+    private let multi: UnsafeMutableRawPointer
+    public var timeoutSeconds: Double
+    public var maxBodyBytes: Int
+
+    public init(timeoutSeconds: Double = 5, maxBodyBytes: Int = 256 << 20) {
+        _ = curlGlobalInit
+        multi = curl_multi_init()!
+        self.timeoutSeconds = timeoutSeconds
+        self.maxBodyBytes = maxBodyBytes
+    }
+
+    deinit {
+        curl_multi_cleanup(multi)
+    }
+
+    /// Scrapes every target and returns when all have finished or timed out, in target order.
+    public func scrape(_ targets: [ScrapeTarget], now: () -> Int64) -> [ScrapeResult] {
+        var transfers: [Transfer] = []
+        for target in targets {
+            let started = now()
+            guard let easy = curl_easy_init() else {
+                transfers.append(Transfer(target: target, easy: nil, started: started, sink: BodySink(limit: maxBodyBytes)))
+                continue
+            }
+            let sink = BodySink(limit: maxBodyBytes)
+            let t = Transfer(target: target, easy: easy, started: started, sink: sink)
+            configure(easy, url: target.url, sink: sink)
+            curl_multi_add_handle(multi, easy)
+            transfers.append(t)
+        }
+        var running: Int32 = 0
+        repeat {
+            curl_multi_perform(multi, &running)
+            if running > 0 {
+                var ready: Int32 = 0
+                curl_multi_poll(multi, nil, 0, 100, &ready)
+            }
+        } while running > 0
+        var outcomes: [UnsafeMutableRawPointer: CURLcode] = [:]
+        var left: Int32 = 0
+        while let msg = curl_multi_info_read(multi, &left) {
+            if msg.pointee.msg == CURLMSG_DONE, let easy = msg.pointee.easy_handle {
+                outcomes[easy] = msg.pointee.data.result
+            }
+        }
+        var results: [ScrapeResult] = []
+        for t in transfers {
+            guard let easy = t.easy else {
+                results.append(ScrapeResult(target: t.target, startedMs: t.started, durationSeconds: 0, body: nil, error: "could not create a transfer"))
+                continue
+            }
+            var status = 0
+            var total = 0.0
+            mt_curl_getinfo_long(easy, CURLINFO_RESPONSE_CODE, &status)
+            mt_curl_getinfo_double(easy, CURLINFO_TOTAL_TIME, &total)
+            let code = outcomes[easy] ?? CURLE_OK
+            var error: String?
+            if t.sink.overflowed {
+                error = "the response is larger than \(maxBodyBytes) bytes"
+            } else if code != CURLE_OK {
+                error = describe(code, url: t.target.url)
+            } else if !(200...299).contains(status) {
+                error = "HTTP \(status) from \(t.target.url)"
+            }
+            results.append(ScrapeResult(target: t.target, startedMs: t.started, durationSeconds: total,
+                                        body: error == nil ? t.sink.bytes : nil, error: error))
+            curl_multi_remove_handle(multi, easy)
+            curl_easy_cleanup(easy)
+        }
+        return results
+    }
+
+    private func configure(_ easy: UnsafeMutableRawPointer, url: String, sink: BodySink) {
+        mt_curl_setopt_string(easy, CURLOPT_URL, url)
+        mt_curl_setopt_long(easy, CURLOPT_NOSIGNAL, 1)
+        mt_curl_setopt_long(easy, CURLOPT_TIMEOUT_MS, Int(timeoutSeconds * 1000))
+        mt_curl_setopt_long(easy, CURLOPT_CONNECTTIMEOUT_MS, Int(min(timeoutSeconds, 2) * 1000))
+        mt_curl_setopt_string(easy, CURLOPT_ACCEPT_ENCODING, "")  // every encoding libcurl decodes, gzip included
+        mt_curl_setopt_string(easy, CURLOPT_USERAGENT, "meshtop")
+        mt_curl_setopt_string(easy, CURLOPT_PROTOCOLS_STR, "http,https")
+        mt_curl_setopt_write(easy, bodyWriter)
+        mt_curl_setopt_pointer(easy, CURLOPT_WRITEDATA, Unmanaged.passUnretained(sink).toOpaque())
+    }
+
+    private func describe(_ code: CURLcode, url: String) -> String {
+        switch code {
+        case CURLE_COULDNT_CONNECT: return "connection refused by \(url)"
+        case CURLE_OPERATION_TIMEDOUT: return "timed out after \(timeoutSeconds)s scraping \(url)"
+        case CURLE_COULDNT_RESOLVE_HOST: return "cannot resolve the host of \(url)"
+        case CURLE_UNSUPPORTED_PROTOCOL, CURLE_URL_MALFORMAT: return "not an http(s) URL: \(url)"
+        default: return "\(String(cString: curl_easy_strerror(code))) (\(url))"
+        }
+    }
+}
+
+private let curlGlobalInit: Void = {
+    curl_global_init(Int(CURL_GLOBAL_DEFAULT))
+}()
+
+private struct Transfer {
+    var target: ScrapeTarget
+    var easy: UnsafeMutableRawPointer?
+    var started: Int64
+    var sink: BodySink
+}
+
+private final class BodySink {
+    var bytes: [UInt8] = []
+    let limit: Int
+    var overflowed = false
+
+    init(limit: Int) { self.limit = limit }
+}
+
+private let bodyWriter: mt_curl_write_fn = { pointer, size, count, userdata in
+    guard let pointer, let userdata else { return 0 }
+    let sink = Unmanaged<BodySink>.fromOpaque(userdata).takeUnretainedValue()
+    let n = size * count
+    if sink.bytes.count + n > sink.limit {
+        sink.overflowed = true
+        return 0  // aborts the transfer
+    }
+    pointer.withMemoryRebound(to: UInt8.self, capacity: n) { sink.bytes.append(contentsOf: UnsafeBufferPointer(start: $0, count: n)) }
+    return n
+}

@@ -1,0 +1,123 @@
+import Testing
+import NIOCore
+import NIOPosix
+@testable import MeshProxy
+import MeshDemo
+import MeshSources
+import PromText
+
+/// An upstream that answers `/status/NNN` with that status and anything else with 200.
+func statusApp(group: any EventLoopGroup) async throws -> AppServer {
+    try await AppServer.start(group: group) { request, loop in
+        if request.path.hasPrefix("/status/"), let code = Int(request.path.dropFirst("/status/".count)) {
+            return loop.makeSucceededFuture(AppResponse(status: code, body: "status \(code)\n"))
+        }
+        return loop.makeSucceededFuture(AppResponse(status: 200, body: "ok\n"))
+    }
+}
+
+func scrape(_ proxy: MeshProxyServer) throws -> (Exposition, String) {
+    let result = Scraper(timeoutSeconds: 5).scrape([ScrapeTarget(url: "http://\(proxy.adminAddress)/metrics")]) { 0 }[0]
+    let body = try #require(result.body, "scrape failed: \(result.error ?? "?")")
+    let text = String(decoding: body, as: UTF8.self)
+    return (try PromTextParser.parse(text), text)
+}
+
+func value(_ e: Exposition, _ name: String, _ labels: [String: String]) -> Double? {
+    let matching = e.samples.filter { s in s.name == name && labels.allSatisfy { s[label: $0.key] == $0.value } }
+    return matching.isEmpty ? nil : matching.reduce(0) { $0 + $1.value }
+}
+
+@Suite(.serialized) struct ProxyMetrics {
+    let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
+    let authority = "app.test.svc.cluster.local:80"
+
+    func startMesh() async throws -> (app: AppServer, proxy: MeshProxyServer, client: HTTPClient) {
+        let app = try await statusApp(group: group)
+        let loopback = HostPort(host: "127.0.0.1", port: 0)
+        // One proxy plays both sides: its outbound routes the authority to its own inbound.
+        let first = try await MeshProxyServer.start(ProxyConfiguration(inbound: (loopback, app.address), admin: loopback), group: group)
+        let inbound = try #require(first.inboundAddress)
+        await first.stop()
+        let table = DestinationTable([Destination(authority: authority, backends: [Backend(name: "app", endpoints: [
+            Endpoint(host: inbound.host, port: inbound.port, labels: ["namespace": "test", "deployment": "app", "pod": "app-0", "service": "app"]),
+        ])])])
+        let proxy = try await MeshProxyServer.start(ProxyConfiguration(inbound: (inbound, app.address), outbound: (loopback, table), admin: loopback), group: group)
+        return (app, proxy, HTTPClient(group: group))
+    }
+
+    @Test func countsClassifiesAndBucketsLikeLinkerd() async throws {
+        let (app, proxy, client) = try await startMesh()
+        defer { client.shutdown() }
+        let outbound = try #require(proxy.outboundAddress)
+        var seen: [Int: Int] = [:]
+        for path in Array(repeating: "/ok", count: 30) + Array(repeating: "/status/503", count: 7) + Array(repeating: "/status/404", count: 3) {
+            let response = try await client.send(.GET, path, host: authority, to: outbound).get()
+            seen[response.status, default: 0] += 1
+        }
+        #expect(seen == [200: 30, 503: 7, 404: 3])
+
+        let (e, text) = try scrape(proxy)
+        for direction in ["inbound", "outbound"] {
+            #expect(value(e, "request_total", ["direction": direction]) == 40)
+            #expect(value(e, "response_total", ["direction": direction, "status_code": "503", "classification": "failure"]) == 7)
+            #expect(value(e, "response_total", ["direction": direction, "status_code": "404", "classification": "success"]) == 3)
+            #expect(value(e, "response_total", ["direction": direction, "status_code": "200", "classification": "success"]) == 30)
+            #expect(value(e, "response_total", ["direction": direction, "classification": "failure"]) == 7)
+            #expect(value(e, "response_latency_ms_bucket", ["direction": direction, "status_code": "200", "le": "50000"]) == 30)
+            #expect(value(e, "response_latency_ms_bucket", ["direction": direction, "status_code": "503", "le": "+Inf"]) == 7)
+            #expect(value(e, "response_latency_ms_count", ["direction": direction]) == 40)
+        }
+        // Outbound metrics name the destination as linkerd-destination's labels do.
+        #expect(value(e, "response_total", ["direction": "outbound", "authority": authority, "dst_deployment": "app",
+                                             "dst_namespace": "test", "dst_pod": "app-0", "status_code": "503"]) == 7)
+        // The label layout Linkerd prints: target labels, then status, then class.
+        #expect(text.contains(#",status_code="503",classification="failure",grpc_status="",error=""} 7"#))
+        #expect(text.contains(#"response_latency_ms_bucket{direction="inbound",target_addr="\#(app.address)","#))
+        // Connections: keep-alive means one client connection carried all 40 requests.
+        #expect(value(e, "tcp_open_total", ["direction": "outbound", "peer": "src"]) == 1)
+        #expect(value(e, "tcp_open_connections", ["direction": "inbound", "peer": "dst"]) == 1)
+        #expect((value(e, "tcp_read_bytes_total", ["direction": "inbound", "peer": "src"]) ?? 0) > 40 * 40)
+        #expect(e.families["response_latency_ms"]?.type == .histogram)
+        #expect(value(e, "process_start_time_seconds", [:]) != nil)
+        #expect(value(e, "proxy_build_info", [:]) == 1)
+        await proxy.stop()
+        await app.stop()
+    }
+
+    @Test func upstreamFailuresAreFailedStreams() async throws {
+        let (app, proxy, client) = try await startMesh()
+        defer { client.shutdown() }
+        let outbound = try #require(proxy.outboundAddress)
+        await app.stop()  // the app is gone: the inbound side cannot connect
+        let response = try await client.send(.GET, "/ok", host: authority, to: outbound).get()
+        #expect(response.status == 502)
+        let unknown = try await client.send(.GET, "/ok", host: "nowhere.test:80", to: outbound).get()
+        #expect(unknown.status == 502)
+        #expect(unknown.body.contains("no destination for authority nowhere.test:80"))
+
+        let (e, _) = try scrape(proxy)
+        #expect(value(e, "response_total", ["direction": "inbound", "classification": "failure", "error": "unclassified"]) == 1)
+        #expect(value(e, "response_total", ["direction": "outbound", "classification": "failure", "status_code": "502"]) == 1)
+        await proxy.stop()
+    }
+
+    @Test func adminEndpoints() async throws {
+        let (app, proxy, client) = try await startMesh()
+        defer { client.shutdown() }
+        for (path, status, body) in [("/ready", 200, "ready\n"), ("/live", 200, "live\n"), ("/nope", 404, "not found\n")] {
+            let r = try await client.send(.GET, path, host: "localhost", to: proxy.adminAddress).get()
+            #expect(r.status == status)
+            #expect(r.body == body)
+        }
+        await proxy.stop()
+        await app.stop()
+    }
+
+    @Test func splitWeightsAreExactOverACycle() {
+        var rr = SmoothWeightedRoundRobin(weights: [90, 10])
+        var counts = [0, 0]
+        for _ in 0..<1000 { counts[rr.next()!] += 1 }
+        #expect(counts == [900, 100])
+    }
+}
