@@ -70,7 +70,7 @@ let package = Package(
             swiftSettings: swiftSettings),
         .testTarget(
             name: "EndToEndTests",
-            dependencies: ["Dashboard", "TerminalUI", "MeshMetrics", "PromText"],
+            dependencies: ["Dashboard", "TerminalUI", "MeshMetrics", "MeshSources", "PromText"],
             swiftSettings: swiftSettings),
     ],
     swiftLanguageModes: [.v6]

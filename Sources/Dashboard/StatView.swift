@@ -55,7 +55,6 @@ public enum StatView {
                 ("namespace", JSON.string(r.workload.namespace)),
                 ("kind", JSON.string(kind)),
                 ("name", JSON.string(r.workload.name)),
-                ("meshed", JSON.string("\(r.meshedPods)/\(r.runningPods)")),
                 ("success", JSON.number(r.success)),
                 ("rps", JSON.number(r.rps)),
                 ("latency_ms_p50", JSON.number(r.latencyP50.map { $0.rounded() })),

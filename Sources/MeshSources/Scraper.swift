@@ -36,6 +36,14 @@ public struct ScrapeResult: Sendable {
     public var body: [UInt8]?
     /// A sentence naming what went wrong (connection refused, timeout, HTTP status…).
     public var error: String?
+
+    public init(target: ScrapeTarget, startedMs: Int64, durationSeconds: Double, body: [UInt8]?, error: String?) {
+        self.target = target
+        self.startedMs = startedMs
+        self.durationSeconds = durationSeconds
+        self.body = body
+        self.error = error
+    }
 }
 
 /// Scrapes many targets at once over HTTP with libcurl's multi interface: one thread, every

@@ -1,0 +1,17 @@
+# The two commands of the README's quick start. Each installs what it needs first.
+.PHONY: demo test deps build
+
+deps:
+	@scripts/install-deps
+
+build: deps
+	swift build
+
+# Runs the demo mesh and opens the dashboard on it (q quits).
+demo: build
+	.build/debug/meshtop demo
+
+# Builds everything (the end-to-end tests run the built binaries) and runs every test.
+test: deps
+	swift build --build-tests
+	swift test

@@ -1,0 +1,78 @@
+public import MeshMetrics
+public import MeshSources
+import PromText
+
+/// How a target's last scrape went.
+public enum TargetState: String, Sendable {
+    case up, down, badFormat = "bad format"
+}
+
+public struct TargetHealth: Sendable {
+    public var target: ScrapeTarget
+    public var state: TargetState
+    /// What went wrong, naming the target (and line and column for bad format).
+    public var message: String?
+    public var lastScrapeMs: Int64
+}
+
+/// Turns scrape results into the store: parses each body, adds the target's labels, and keeps
+/// per-target health. A body that does not parse is rejected whole; the target's earlier data
+/// stays in use and the target shows as erroring.
+public struct Collector: Sendable {
+    public var store: MetricStore
+    public private(set) var health: [String: TargetHealth] = [:]
+    /// Scrapes taken, and the time of the first and latest.
+    public private(set) var rounds = 0
+    public private(set) var firstScrapeMs: Int64?
+    public private(set) var lastScrapeMs: Int64?
+
+    public init(store: MetricStore = MetricStore()) {
+        self.store = store
+    }
+
+    /// Adds one round of scrapes; returns the messages of targets that failed in it.
+    @discardableResult
+    public mutating func ingest(_ results: [ScrapeResult]) -> [String] {
+        var problems: [String] = []
+        for r in results {
+            let labels = r.target.seriesLabels
+            if let body = r.body {
+                do {
+                    let exposition = try PromTextParser.parse(body)
+                    store.ingest(exposition, target: labels, at: r.startedMs)
+                    health[r.target.url] = TargetHealth(target: r.target, state: .up, message: nil, lastScrapeMs: r.startedMs)
+                } catch {
+                    let message = "\(r.target.url): bad metrics at \(error)"
+                    problems.append(message)
+                    health[r.target.url] = TargetHealth(target: r.target, state: .badFormat, message: message, lastScrapeMs: r.startedMs)
+                }
+            } else {
+                store.ingestFailure(target: labels, at: r.startedMs)
+                let message = r.error ?? "\(r.target.url): scrape failed"
+                problems.append(message)
+                health[r.target.url] = TargetHealth(target: r.target, state: .down, message: message, lastScrapeMs: r.startedMs)
+            }
+            firstScrapeMs = min(firstScrapeMs ?? r.startedMs, r.startedMs)
+            lastScrapeMs = max(lastScrapeMs ?? r.startedMs, r.startedMs)
+        }
+        rounds += 1
+        if let last = lastScrapeMs { store.trim(now: last) }
+        return problems
+    }
+
+    /// The window to compute over: the one asked for, or less when the data does not reach back
+    /// that far yet (a fresh session would otherwise report a fraction of the real rate).
+    public func effectiveWindow(_ requestedMs: Int64) -> Int64 {
+        guard let first = firstScrapeMs, let last = lastScrapeMs, last > first else { return requestedMs }
+        return min(requestedMs, last - first)
+    }
+
+    /// Golden metrics per workload at the latest scrape.
+    public func stat(kindLabel: String, namespace: String?, name: String? = nil, windowMs: Int64) -> [GoldenMetrics] {
+        guard let last = lastScrapeMs else { return [] }
+        return store.stat(StatQuery(kindLabel: kindLabel, namespace: namespace, name: name,
+                                    windowMs: effectiveWindow(windowMs), atMs: last))
+    }
+
+    public var upCount: Int { health.values.filter { $0.state == .up }.count }
+}

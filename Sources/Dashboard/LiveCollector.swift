@@ -1,0 +1,54 @@
+import Foundation
+public import MeshSources
+import Synchronization
+
+/// Scrapes targets on a background thread every interval and keeps a `Collector` up to date;
+/// the UI reads snapshots of it, so a slow or dead target never stalls the screen.
+public final class LiveCollector: Sendable {
+    private let state = Mutex(Collector())
+    private let stopped = Mutex(false)
+    private let targets: [ScrapeTarget]
+    private let intervalSeconds: Double
+    private let timeoutSeconds: Double
+
+    public init(targets: [ScrapeTarget], intervalSeconds: Double = 1, timeoutSeconds: Double = 2) {
+        self.targets = targets
+        self.intervalSeconds = intervalSeconds
+        self.timeoutSeconds = min(timeoutSeconds, intervalSeconds * 0.9)
+    }
+
+    /// Takes one round of scrapes now, on the calling thread.
+    public func scrapeOnce(clock: any Clock) {
+        let scraper = Scraper(timeoutSeconds: timeoutSeconds)
+        let results = scraper.scrape(targets) { clock.nowMs() }
+        state.withLock { _ = $0.ingest(results) }
+    }
+
+    /// Starts the background loop.
+    public func start(clock: any Clock) {
+        let thread = Thread { [self] in
+            let scraper = Scraper(timeoutSeconds: timeoutSeconds)
+            while !stopped.withLock({ $0 }) {
+                let started = clock.nowMs()
+                let results = scraper.scrape(targets) { clock.nowMs() }
+                state.withLock { _ = $0.ingest(results) }
+                let elapsed = Double(clock.nowMs() - started) / 1000
+                let pause = max(0.05, intervalSeconds - elapsed)
+                var remaining = pause
+                while remaining > 0, !stopped.withLock({ $0 }) {
+                    Thread.sleep(forTimeInterval: min(0.1, remaining))
+                    remaining -= 0.1
+                }
+            }
+        }
+        thread.name = "meshtop-scrape"
+        thread.start()
+    }
+
+    public func stop() {
+        stopped.withLock { $0 = true }
+    }
+
+    /// The collector as it is now.
+    public var snapshot: Collector { state.withLock { $0 } }
+}

@@ -1,0 +1,146 @@
+public import NIOCore
+import NIOPosix
+public import MeshProxy
+import NIOConcurrencyHelpers
+
+/// An emojivoto-like mesh in one process: `web`, `emoji` and `voting`, each behind its own
+/// meshproxy on loopback, calls between them going through the proxies, and a `vote-bot`
+/// (itself meshed) sending open-loop traffic to `web`. `voting` fails a steady share of votes.
+public final class DemoMesh: Sendable {
+    /// A proxy's admin address and the labels Prometheus' relabelling would give it.
+    public struct Target: Sendable {
+        public var admin: HostPort
+        public var labels: [String: String]
+    }
+
+    public let namespace: String
+    public let targets: [Target]
+    private let apps: [AppServer]
+    private let proxies: [MeshProxyServer]
+    private let client: HTTPClient
+    private let generator: OpenLoopGenerator
+
+    private init(namespace: String, targets: [Target], apps: [AppServer], proxies: [MeshProxyServer], client: HTTPClient, generator: OpenLoopGenerator) {
+        self.namespace = namespace
+        self.targets = targets
+        self.apps = apps
+        self.proxies = proxies
+        self.client = client
+        self.generator = generator
+    }
+
+    public struct Options: Sendable {
+        /// Share of `voting`'s requests that fail with 500.
+        public var votingFailureRate: Double = 0.1
+        /// Requests per second the vote-bot sends to `web`.
+        public var rate: Double = 20
+        public var namespace = "emojivoto"
+
+        public init(votingFailureRate: Double = 0.1, rate: Double = 20) {
+            self.votingFailureRate = votingFailureRate
+            self.rate = rate
+        }
+    }
+
+    /// Starts every app, proxy and the vote-bot; returns once all listen.
+    public static func start(_ options: Options = Options(), group: any EventLoopGroup) async throws -> DemoMesh {
+        let ns = options.namespace
+        let loopback = HostPort(host: "127.0.0.1", port: 0)
+        let client = HTTPClient(group: group, timeout: .seconds(5))
+        let authority: @Sendable (String) -> String = { "\($0)-svc.\(ns).svc.cluster.local:8080" }
+        // Pod names like Kubernetes' (name-hash), stable from run to run.
+        func pod(_ name: String) -> String {
+            let hash = name.utf8.reduce(UInt32(2_166_136_261)) { ($0 ^ UInt32($1)) &* 16_777_619 }
+            return "\(name)-\(String(hash & 0xFFFFF, radix: 16))"
+        }
+
+        var apps: [AppServer] = []
+        var proxies: [MeshProxyServer] = []
+        var targets: [Target] = []
+        var endpoints: [String: Endpoint] = [:]  // service → its proxy's inbound
+        let failureRate = options.votingFailureRate
+
+        func mesh(_ name: String, app: AppServer?, outbound: Bool) async throws -> MeshProxyServer {
+            let table = DestinationTable(endpoints.map { service, endpoint in
+                Destination(authority: authority(service), backends: [Backend(name: service, endpoints: [endpoint])])
+            })
+            let config = ProxyConfiguration(inbound: app.map { (loopback, $0.address) },
+                                            outbound: outbound ? (loopback, table) : nil,
+                                            admin: loopback)
+            let proxy = try await MeshProxyServer.start(config, group: group)
+            proxies.append(proxy)
+            let podName = pod(name)
+            targets.append(Target(admin: proxy.adminAddress, labels: ["namespace": ns, "deployment": name, "pod": podName]))
+            if let inbound = proxy.inboundAddress {
+                endpoints[name] = Endpoint(host: inbound.host, port: inbound.port, labels: [
+                    "namespace": ns, "deployment": name, "pod": podName, "service": "\(name)-svc", "serviceaccount": name,
+                ])
+            }
+            return proxy
+        }
+
+        do {
+            // Leaves first, so callers can route to them.
+            let emoji = try await AppServer.start(group: group) { request, loop in
+                let delay = TimeAmount.microseconds(Int64.random(in: 500...3_000))
+                return loop.scheduleTask(in: delay) { AppResponse(status: 200, body: "{\"emoji\":\":joy:\"}\n") }.futureResult
+            }
+            apps.append(emoji)
+            _ = try await mesh("emoji", app: emoji, outbound: false)
+
+            let voting = try await AppServer.start(group: group) { request, loop in
+                let delay = TimeAmount.microseconds(Int64.random(in: 2_000...12_000))
+                let fail = Double.random(in: 0..<1) < failureRate
+                return loop.scheduleTask(in: delay) {
+                    fail ? AppResponse(status: 500, body: "vote store unavailable\n") : AppResponse(status: 200, body: "voted\n")
+                }.futureResult
+            }
+            apps.append(voting)
+            _ = try await mesh("voting", app: voting, outbound: false)
+
+            // web calls emoji and voting through its own outbound listener.
+            let webOutbound = NIOLockedValueBox<HostPort?>(nil)
+            let web = try await AppServer.start(group: group) { request, loop in
+                guard let out = webOutbound.withLockedValue({ $0 }) else {
+                    return loop.makeSucceededFuture(AppResponse(status: 503, body: "starting\n"))
+                }
+                let list = client.send(.GET, "/list", host: authority("emoji"), to: out)
+                if request.path.hasPrefix("/api/vote") {
+                    let vote = client.send(.POST, "/vote", host: authority("voting"), to: out)
+                    return list.and(vote).map { _, v in
+                        AppResponse(status: v.status >= 500 ? 500 : 200, body: v.status >= 500 ? "vote failed\n" : "ok\n")
+                    }.recover { _ in AppResponse(status: 502, body: "upstream failed\n") }
+                }
+                return list.map { AppResponse(status: $0.status, body: $0.body) }
+                    .recover { _ in AppResponse(status: 502, body: "upstream failed\n") }
+            }
+            apps.append(web)
+            let webProxy = try await mesh("web", app: web, outbound: true)
+            webOutbound.withLockedValue { $0 = webProxy.outboundAddress }
+
+            // vote-bot: meshed, outbound only.
+            let botProxy = try await mesh("vote-bot", app: nil, outbound: true)
+            guard let botOut = botProxy.outboundAddress else { throw DemoError("vote-bot proxy has no outbound listener") }
+            let choices = [":joy:", ":sunglasses:", ":doughnut:", ":rocket:", ":100:"]
+            let generator = OpenLoopGenerator(rate: options.rate, on: group.next()) { n in
+                let path = n % 3 == 0 ? "/api/list" : "/api/vote?choice=\(choices[Int(n % UInt64(choices.count))])"
+                return client.send(.GET, path, host: authority("web"), to: botOut)
+            }
+            return DemoMesh(namespace: ns, targets: targets, apps: apps, proxies: proxies, client: client, generator: generator)
+        } catch {
+            for p in proxies { await p.stop() }
+            for a in apps { await a.stop() }
+            throw error
+        }
+    }
+
+    /// What the vote-bot has sent and seen so far.
+    public var traffic: OpenLoopGenerator.Totals { generator.snapshot }
+
+    public func stop() async {
+        generator.stop()
+        client.shutdown()
+        for p in proxies { await p.stop() }
+        for a in apps { await a.stop() }
+    }
+}

@@ -1,0 +1,22 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// The one source of time: live runs read the wall clock, replays a virtual one.
+public protocol Clock: Sendable {
+    /// Milliseconds since the epoch.
+    func nowMs() -> Int64
+}
+
+/// The wall clock.
+public struct WallClock: Clock {
+    public init() {}
+
+    public func nowMs() -> Int64 {
+        var ts = timespec()
+        clock_gettime(CLOCK_REALTIME, &ts)
+        return Int64(ts.tv_sec) * 1000 + Int64(ts.tv_nsec) / 1_000_000
+    }
+}

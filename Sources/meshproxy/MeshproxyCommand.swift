@@ -1,0 +1,104 @@
+import ArgumentParser
+import Foundation
+import MeshProxy
+import NIOCore
+import NIOPosix
+
+@main
+struct Meshproxy: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "meshproxy",
+        abstract: "A sidecar HTTP proxy that exports Linkerd's metrics.",
+        discussion: """
+        Inbound: requests to --inbound are forwarded to the local app at --app. Outbound: the app
+        sends requests to --outbound, and they are routed by their Host header through the
+        --destinations file. The admin listener serves /metrics (Linkerd's names and labels),
+        /ready and /live. Every listener binds to loopback unless told otherwise.
+        """)
+
+    @Option(help: ArgumentHelp("Inbound listener: requests for the local app arrive here.", valueName: "host:port"))
+    var inbound: String?
+
+    @Option(help: ArgumentHelp("The local app the inbound listener forwards to.", valueName: "host:port"))
+    var app: String?
+
+    @Option(help: ArgumentHelp("Outbound listener: the app sends its requests for other services here.", valueName: "host:port"))
+    var outbound: String?
+
+    @Option(help: ArgumentHelp("The destinations file (YAML) that routes outbound requests by authority.", valueName: "FILE"))
+    var destinations: String?
+
+    @Option(help: ArgumentHelp("Admin listener: /metrics, /ready, /live.", valueName: "host:port"))
+    var admin = "127.0.0.1:4191"
+
+    @Option(help: "How long connecting to an upstream may take, in milliseconds, before 504.")
+    var connectTimeoutMs: Int64 = 1000
+
+    /// Usage mistakes exit 2 (ArgumentParser's own default is 64), as meshtop's do.
+    static func main() async {
+        do {
+            var command = try parseAsRoot()
+            if var async = command as? any AsyncParsableCommand { try await async.run() } else { try command.run() }
+        } catch {
+            let code = exitCode(for: error)
+            if code == .success {
+                print(fullMessage(for: error))
+                Foundation.exit(0)
+            }
+            FileHandle.standardError.write(Data(("meshproxy: " + fullMessage(for: error) + "\n").utf8))
+            Foundation.exit(code == .validationFailure ? 2 : code.rawValue)
+        }
+    }
+
+    func run() async throws {
+        func address(_ text: String, _ flag: String) throws -> HostPort {
+            guard let a = HostPort(text) else { throw ValidationError("\(flag) \(text): expected host:port") }
+            return a
+        }
+        var config = ProxyConfiguration(admin: try address(admin, "--admin"), connectTimeout: .milliseconds(connectTimeoutMs))
+        switch (inbound, app) {
+        case (let i?, let a?): config.inbound = (try address(i, "--inbound"), try address(a, "--app"))
+        case (nil, nil): break
+        default: throw ValidationError("--inbound and --app go together")
+        }
+        if let outbound {
+            var table = DestinationTable()
+            if let file = destinations {
+                guard let text = try? String(contentsOfFile: file, encoding: .utf8) else {
+                    throw ValidationError("cannot read the destinations file \(file)")
+                }
+                do {
+                    table = try DestinationTable.parse(yaml: text, file: file)
+                } catch {
+                    throw ValidationError(error.description)
+                }
+            }
+            config.outbound = (try address(outbound, "--outbound"), table)
+        } else if destinations != nil {
+            throw ValidationError("--destinations needs --outbound")
+        }
+        let proxy: MeshProxyServer
+        do {
+            proxy = try await MeshProxyServer.start(config)
+        } catch {
+            FileHandle.standardError.write(Data("meshproxy: cannot listen: \(error)\n".utf8))
+            Foundation.exit(3)
+        }
+        var lines = ["admin \(proxy.adminAddress)"]
+        if let i = proxy.inboundAddress { lines.append("inbound \(i) -> \(config.inbound!.app)") }
+        if let o = proxy.outboundAddress { lines.append("outbound \(o)") }
+        FileHandle.standardError.write(Data(("meshproxy: listening: " + lines.joined(separator: ", ") + "\n").utf8))
+        // Serve until SIGINT or SIGTERM.
+        let (signals, continuation) = AsyncStream<Int32>.makeStream()
+        let sources = [SIGINT, SIGTERM].map { sig in
+            signal(sig, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: sig)
+            source.setEventHandler { continuation.yield(sig) }
+            source.resume()
+            return source
+        }
+        for await _ in signals { break }
+        for source in sources { source.cancel() }
+        await proxy.stop()
+    }
+}

@@ -1,0 +1,106 @@
+import ArgumentParser
+import Foundation
+import Dashboard
+import MeshDemo
+import MeshSources
+import NIOPosix
+import PromText
+import TerminalUI
+
+struct Demo: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run a small mesh in this process and open the dashboard on it.",
+        discussion: """
+        Starts an emojivoto-like mesh on loopback: web, emoji and voting, each behind its own
+        meshproxy, and a meshed vote-bot sending open-loop traffic to web. voting fails a steady
+        share of votes, so its success rate (and web's) sits below 100%.
+        """)
+
+    @Flag(help: "No terminal UI: run for --duration, then print the stat table.")
+    var headless = false
+
+    @Option(help: "How long to run (default: until q, or 10s with --headless).")
+    var duration: String?
+
+    @Option(help: "Requests per second the vote-bot sends.")
+    var rate: Double = 20
+
+    @Option(help: "Share of voting's requests that fail (0 to 1).")
+    var failureRate: Double = 0.1
+
+    @Option(name: .shortAndLong, help: "Output format of the final table with --headless: table, wide or json.")
+    var output = "table"
+
+    @Flag(help: "Monochrome: no colours (also when NO_COLOR is set).")
+    var noColor = false
+
+    @Option(help: "Stop after drawing this many frames (for scripted runs).")
+    var maxFrames: Int?
+
+    @OptionGroup var window: WindowOption
+
+    func run() async throws {
+        guard (0...1).contains(failureRate) else { throw Exit.input("--failure-rate \(failureRate): must be between 0 and 1") }
+        guard rate > 0, rate <= 10_000 else { throw Exit.input("--rate \(rate): must be above 0 and at most 10000") }
+        guard let format = OutputFormat(rawValue: output) else { throw Exit.input("-o \(output): use table, wide or json") }
+        let windowMs = try window.milliseconds
+        let durationMs = try duration.map { try parseDuration($0, flag: "--duration") } ?? (headless ? 10_000 : nil)
+
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let mesh: DemoMesh
+        do {
+            mesh = try await DemoMesh.start(DemoMesh.Options(votingFailureRate: failureRate, rate: rate), group: group)
+        } catch {
+            throw Exit(code: 1, message: "the demo mesh could not start: \(error)")
+        }
+        let targets = mesh.targets.map { t in
+            ScrapeTarget(url: "http://\(t.admin)/metrics", labels: t.labels.map { Label($0.key, $0.value) }.sorted())
+        }
+        let clock = WallClock()
+        let live = LiveCollector(targets: targets, intervalSeconds: 1)
+        live.start(clock: clock)
+        let started = clock.nowMs()
+
+        if headless {
+            let end = started + (durationMs ?? 10_000)
+            let progress = isatty(STDERR_FILENO) == 0
+            var lastReport = started
+            while clock.nowMs() < end {
+                try await Task.sleep(nanoseconds: 200_000_000)
+                if progress, clock.nowMs() - lastReport >= 2000 {
+                    lastReport = clock.nowMs()
+                    let s = live.snapshot
+                    warn("demo: \((lastReport - started) / 1000)s of \((end - started) / 1000)s, \(s.upCount)/\(targets.count) proxies up, \(mesh.traffic.sent) requests sent")
+                }
+            }
+            live.stop()
+            live.scrapeOnce(clock: clock)  // a last round at the end, so the window ends now
+            let collector = live.snapshot
+            let rows = collector.stat(kindLabel: "deployment", namespace: mesh.namespace, windowMs: windowMs)
+            switch format {
+            case .json: print(StatView.json(rows, kind: "deployment"), terminator: "")
+            case .table, .wide: print(StatView.table(rows, showNamespace: false, wide: format == .wide), terminator: "")
+            }
+            let traffic = mesh.traffic
+            warn("demo: window \(DurationText.format(collector.effectiveWindow(windowMs))); vote-bot sent \(traffic.sent), answered \(traffic.byStatus.values.reduce(0, +)), errors \(traffic.errors)")
+        } else {
+            let noColor = self.noColor || !(ProcessInfo.processInfo.environment["NO_COLOR"] ?? "").isEmpty
+            let terminal: NcursesTerminal
+            do {
+                terminal = try NcursesTerminal(noColor: noColor)
+            } catch {
+                live.stop()
+                await mesh.stop()
+                throw Exit.input("\(error)")
+            }
+            var state = DashboardState(title: "demo mesh: \(mesh.namespace)", source: "demo, \(targets.count) proxies", windowMs: windowMs)
+            state.namespace = mesh.namespace
+            DashboardLoop.run(state, collector: live, terminal: terminal, maxFrames: maxFrames,
+                              deadlineMs: durationMs.map { started + $0 }, clock: clock)
+            terminal.close()
+            live.stop()
+        }
+        await mesh.stop()
+        try? await group.shutdownGracefully()
+    }
+}

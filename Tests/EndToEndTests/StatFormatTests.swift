@@ -1,0 +1,50 @@
+import Testing
+import Dashboard
+import MeshMetrics
+
+/// meshtop's stat output must be byte for byte what `linkerd viz stat` prints for the same numbers.
+@Suite struct LinkerdStatFormat {
+    func emoji(namespace: String) -> GoldenMetrics {
+        var row = GoldenMetrics(workload: WorkloadID(namespace: namespace, name: "emoji"), meshedPods: 1, runningPods: 2)
+        row.success = 1
+        row.rps = 2.05
+        row.latencyP50 = 123
+        row.latencyP95 = 123
+        row.latencyP99 = 123
+        row.tcpOpenConnections = 123
+        row.readBytesRate = 2.05
+        row.writeBytesRate = 2.05
+        return row
+    }
+
+    @Test func oneNamespaceTable() throws {
+        #expect(StatView.table([emoji(namespace: "emojivoto1")], showNamespace: false)
+                == (try fixture("linkerd/linkerd-viz-stat-golden-stat_one_output.txt")))
+    }
+
+    @Test func allNamespacesTable() throws {
+        #expect(StatView.table([emoji(namespace: "emojivoto1"), emoji(namespace: "emojivoto2")], showNamespace: true)
+                == (try fixture("linkerd/linkerd-viz-stat-golden-stat_all_output.txt")))
+    }
+
+    @Test func wideTable() throws {
+        #expect(StatView.table([emoji(namespace: "emojivoto1")], showNamespace: false, wide: true)
+                == (try fixture("linkerd/linkerd-viz-stat-golden-stat_one_tcp_output.txt")))
+    }
+
+    @Test func json() throws {
+        var row = emoji(namespace: "emojivoto1")
+        row.workload.name = "emoji"
+        let expected = try fixture("linkerd/linkerd-viz-stat-golden-stat_one_output_json.txt")
+        #expect(StatView.json([row], kind: "namespace") == expected)
+    }
+
+    @Test func noTrafficPrintsDashes() {
+        let idle = GoldenMetrics(workload: WorkloadID(namespace: "ns", name: "idle"), meshedPods: 1, runningPods: 1)
+        #expect(StatView.table([idle], showNamespace: false) == """
+        NAME   MESHED   SUCCESS   RPS   LATENCY_P50   LATENCY_P95   LATENCY_P99   TCP_CONN
+        idle      1/1         -     -             -             -             -          -
+
+        """)
+    }
+}
