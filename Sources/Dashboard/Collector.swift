@@ -25,6 +25,8 @@ public struct Collector: Sendable {
     public private(set) var rounds = 0
     public private(set) var firstScrapeMs: Int64?
     public private(set) var lastScrapeMs: Int64?
+    /// Recording problems (the recorder stops at the first).
+    public var recordingError: String?
 
     public init(store: MetricStore = MetricStore()) {
         self.store = store
@@ -67,11 +69,20 @@ public struct Collector: Sendable {
         return min(requestedMs, last - first)
     }
 
-    /// Golden metrics per workload at the latest scrape.
+    /// Golden metrics per workload at the latest scrape, over the window clamped to the data
+    /// held (a live session that started a moment ago has no older samples).
     public func stat(kindLabel: String, namespace: String?, name: String? = nil, windowMs: Int64) -> [GoldenMetrics] {
         guard let last = lastScrapeMs else { return [] }
         return store.stat(StatQuery(kindLabel: kindLabel, namespace: namespace, name: name,
                                     windowMs: effectiveWindow(windowMs), atMs: last))
+    }
+
+    /// Adds the events of a recording up to `untilMs` (all of them when nil), as they were live.
+    public mutating func replay(_ reader: RecordingReader, untilMs: Int64? = nil) throws(RecordingError) {
+        while let event = try reader.next() {
+            if let untilMs, event.timeMs > untilMs { break }
+            if case .scrape(let result) = event { ingest([result]) }
+        }
     }
 
     public var upCount: Int { health.values.filter { $0.state == .up }.count }

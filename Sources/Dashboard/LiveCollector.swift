@@ -11,8 +11,12 @@ public final class LiveCollector: Sendable {
     private let intervalSeconds: Double
     private let timeoutSeconds: Double
 
-    public init(targets: [ScrapeTarget], intervalSeconds: Double = 1, timeoutSeconds: Double = 2) {
+    private let recorder: Mutex<RecordingWriter?>
+
+    /// With a `recorder`, every round of scrapes is also written to a recording.
+    public init(targets: [ScrapeTarget], intervalSeconds: Double = 1, timeoutSeconds: Double = 2, recorder: sending RecordingWriter? = nil) {
         self.targets = targets
+        self.recorder = Mutex(recorder)
         self.intervalSeconds = intervalSeconds
         self.timeoutSeconds = min(timeoutSeconds, intervalSeconds * 0.9)
     }
@@ -21,7 +25,29 @@ public final class LiveCollector: Sendable {
     public func scrapeOnce(clock: any Clock) {
         let scraper = Scraper(timeoutSeconds: timeoutSeconds)
         let results = scraper.scrape(targets) { clock.nowMs() }
-        state.withLock { _ = $0.ingest(results) }
+        absorb(results)
+    }
+
+    private func absorb(_ results: [ScrapeResult]) {
+        let failure: String? = recorder.withLock { writer in
+            guard let w = writer else { return nil }
+            do {
+                try w.append(results)
+                return nil
+            } catch {
+                writer = nil
+                return "recording stopped: \(error)"
+            }
+        }
+        state.withLock { c in
+            _ = c.ingest(results)
+            if let failure { c.recordingError = failure }
+        }
+    }
+
+    /// Events and bytes written to the recording so far.
+    public var recorded: (events: Int, bytes: Int)? {
+        recorder.withLock { w in w.map { ($0.events, $0.bytes) } }
     }
 
     /// Starts the background loop.
@@ -31,7 +57,7 @@ public final class LiveCollector: Sendable {
             while !stopped.withLock({ $0 }) {
                 let started = clock.nowMs()
                 let results = scraper.scrape(targets) { clock.nowMs() }
-                state.withLock { _ = $0.ingest(results) }
+                absorb(results)
                 let elapsed = Double(clock.nowMs() - started) / 1000
                 let pause = max(0.05, intervalSeconds - elapsed)
                 var remaining = pause

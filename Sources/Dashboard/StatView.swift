@@ -4,6 +4,7 @@ import Glibc
 import Darwin
 #endif
 public import MeshMetrics
+import MeshSources
 
 /// How a one-shot command prints: linkerd viz's `-o table|wide|json`.
 public enum OutputFormat: String, Sendable, CaseIterable {
@@ -52,20 +53,20 @@ public enum StatView {
         var out = "[\n"
         for (i, r) in rows.enumerated() {
             var fields: [(String, String)] = [
-                ("namespace", JSON.string(r.workload.namespace)),
-                ("kind", JSON.string(kind)),
-                ("name", JSON.string(r.workload.name)),
-                ("success", JSON.number(r.success)),
-                ("rps", JSON.number(r.rps)),
-                ("latency_ms_p50", JSON.number(r.latencyP50.map { $0.rounded() })),
-                ("latency_ms_p95", JSON.number(r.latencyP95.map { $0.rounded() })),
-                ("latency_ms_p99", JSON.number(r.latencyP99.map { $0.rounded() })),
+                ("namespace", JSONText.string(r.workload.namespace)),
+                ("kind", JSONText.string(kind)),
+                ("name", JSONText.string(r.workload.name)),
+                ("success", JSONText.number(r.success)),
+                ("rps", JSONText.number(r.rps)),
+                ("latency_ms_p50", JSONText.number(r.latencyP50.map { $0.rounded() })),
+                ("latency_ms_p95", JSONText.number(r.latencyP95.map { $0.rounded() })),
+                ("latency_ms_p99", JSONText.number(r.latencyP99.map { $0.rounded() })),
             ]
-            fields.append(("tcp_open_connections", JSON.number(r.tcpOpenConnections)))
-            fields.append(("tcp_read_bytes_rate", JSON.number(r.readBytesRate)))
-            fields.append(("tcp_write_bytes_rate", JSON.number(r.writeBytesRate)))
+            fields.append(("tcp_open_connections", JSONText.number(r.tcpOpenConnections)))
+            fields.append(("tcp_read_bytes_rate", JSONText.number(r.readBytesRate)))
+            fields.append(("tcp_write_bytes_rate", JSONText.number(r.writeBytesRate)))
             out += "  {\n"
-            out += fields.map { "    \(JSON.string($0.0)): \($0.1)" }.joined(separator: ",\n")
+            out += fields.map { "    \(JSONText.string($0.0)): \($0.1)" }.joined(separator: ",\n")
             out += "\n  }" + (i == rows.count - 1 ? "\n" : ",\n")
         }
         return out + "]\n"
@@ -86,37 +87,5 @@ private func cFormat(_ format: String, _ v: Double) -> String {
     withUnsafeTemporaryAllocation(of: CChar.self, capacity: 64) { buf in
         _ = withVaList([v]) { vsnprintf(buf.baseAddress!, 64, format, $0) }
         return String(cString: buf.baseAddress!)
-    }
-}
-
-/// The little JSON output needs: strings escaped, numbers as Go's encoding/json prints them.
-enum JSON {
-    static func string(_ s: String) -> String {
-        var out = "\""
-        for scalar in s.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            case "<": out += "\\u003c"
-            case ">": out += "\\u003e"
-            case "&": out += "\\u0026"
-            default:
-                if scalar.value < 0x20 {
-                    out += "\\u" + String(repeating: "0", count: 4 - String(scalar.value, radix: 16).count) + String(scalar.value, radix: 16)
-                } else {
-                    out.unicodeScalars.append(scalar)
-                }
-            }
-        }
-        return out + "\""
-    }
-
-    static func number(_ v: Double?) -> String {
-        guard let v, v.isFinite else { return "null" }
-        if v == v.rounded(), abs(v) < 1e21 { return String(Int64(v)) }
-        return "\(v)"
     }
 }

@@ -37,6 +37,9 @@ struct Demo: AsyncParsableCommand {
     @Option(help: "Stop after drawing this many frames (for scripted runs).")
     var maxFrames: Int?
 
+    @Option(help: ArgumentHelp("Also record the demo's scrapes to this meshrec file.", valueName: "FILE"))
+    var record: String?
+
     @OptionGroup var window: WindowOption
 
     func run() async throws {
@@ -57,7 +60,16 @@ struct Demo: AsyncParsableCommand {
             ScrapeTarget(url: "http://\(t.admin)/metrics", labels: t.labels.map { Label($0.key, $0.value) }.sorted())
         }
         let clock = WallClock()
-        let live = LiveCollector(targets: targets, intervalSeconds: 1)
+        var writer: RecordingWriter?
+        if let record {
+            do {
+                writer = try RecordingWriter(path: record, startedMs: clock.nowMs(), meta: ["source": "demo", "namespace": mesh.namespace])
+            } catch {
+                await mesh.stop()
+                throw Exit.input(error.description)
+            }
+        }
+        let live = LiveCollector(targets: targets, intervalSeconds: 1, recorder: writer)
         live.start(clock: clock)
         let started = clock.nowMs()
 

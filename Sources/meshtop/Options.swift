@@ -3,6 +3,7 @@ import Foundation
 import Dashboard
 import MeshSources
 import PromText
+import MeshMetrics
 
 /// Where metrics come from: proxies scraped directly.
 struct SourceOptions: ParsableArguments {
@@ -15,6 +16,12 @@ struct SourceOptions: ParsableArguments {
     @Option(name: .customLong("targets"), help: ArgumentHelp(
         "A Prometheus file_sd file (JSON or YAML) listing proxies and their labels.", valueName: "FILE"))
     var targetsFile: String?
+
+    @Option(help: ArgumentHelp("Read a meshrec recording instead of scraping.", valueName: "FILE"))
+    var replay: String?
+
+    @Option(help: ArgumentHelp("With --replay: the moment to report (-5m, +30s, 21:30:05, RFC 3339, unix seconds; default: the last event).", valueName: "TIME"))
+    var at: String?
 
     func targets() throws -> [ScrapeTarget] {
         var out: [ScrapeTarget] = []
@@ -73,4 +80,69 @@ func kindLabel(_ kind: String) throws -> String {
 /// Writes to stderr, for progress and warnings that must not mix with output.
 func warn(_ line: String) {
     FileHandle.standardError.write(Data((line + "\n").utf8))
+}
+
+/// What a one-shot command computes over: the collector, the moment, and whether the window is
+/// exact (replay: Prometheus' semantics to the letter) or clamped to the data held (live).
+struct Snapshot {
+    var collector: Collector
+    var atMs: Int64
+    var exactWindow: Bool
+}
+
+extension SourceOptions {
+    /// Loads a recording up to `--at`, or scrapes the live targets twice `sampleMs` apart.
+    func snapshot(sampleMs: Int64) throws -> Snapshot {
+        if let path = replay {
+            guard scrape.isEmpty, targetsFile == nil else { throw Exit.input("--replay reads a recording: leave out --scrape and --targets") }
+            return try replaySnapshot(path: path, at: at)
+        }
+        guard at == nil else { throw Exit.input("--at goes with --replay") }
+        let live = LiveCollector(targets: try targets(), intervalSeconds: 5, timeoutSeconds: 5)
+        let clock = WallClock()
+        live.scrapeOnce(clock: clock)
+        if live.snapshot.upCount == 0 { throw Exit.unreachable(unreachableMessage(live.snapshot)) }
+        Thread.sleep(forTimeInterval: Double(sampleMs) / 1000)
+        live.scrapeOnce(clock: clock)
+        let collector = live.snapshot
+        for message in collector.health.values.compactMap(\.message).sorted() { warn("meshtop: \(message)") }
+        return Snapshot(collector: collector, atMs: collector.lastScrapeMs ?? clock.nowMs(), exactWindow: false)
+    }
+}
+
+func replaySnapshot(path: String, at: String?) throws -> Snapshot {
+    do {
+        // A first pass finds the span, so --at can be relative to it.
+        let span = try RecordingReader(path: path)
+        var first: Int64?
+        var last: Int64?
+        while let e = try span.next() {
+            first = first ?? e.timeMs
+            last = e.timeMs
+        }
+        for w in span.warnings { warn("meshtop: \(w)") }
+        guard let first, let last else { throw Exit.input("\(path): the recording has no events") }
+        var atMs = last
+        if let at {
+            guard let t = TimeSpec.milliseconds(at, startMs: first, endMs: last) else {
+                throw Exit.input("--at \(at): not a time (try -5m, +30s, 21:30:05 or 2026-11-25T21:30:05Z)")
+            }
+            atMs = t
+        }
+        let reader = try RecordingReader(path: path)
+        var collector = Collector()
+        try collector.replay(reader, untilMs: atMs)
+        return Snapshot(collector: collector, atMs: atMs, exactWindow: true)
+    } catch let e as RecordingError {
+        throw Exit.input(e.description)
+    }
+}
+
+extension Snapshot {
+    func rows(kindLabel: String, namespace: String?, name: String?, windowMs: Int64) -> [GoldenMetrics] {
+        if exactWindow {
+            return collector.store.stat(StatQuery(kindLabel: kindLabel, namespace: namespace, name: name, windowMs: windowMs, atMs: atMs))
+        }
+        return collector.stat(kindLabel: kindLabel, namespace: namespace, name: name, windowMs: windowMs)
+    }
 }

@@ -37,18 +37,8 @@ struct Stat: ParsableCommand {
         }
         let windowMs = try window.milliseconds
         let sampleMs = try parseDuration(sample, flag: "--sample")
-        let targets = try sources.targets()
-        let live = LiveCollector(targets: targets, intervalSeconds: 5, timeoutSeconds: 5)
-        let clock = WallClock()
-        live.scrapeOnce(clock: clock)
-        if live.snapshot.upCount == 0 {
-            throw Exit.unreachable(unreachableMessage(live.snapshot))
-        }
-        Thread.sleep(forTimeInterval: Double(sampleMs) / 1000)
-        live.scrapeOnce(clock: clock)
-        let collector = live.snapshot
-        for message in collector.health.values.compactMap(\.message).sorted() { warn("meshtop: \(message)") }
-        let rows = collector.stat(kindLabel: label, namespace: namespace, name: name, windowMs: windowMs)
+        let snapshot = try sources.snapshot(sampleMs: sampleMs)
+        let rows = snapshot.rows(kindLabel: label, namespace: namespace, name: name, windowMs: windowMs)
         switch format {
         case .json: print(StatView.json(rows, kind: label), terminator: "")
         case .table, .wide:

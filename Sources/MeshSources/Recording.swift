@@ -1,0 +1,212 @@
+import Foundation
+public import PromText
+
+/// One event of a recording, as the pipeline consumes it.
+public enum RecordedEvent: Sendable {
+    case scrape(ScrapeResult)
+    /// A tap or query event, or a kind this version does not know: kept out of the metrics pipeline.
+    case other(kind: String, timeMs: Int64)
+
+    public var timeMs: Int64 {
+        switch self {
+        case .scrape(let r): return r.startedMs
+        case .other(_, let t): return t
+        }
+    }
+}
+
+/// The first line of a recording.
+public struct RecordingHeader: Sendable {
+    public var version: Int
+    public var startedMs: Int64
+    public var meta: [String: String]
+}
+
+/// What went wrong reading a recording, naming the file and line.
+public struct RecordingError: Error, Sendable, CustomStringConvertible {
+    public var description: String
+    public init(_ description: String) { self.description = description }
+}
+
+/// Writes meshrec v1: NDJSON, a header line, then one event per line in time order.
+/// Each round of scrapes is written with one system call, so a crash loses at most that round.
+public final class RecordingWriter {
+    private let handle: FileHandle
+    public let path: String
+    public private(set) var events = 0
+    public private(set) var bytes = 0
+
+    public init(path: String, startedMs: Int64, meta: [String: String]) throws(RecordingError) {
+        self.path = path
+        guard !path.hasSuffix(".gz") else {
+            throw RecordingError("\(path): writing .gz recordings is not supported yet; write plain NDJSON and gzip it afterwards")
+        }
+        guard FileManager.default.createFile(atPath: path, contents: nil), let handle = FileHandle(forWritingAtPath: path) else {
+            throw RecordingError("cannot create \(path)")
+        }
+        self.handle = handle
+        try write(["{\"meshrec\":1,\"started\":\(Self.seconds(startedMs)),\"meta\":\(JSONText.object(meta))}"])
+    }
+
+    deinit { try? handle.close() }
+
+    /// Appends a round of scrape results.
+    public func append(_ results: [ScrapeResult]) throws(RecordingError) {
+        try write(results.sorted { $0.startedMs < $1.startedMs }.map(Self.line))
+    }
+
+    static func line(_ r: ScrapeResult) -> String {
+        let labels = Dictionary(r.target.labels.map { ($0.name, $0.value) }, uniquingKeysWith: { $1 })
+        var s = "{\"t\":\(seconds(r.startedMs)),\"scrape\":{\"target\":\(JSONText.string(r.target.instance)),\"labels\":\(JSONText.object(labels))"
+        if let body = r.body {
+            s += ",\"body\":" + JSONText.string(String(decoding: body, as: UTF8.self))
+        } else {
+            s += ",\"error\":" + JSONText.string(r.error ?? "scrape failed")
+        }
+        return s + "}}"
+    }
+
+    private func write(_ lines: [String]) throws(RecordingError) {
+        guard !lines.isEmpty else { return }
+        let data = Data((lines.joined(separator: "\n") + "\n").utf8)
+        do {
+            try handle.write(contentsOf: data)
+        } catch {
+            throw RecordingError("cannot write \(path): \(error)")
+        }
+        events += lines.count
+        bytes += data.count
+    }
+
+    static func seconds(_ ms: Int64) -> String {
+        let sign = ms < 0 ? "-" : ""
+        let a = abs(ms)
+        let frac = a % 1000
+        return sign + "\(a / 1000)." + (frac < 10 ? "00" : frac < 100 ? "0" : "") + "\(frac)"
+    }
+}
+
+/// Reads meshrec v1 line by line. A truncated last line (a crash mid-write) is skipped with a
+/// warning; anything else malformed is an error naming the line.
+public final class RecordingReader {
+    public let path: String
+    public let header: RecordingHeader
+    /// Warnings for the user (a truncated last line, unknown event kinds).
+    public private(set) var warnings: [String] = []
+    private var lines: LineReader
+    private var lineNumber = 1
+    private var unknownKinds: Set<String> = []
+
+    public init(path: String) throws(RecordingError) {
+        self.path = path
+        guard var lines = LineReader(path: path) else { throw RecordingError("cannot read \(path)") }
+        let firstLine = lines.next()
+        self.lines = lines
+        guard let first = firstLine else { throw RecordingError("\(path): empty file, not a meshrec recording") }
+        guard let object = try? JSONSerialization.jsonObject(with: first.line) as? [String: Any],
+              let version = object["meshrec"] as? Int else {
+            throw RecordingError("\(path):1: not a meshrec recording (the first line must be {\"meshrec\":1,…})")
+        }
+        guard version == 1 else { throw RecordingError("\(path):1: meshrec version \(version) is newer than this meshtop reads (1)") }
+        let started = (object["started"] as? Double).map { Int64(($0 * 1000).rounded()) } ?? 0
+        var meta: [String: String] = [:]
+        for (k, v) in (object["meta"] as? [String: Any]) ?? [:] { meta[k] = "\(v)" }
+        header = RecordingHeader(version: version, startedMs: started, meta: meta)
+    }
+
+    /// The next event, or nil at the end of the file.
+    public func next() throws(RecordingError) -> RecordedEvent? {
+        while let (data, complete) = lines.next() {
+            lineNumber += 1
+            if data.allSatisfy({ $0 == 0x20 || $0 == 0x09 || $0 == 0x0D }) { continue }
+            do {
+                return try parse(data)
+            } catch {
+                if !complete, lines.atEnd {
+                    warnings.append("\(path):\(lineNumber): the last line is cut short (was the recording interrupted?); replayed up to line \(lineNumber - 1)")
+                    return nil
+                }
+                throw error
+            }
+        }
+        return nil
+    }
+
+    /// Every remaining event.
+    public func readAll() throws(RecordingError) -> [RecordedEvent] {
+        var out: [RecordedEvent] = []
+        while let e = try next() { out.append(e) }
+        return out
+    }
+
+    private func parse(_ data: Data) throws(RecordingError) -> RecordedEvent {
+        let at = "\(path):\(lineNumber)"
+        guard let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else {
+            throw RecordingError("\(at): not a JSON object")
+        }
+        guard let t = object["t"] as? Double else { throw RecordingError("\(at): the event has no \"t\" (unix seconds)") }
+        let ms = Int64((t * 1000).rounded())
+        if let scrape = object["scrape"] {
+            guard let s = scrape as? [String: Any], let target = s["target"] as? String else {
+                throw RecordingError("\(at): a scrape event needs {\"target\":\"host:port\",…}")
+            }
+            var labels: [Label] = []
+            if let l = s["labels"] {
+                guard let map = l as? [String: Any] else { throw RecordingError("\(at): \"labels\" must be an object") }
+                labels = map.map { Label($0.key, "\($0.value)") }.sorted()
+            }
+            let url = target.contains("://") ? target : "http://\(target)/metrics"
+            let st = ScrapeTarget(url: url, labels: labels)
+            if let body = s["body"] as? String {
+                return .scrape(ScrapeResult(target: st, startedMs: ms, durationSeconds: 0, body: Array(body.utf8), error: nil))
+            }
+            if let error = s["error"] as? String {
+                return .scrape(ScrapeResult(target: st, startedMs: ms, durationSeconds: 0, body: nil, error: error))
+            }
+            throw RecordingError("\(at): a scrape event needs a \"body\" or an \"error\"")
+        }
+        let kind = object.keys.first { $0 != "t" } ?? "unknown"
+        if !["tap", "query"].contains(kind), unknownKinds.insert(kind).inserted {
+            warnings.append("\(at): unknown event kind \"\(kind)\" skipped")
+        }
+        return .other(kind: kind, timeMs: ms)
+    }
+}
+
+/// Reads a file's lines as raw bytes, in chunks, without loading the file whole.
+struct LineReader {
+    private let handle: FileHandle
+    private var buffer: [UInt8] = []
+    private var position = 0
+    private(set) var atEnd = false
+
+    init?(path: String) {
+        guard let h = FileHandle(forReadingAtPath: path) else { return nil }
+        handle = h
+    }
+
+    /// The next line without its newline, and whether it ended in one.
+    mutating func next() -> (line: Data, complete: Bool)? {
+        var searchFrom = position
+        while true {
+            if let nl = buffer[searchFrom...].firstIndex(of: 0x0A) {
+                let line = Data(buffer[position..<nl])
+                position = nl + 1
+                return (line, true)
+            }
+            if atEnd {
+                guard position < buffer.count else { return nil }
+                defer { position = buffer.count }
+                return (Data(buffer[position...]), false)
+            }
+            // Drop what has been read, then read more.
+            if position > 0 {
+                buffer.removeFirst(position)
+                position = 0
+            }
+            searchFrom = buffer.count
+            let chunk = handle.readData(ofLength: 1 << 20)
+            if chunk.isEmpty { atEnd = true } else { buffer.append(contentsOf: chunk) }
+        }
+    }
+}
