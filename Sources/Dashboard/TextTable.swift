@@ -1,5 +1,6 @@
-/// A table printed the way linkerd viz prints its tables: key columns left-aligned, metric
-/// columns right-aligned, three spaces between columns, no trailing spaces.
+/// A table printed the way linkerd viz prints its tables (Go's tabwriter): key columns
+/// left-aligned, metric columns right-aligned, three spaces between columns; a left-aligned last
+/// column is padded to its width, as tabwriter pads it.
 public struct TextTable: Sendable {
     public enum Alignment: Sendable { case left, right }
 
@@ -35,7 +36,6 @@ public struct TextTable: Sendable {
                 if i > 0 { line += String(repeating: " ", count: gap) }
                 line += alignments[i] == .left ? cell + pad : pad + cell
             }
-            while line.last == " " { line.removeLast() }
             out += line + "\n"
         }
         return out

@@ -58,14 +58,75 @@ public struct StatQuery: Sendable {
     }
 }
 
+/// Success, request rate and latency quantiles of one group of series.
+public struct TrafficMetrics: Sendable, Equatable {
+    /// Successful responses over all responses, 0…1; nil with no responses.
+    public var success: Double?
+    /// nil when no series had two samples in the window (no traffic data), else responses per second.
+    public var rps: Double?
+    public var latencyP50: Double?
+    public var latencyP95: Double?
+    public var latencyP99: Double?
+
+    public init() {}
+}
+
 extension MetricStore {
-    /// Golden metrics per workload, computed as linkerd viz stat's PromQL does:
-    /// `sum(increase(response_total{direction="inbound",…}[w])) by (namespace, <kind>, classification)`
-    /// for success and RPS, `histogram_quantile(q, sum(irate(response_latency_ms_bucket{…}[w])) by (le, namespace, <kind>))`
-    /// for latency, `sum(tcp_open_connections{…})` and `increase(tcp_{read,write}_bytes_total{peer="src"}[w])`.
+    /// Traffic metrics grouped by `group` over the window ending at `end`, as linkerd viz's PromQL
+    /// computes them: `sum(increase(response_total{…}[w])) by (…, classification)` for success and
+    /// RPS, and `histogram_quantile(q, sum(irate(response_latency_ms_bucket{…}[w])) by (le, …))`.
+    /// Series for which `group` returns nil are left out.
+    public func traffic<Group: Hashable>(_ matchers: [Matcher], windowMs: Int64, at end: Int64,
+                                         group: (SeriesKey) -> Group?) -> [Group: TrafficMetrics] {
+        let start = end - windowMs
+        let windowSeconds = Double(windowMs) / 1000
+        var successes: [Group: Double] = [:]
+        var failures: [Group: Double] = [:]
+        for id in select("response_total", matchers) {
+            guard let g = group(keys[id]),
+                  let inc = PromQL.increase(points(of: id, from: start, through: end), start: start, end: end) else { continue }
+            switch keys[id][label: "classification"] {
+            case "success": successes[g, default: 0] += inc
+            case "failure": failures[g, default: 0] += inc
+            default: break
+            }
+        }
+        var out: [Group: TrafficMetrics] = [:]
+        for g in Set(successes.keys).union(failures.keys) {
+            let s = successes[g] ?? 0
+            let f = failures[g] ?? 0
+            var t = TrafficMetrics()
+            if s + f > 0 { t.success = s / (s + f) }
+            t.rps = (s + f) / windowSeconds
+            out[g] = t
+        }
+        var buckets: [Group: [Double: Double]] = [:]
+        for id in select("response_latency_ms_bucket", matchers) {
+            guard let g = group(keys[id]), let leText = keys[id][label: "le"],
+                  let le = leText == "+Inf" ? Double.infinity : Double(leText),
+                  let r = PromQL.irate(points(of: id, from: start, through: end)) else { continue }
+            buckets[g, default: [:]][le, default: 0] += r
+        }
+        for (g, byLE) in buckets {
+            let list = byLE.map { (le: $0.key, count: $0.value) }
+            func q(_ q: Double) -> Double? {
+                let v = PromQL.histogramQuantile(q, list)
+                return v.isNaN ? nil : v
+            }
+            var t = out[g] ?? TrafficMetrics()
+            t.latencyP50 = q(0.5)
+            t.latencyP95 = q(0.95)
+            t.latencyP99 = q(0.99)
+            out[g] = t
+        }
+        return out
+    }
+
+    /// Golden metrics per workload, as `linkerd viz stat` computes them from inbound metrics,
+    /// with instances from `up`, `sum(tcp_open_connections{…})` and
+    /// `increase(tcp_{read,write}_bytes_total{peer="src"}[w])`.
     public func stat(_ query: StatQuery) -> [GoldenMetrics] {
-        let kind = query.kindLabel
-        let groupLabel = kind == "namespace" ? "namespace" : kind
+        let groupLabel = query.kindLabel
         var base: [Matcher] = [.ne(groupLabel, "")]
         if let ns = query.namespace { base.append(.eq("namespace", ns)) }
         if let name = query.name { base.append(.eq(groupLabel, name)) }
@@ -81,7 +142,6 @@ extension MetricStore {
         var rows: [WorkloadID: GoldenMetrics] = [:]
         func row(_ id: WorkloadID) -> GoldenMetrics { rows[id] ?? GoldenMetrics(workload: id) }
 
-        // Instances: `up` per target.
         for id in select("up", base) {
             let w = workload(keys[id])
             var r = row(w)
@@ -89,51 +149,15 @@ extension MetricStore {
             if let p = latest(of: id, at: end), p.v == 1 { r.meshedPods += 1 }
             rows[w] = r
         }
-
-        // Success and RPS.
-        var successes: [WorkloadID: Double] = [:]
-        var failures: [WorkloadID: Double] = [:]
-        for id in select("response_total", inbound) {
-            guard let inc = PromQL.increase(points(of: id, from: start, through: end), start: start, end: end) else { continue }
-            let w = workload(keys[id])
-            if keys[id][label: "classification"] == "success" {
-                successes[w, default: 0] += inc
-            } else if keys[id][label: "classification"] == "failure" {
-                failures[w, default: 0] += inc
-            }
-        }
-        for w in Set(successes.keys).union(failures.keys) {
-            let s = successes[w] ?? 0
-            let f = failures[w] ?? 0
+        for (w, t) in traffic(inbound, windowMs: query.windowMs, at: end, group: workload) {
             var r = row(w)
-            if s + f > 0 {
-                r.success = s / (s + f)
-            }
-            r.rps = (s + f) / windowSeconds
+            r.success = t.success
+            r.rps = t.rps
+            r.latencyP50 = t.latencyP50
+            r.latencyP95 = t.latencyP95
+            r.latencyP99 = t.latencyP99
             rows[w] = r
         }
-
-        // Latency quantiles from the buckets' per-second rates.
-        var buckets: [WorkloadID: [Double: Double]] = [:]
-        for id in select("response_latency_ms_bucket", inbound) {
-            guard let leText = keys[id][label: "le"], let le = Double(leText == "+Inf" ? "inf" : leText),
-                  let r = PromQL.irate(points(of: id, from: start, through: end)) else { continue }
-            buckets[workload(keys[id]), default: [:]][le, default: 0] += r
-        }
-        for (w, byLE) in buckets {
-            let list = byLE.map { (le: $0.key, count: $0.value) }
-            var r = row(w)
-            func q(_ q: Double) -> Double? {
-                let v = PromQL.histogramQuantile(q, list)
-                return v.isNaN ? nil : v
-            }
-            r.latencyP50 = q(0.5)
-            r.latencyP95 = q(0.95)
-            r.latencyP99 = q(0.99)
-            rows[w] = r
-        }
-
-        // TCP: open connections (gauge) and byte rates, inbound server side.
         for id in select("tcp_open_connections", inbound) {
             guard let p = latest(of: id, at: end) else { continue }
             let w = workload(keys[id])

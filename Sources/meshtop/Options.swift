@@ -139,6 +139,11 @@ func replaySnapshot(path: String, at: String?) throws -> Snapshot {
 }
 
 extension Snapshot {
+    func edges(kindLabel: String, namespace: String?, windowMs: Int64) -> [EdgeMetrics] {
+        let window = exactWindow ? windowMs : collector.effectiveWindow(windowMs)
+        return collector.store.edges(kindLabel: kindLabel, namespace: namespace, windowMs: window, atMs: atMs)
+    }
+
     func rows(kindLabel: String, namespace: String?, name: String?, windowMs: Int64) -> [GoldenMetrics] {
         if exactWindow {
             return collector.store.stat(StatQuery(kindLabel: kindLabel, namespace: namespace, name: name, windowMs: windowMs, atMs: atMs))

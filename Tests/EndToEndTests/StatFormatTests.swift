@@ -48,3 +48,33 @@ import MeshMetrics
         """)
     }
 }
+
+@Suite struct LinkerdEdgesFormat {
+    func edge(_ src: String, _ dst: String, ns: String, client: String, server: String) -> EdgeMetrics {
+        EdgeMetrics(edge: EdgeID(source: WorkloadID(namespace: ns, name: src), destination: WorkloadID(namespace: ns, name: dst)),
+                    clientID: client + ".serviceaccount.identity.linkerd.cluster.local",
+                    serverID: server + ".serviceaccount.identity.linkerd.cluster.local")
+    }
+
+    var goldenEdges: [EdgeMetrics] {
+        [edge("vote-bot", "web", ns: "emojivoto", client: "default.emojivoto", server: "web.emojivoto"),
+         edge("web", "emoji", ns: "emojivoto", client: "web.emojivoto", server: "emoji.emojivoto"),
+         edge("web", "voting", ns: "emojivoto", client: "web.emojivoto", server: "voting.emojivoto"),
+         edge("linkerd-identity", "linkerd-prometheus", ns: "linkerd", client: "linkerd-identity.linkerd", server: "linkerd-prometheus.linkerd")]
+    }
+
+    @Test func tableAndWide() throws {
+        #expect(EdgesView.table(goldenEdges, wide: false, metrics: false) == (try fixture("linkerd/linkerd-viz-edges-golden-edges_one_output.txt")))
+        #expect(EdgesView.table(goldenEdges, wide: true, metrics: false) == (try fixture("linkerd/linkerd-viz-edges-golden-edges_wide_output.txt")))
+    }
+
+    @Test func json() throws {
+        #expect(EdgesView.json(goldenEdges, metrics: false) == (try fixture("linkerd/linkerd-viz-edges-golden-edges_one_output_json.txt")))
+    }
+
+    @Test func unsecuredEdgesSayWhy() {
+        var e = edge("web", "voting", ns: "emojivoto", client: "", server: "")
+        e.noTLSReason = "not_provided_by_service_discovery"
+        #expect(EdgesView.table([e], wide: false, metrics: false).contains("Not Provided By Service Discovery"))
+    }
+}

@@ -1,0 +1,40 @@
+import ArgumentParser
+import Dashboard
+
+struct Edges: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Edges between workloads, as `linkerd viz edges` prints them, with each edge's traffic.",
+        discussion: """
+        An edge is a source workload calling a destination, seen from the source's outbound proxy:
+        linkerd viz edges' columns (SRC, DST, SRC_NS, DST_NS, CLIENT_ID, SERVER_ID, SECURED), then the
+        edge's SUCCESS, RPS and LATENCY_P50/P95/P99 over the window.
+        """)
+
+    @Argument(help: "Resource kind: deploy, pod, sts or ds.")
+    var kind: String
+
+    @Option(name: .shortAndLong, help: "Only edges from this namespace.")
+    var namespace: String?
+
+    @Option(name: .shortAndLong, help: "Output format: table, wide or json.")
+    var output = "table"
+
+    @Option(help: "Time between the two scrapes a live command takes.")
+    var sample = "2s"
+
+    @OptionGroup var window: WindowOption
+    @OptionGroup var sources: SourceOptions
+
+    func run() throws {
+        let label = try kindLabel(kind)
+        guard let format = OutputFormat(rawValue: output) else { throw Exit.input("-o \(output): use table, wide or json") }
+        let windowMs = try window.milliseconds
+        let snapshot = try sources.snapshot(sampleMs: try parseDuration(sample, flag: "--sample"))
+        let edges = snapshot.edges(kindLabel: label, namespace: namespace, windowMs: windowMs)
+        switch format {
+        case .json: print(EdgesView.json(edges), terminator: "")
+        case .table, .wide:
+            if edges.isEmpty { warn("No edges found.") } else { print(EdgesView.table(edges, wide: format == .wide), terminator: "") }
+        }
+    }
+}
