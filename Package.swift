@@ -69,8 +69,13 @@ let package = Package(
             dependencies: ["MeshProxy", "MeshDemo", "MeshSources", "PromText", "MeshMetrics"] + nio,
             swiftSettings: swiftSettings),
         .testTarget(
+            name: "ConformanceTests",
+            dependencies: ["MeshMetrics", "MeshSources", "Dashboard", "PromText"],
+            swiftSettings: swiftSettings),
+        .testTarget(
             name: "EndToEndTests",
             dependencies: ["Dashboard", "TerminalUI", "MeshMetrics", "MeshSources", "PromText"],
+            exclude: ["Goldens"],
             swiftSettings: swiftSettings),
     ],
     swiftLanguageModes: [.v6]

@@ -45,7 +45,7 @@ public final class RecordingWriter {
             throw RecordingError("cannot create \(path)")
         }
         self.handle = handle
-        try write(["{\"meshrec\":1,\"started\":\(Self.seconds(startedMs)),\"meta\":\(JSONText.object(meta))}"])
+        try write(["{\"meshrec\":1,\"started\":\(PromTextWriter.seconds(startedMs)),\"meta\":\(JSONText.object(meta))}"])
     }
 
     deinit { try? handle.close() }
@@ -57,7 +57,7 @@ public final class RecordingWriter {
 
     static func line(_ r: ScrapeResult) -> String {
         let labels = Dictionary(r.target.labels.map { ($0.name, $0.value) }, uniquingKeysWith: { $1 })
-        var s = "{\"t\":\(seconds(r.startedMs)),\"scrape\":{\"target\":\(JSONText.string(r.target.instance)),\"labels\":\(JSONText.object(labels))"
+        var s = "{\"t\":\(PromTextWriter.seconds(r.startedMs)),\"scrape\":{\"target\":\(JSONText.string(r.target.instance)),\"labels\":\(JSONText.object(labels))"
         if let body = r.body {
             s += ",\"body\":" + JSONText.string(String(decoding: body, as: UTF8.self))
         } else {
@@ -76,13 +76,6 @@ public final class RecordingWriter {
         }
         events += lines.count
         bytes += data.count
-    }
-
-    static func seconds(_ ms: Int64) -> String {
-        let sign = ms < 0 ? "-" : ""
-        let a = abs(ms)
-        let frac = a % 1000
-        return sign + "\(a / 1000)." + (frac < 10 ? "00" : frac < 100 ? "0" : "") + "\(frac)"
     }
 }
 

@@ -30,6 +30,15 @@ public enum PromTextWriter {
         return "{" + labels.map { "\($0.name)=\"\(escape($0.value))\"" }.joined(separator: ",") + "}"
     }
 
+    /// Milliseconds since the epoch as seconds with three decimals (`1700000000.250`), as
+    /// OpenMetrics timestamps, Prometheus' API `time` and meshrec's `t` write them.
+    public static func seconds(_ ms: Int64) -> String {
+        let sign = ms < 0 ? "-" : ""
+        let a = ms.magnitude
+        let frac = a % 1000
+        return sign + "\(a / 1000)." + (frac < 10 ? "00" : frac < 100 ? "0" : "") + "\(frac)"
+    }
+
     /// One sample line, newline included.
     public static func line(_ sample: Sample) -> String {
         var s = sample.name + format(labels: sample.labels) + " " + format(sample.value)

@@ -1,0 +1,70 @@
+import Foundation
+import PromText
+
+/// One series of an instant query's answer.
+public struct PromSample: Sendable {
+    public var labels: [String: String]
+    public var value: Double
+}
+
+/// Sends PromQL to a Prometheus-compatible HTTP API (Prometheus, Thanos, Mimir, VictoriaMetrics)
+/// and reads instant-vector answers.
+public struct PrometheusClient: Sendable {
+    public var baseURL: String
+    public var timeoutSeconds: Double
+
+    public init(baseURL: String, timeoutSeconds: Double = 10) {
+        var url = baseURL
+        while url.hasSuffix("/") { url.removeLast() }
+        if !url.contains("://") { url = "http://" + url }
+        self.baseURL = url
+        self.timeoutSeconds = timeoutSeconds
+    }
+
+    /// `GET /api/v1/query?query=…&time=…`: the vector the query gives at `atMs`.
+    public func query(_ promql: String, atMs: Int64) throws(SourceError) -> [PromSample] {
+        let url = baseURL + "/api/v1/query?query=" + Self.encode(promql) + "&time=" + PromTextWriter.seconds(atMs)
+        let result = Scraper(timeoutSeconds: timeoutSeconds).scrape([ScrapeTarget(url: url)]) { 0 }[0]
+        guard let body = result.body else {
+            // A 4xx/5xx still carries Prometheus' own error text: fetch it for the message.
+            throw SourceError("Prometheus at \(baseURL): \(result.error ?? "no answer")")
+        }
+        guard let object = try? JSONSerialization.jsonObject(with: Data(body)) as? [String: Any] else {
+            throw SourceError("Prometheus at \(baseURL) answered something that is not JSON (is it a Prometheus API?)")
+        }
+        guard object["status"] as? String == "success", let data = object["data"] as? [String: Any] else {
+            throw SourceError("Prometheus at \(baseURL) refused the query: \(object["error"] as? String ?? "unknown error") (\(promql))")
+        }
+        guard data["resultType"] as? String == "vector", let items = data["result"] as? [[String: Any]] else {
+            throw SourceError("Prometheus at \(baseURL): expected a vector for \(promql)")
+        }
+        return items.compactMap { item in
+            guard let metric = item["metric"] as? [String: String], let pair = item["value"] as? [Any], pair.count == 2,
+                  let text = pair[1] as? String else { return nil }
+            let value: Double
+            switch text {
+            case "NaN": value = .nan
+            case "+Inf": value = .infinity
+            case "-Inf": value = -.infinity
+            default:
+                guard let v = Double(text) else { return nil }
+                value = v
+            }
+            return PromSample(labels: metric, value: value)
+        }
+    }
+
+    static func encode(_ s: String) -> String {
+        var out = ""
+        for b in s.utf8 {
+            switch b {
+            case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
+                 UInt8(ascii: "-"), UInt8(ascii: "_"), UInt8(ascii: "."), UInt8(ascii: "~"):
+                out.unicodeScalars.append(Unicode.Scalar(b))
+            default:
+                out += "%" + (b < 16 ? "0" : "") + String(b, radix: 16, uppercase: true)
+            }
+        }
+        return out
+    }
+}
