@@ -142,11 +142,13 @@ extension MetricStore {
         var rows: [WorkloadID: GoldenMetrics] = [:]
         func row(_ id: WorkloadID) -> GoldenMetrics { rows[id] ?? GoldenMetrics(workload: id) }
 
+        // Instances: `up` series with a sample in the lookback (a pod gone for longer is not running).
         for id in select("up", base) {
+            guard let p = latest(of: id, at: end) else { continue }
             let w = workload(keys[id])
             var r = row(w)
             r.runningPods += 1
-            if let p = latest(of: id, at: end), p.v == 1 { r.meshedPods += 1 }
+            if p.v == 1 { r.meshedPods += 1 }
             rows[w] = r
         }
         for (w, t) in traffic(inbound, windowMs: query.windowMs, at: end, group: workload) {

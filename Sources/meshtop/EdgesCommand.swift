@@ -29,8 +29,8 @@ struct Edges: ParsableCommand {
         let label = try kindLabel(kind)
         guard let format = OutputFormat(rawValue: output) else { throw Exit.input("-o \(output): use table, wide or json") }
         let windowMs = try window.milliseconds
-        let snapshot = try sources.snapshot(sampleMs: try parseDuration(sample, flag: "--sample"))
-        let edges = snapshot.edges(kindLabel: label, namespace: namespace, windowMs: windowMs)
+        let source = try sources.source(sampleMs: try parseDuration(sample, flag: "--sample"))
+        let edges = try source.edges(kindLabel: label, namespace: namespace, windowMs: windowMs)
         switch format {
         case .json: print(EdgesView.json(edges), terminator: "")
         case .table, .wide:

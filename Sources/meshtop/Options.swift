@@ -20,6 +20,9 @@ struct SourceOptions: ParsableArguments {
     @Option(help: ArgumentHelp("Read a meshrec recording instead of scraping.", valueName: "FILE"))
     var replay: String?
 
+    @Option(help: ArgumentHelp("Ask a Prometheus-compatible server that scrapes the proxies (linkerd viz's PromQL).", valueName: "URL"))
+    var prometheus: String?
+
     @Option(help: ArgumentHelp("With --replay: the moment to report (-5m, +30s, 21:30:05, RFC 3339, unix seconds; default: the last event).", valueName: "TIME"))
     var at: String?
 
@@ -82,22 +85,63 @@ func warn(_ line: String) {
     FileHandle.standardError.write(Data((line + "\n").utf8))
 }
 
+/// Where a one-shot command gets its numbers.
+protocol OneShotSource {
+    func stat(kindLabel: String, namespace: String?, name: String?, windowMs: Int64) throws -> [GoldenMetrics]
+    func edges(kindLabel: String, namespace: String?, windowMs: Int64) throws -> [EdgeMetrics]
+}
+
+/// A Prometheus server, asked at `atMs`.
+struct PrometheusAt: OneShotSource {
+    var source: PrometheusSource
+    var atMs: Int64
+
+    func stat(kindLabel: String, namespace: String?, name: String?, windowMs: Int64) throws -> [GoldenMetrics] {
+        do { return try source.stat(kindLabel: kindLabel, namespace: namespace, name: name, windowMs: windowMs, atMs: atMs) }
+        catch { throw Exit.unreachable(error.description) }
+    }
+
+    func edges(kindLabel: String, namespace: String?, windowMs: Int64) throws -> [EdgeMetrics] {
+        do { return try source.edges(kindLabel: kindLabel, namespace: namespace, windowMs: windowMs, atMs: atMs) }
+        catch { throw Exit.unreachable(error.description) }
+    }
+}
+
 /// What a one-shot command computes over: the collector, the moment, and whether the window is
 /// exact (replay: Prometheus' semantics to the letter) or clamped to the data held (live).
-struct Snapshot {
+struct Snapshot: OneShotSource {
     var collector: Collector
     var atMs: Int64
     var exactWindow: Bool
 }
 
 extension SourceOptions {
+    /// A Prometheus server, a recording up to `--at`, or the live targets scraped twice `sampleMs` apart.
+    func source(sampleMs: Int64) throws -> any OneShotSource {
+        if let url = prometheus {
+            guard scrape.isEmpty, targetsFile == nil, replay == nil else {
+                throw Exit.input("--prometheus asks a server: leave out --scrape, --targets and --replay")
+            }
+            let now = WallClock().nowMs()
+            var atMs = now
+            if let at {
+                guard let t = TimeSpec.milliseconds(at, startMs: now, endMs: now) else {
+                    throw Exit.input("--at \(at): not a time (try -5m, 2026-11-25T21:30:05Z or unix seconds)")
+                }
+                atMs = t
+            }
+            return PrometheusAt(source: PrometheusSource(client: PrometheusClient(baseURL: url)), atMs: atMs)
+        }
+        return try snapshot(sampleMs: sampleMs)
+    }
+
     /// Loads a recording up to `--at`, or scrapes the live targets twice `sampleMs` apart.
     func snapshot(sampleMs: Int64) throws -> Snapshot {
         if let path = replay {
             guard scrape.isEmpty, targetsFile == nil else { throw Exit.input("--replay reads a recording: leave out --scrape and --targets") }
             return try replaySnapshot(path: path, at: at)
         }
-        guard at == nil else { throw Exit.input("--at goes with --replay") }
+        guard at == nil else { throw Exit.input("--at goes with --replay or --prometheus") }
         let live = LiveCollector(targets: try targets(), intervalSeconds: 5, timeoutSeconds: 5)
         let clock = WallClock()
         live.scrapeOnce(clock: clock)
@@ -144,7 +188,7 @@ extension Snapshot {
         return collector.store.edges(kindLabel: kindLabel, namespace: namespace, windowMs: window, atMs: atMs)
     }
 
-    func rows(kindLabel: String, namespace: String?, name: String?, windowMs: Int64) -> [GoldenMetrics] {
+    func stat(kindLabel: String, namespace: String?, name: String?, windowMs: Int64) -> [GoldenMetrics] {
         if exactWindow {
             return collector.store.stat(StatQuery(kindLabel: kindLabel, namespace: namespace, name: name, windowMs: windowMs, atMs: atMs))
         }

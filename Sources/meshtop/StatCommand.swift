@@ -37,8 +37,8 @@ struct Stat: ParsableCommand {
         }
         let windowMs = try window.milliseconds
         let sampleMs = try parseDuration(sample, flag: "--sample")
-        let snapshot = try sources.snapshot(sampleMs: sampleMs)
-        let rows = snapshot.rows(kindLabel: label, namespace: namespace, name: name, windowMs: windowMs)
+        let source = try sources.source(sampleMs: sampleMs)
+        let rows = try source.stat(kindLabel: label, namespace: namespace, name: name, windowMs: windowMs)
         switch format {
         case .json: print(StatView.json(rows, kind: label), terminator: "")
         case .table, .wide:

@@ -196,7 +196,26 @@ func agree(_ a: Double?, _ b: Double?) -> Bool {
                 #expect((row["latency_ms_p99"] as? Double) == t.latencyP99?.rounded(), "CLI p99 of \(name) over \(window.text)")
             }
             #expect(rows.count >= 3)
+
+            // The same command asking Prometheus itself must print the same numbers.
+            let viaServer = try runTool(binary.path, ["stat", "deploy", "-n", "conformance", "--prometheus", setup.prometheus.client.baseURL,
+                                                      "--at", PromTextWriter.seconds(at), "-t", window.text, "-o", "json"])
+            #expect(viaServer.status == 0, "\(viaServer.output)")
+            let serverRows = try #require(try JSONSerialization.jsonObject(with: Data(viaServer.output.utf8)) as? [[String: Any]])
+            #expect(serverRows.map { $0["name"] as? String } == rows.map { $0["name"] as? String })
+            for (a, b) in zip(rows, serverRows) {
+                for key in ["success", "rps", "latency_ms_p50", "latency_ms_p95", "latency_ms_p99", "tcp_open_connections"] {
+                    #expect(agree(a[key] as? Double, b[key] as? Double), "\(key) of \(a["name"] ?? "?") over \(window.text): replay \(a[key] ?? "nil") vs prometheus \(b[key] ?? "nil")")
+                }
+            }
         }
+    }
+
+    @Test func unreachablePrometheusExitsThree() throws {
+        let binary = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("meshtop")
+        let out = try runTool(binary.path, ["stat", "deploy", "--prometheus", "http://127.0.0.1:\(try freePort())"])
+        #expect(out.status == 3)
+        #expect(out.output.contains("connection refused"))
     }
 }
 

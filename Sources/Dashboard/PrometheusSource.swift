@@ -1,0 +1,123 @@
+public import MeshMetrics
+public import MeshSources
+
+/// Golden metrics from a Prometheus-compatible server that scrapes the proxies, by the PromQL
+/// linkerd viz sends (reference §4.1): the server does the work, meshtop formats the answers.
+public struct PrometheusSource: Sendable {
+    public let client: PrometheusClient
+
+    public init(client: PrometheusClient) {
+        self.client = client
+    }
+
+    /// `linkerd viz stat`'s queries for workloads of `kindLabel`.
+    public func stat(kindLabel: String, namespace: String?, name: String?, windowMs: Int64, atMs: Int64) throws(SourceError) -> [GoldenMetrics] {
+        var selector = ["\(kindLabel)!=\"\""]
+        if let namespace { selector.append("namespace=\"\(escape(namespace))\"") }
+        if let name { selector.append("\(kindLabel)=\"\(escape(name))\"") }
+        let by = "namespace, \(kindLabel)"
+        func id(_ labels: [String: String]) -> WorkloadID {
+            WorkloadID(namespace: labels["namespace"] ?? "", name: labels[kindLabel] ?? "")
+        }
+        var rows: [WorkloadID: GoldenMetrics] = [:]
+        func update(_ w: WorkloadID, _ change: (inout GoldenMetrics) -> Void) {
+            var r = rows[w] ?? GoldenMetrics(workload: w)
+            change(&r)
+            rows[w] = r
+        }
+        let all = "{" + selector.joined(separator: ", ") + "}"
+        for s in try client.query("count(up\(all)) by (\(by))", atMs: atMs) { update(id(s.labels)) { $0.runningPods = Int(s.value) } }
+        for s in try client.query("sum(up\(all)) by (\(by))", atMs: atMs) { update(id(s.labels)) { $0.meshedPods = Int(s.value) } }
+        let inbound = "{" + (["direction=\"inbound\""] + selector).joined(separator: ", ") + "}"
+        for (w, t) in try traffic(selector: inbound, by: by, windowMs: windowMs, atMs: atMs, key: id) {
+            update(w) { r in
+                r.success = t.success
+                r.rps = t.rps
+                r.latencyP50 = t.latencyP50
+                r.latencyP95 = t.latencyP95
+                r.latencyP99 = t.latencyP99
+            }
+        }
+        for s in try client.query("sum(tcp_open_connections\(inbound)) by (\(by))", atMs: atMs) {
+            update(id(s.labels)) { $0.tcpOpenConnections = s.value }
+        }
+        let src = "{" + (["direction=\"inbound\"", "peer=\"src\""] + selector).joined(separator: ", ") + "}"
+        let window = DurationText.format(windowMs)
+        let seconds = Double(windowMs) / 1000
+        for s in try client.query("sum(increase(tcp_read_bytes_total\(src)[\(window)])) by (\(by))", atMs: atMs) {
+            update(id(s.labels)) { $0.readBytesRate = s.value / seconds }
+        }
+        for s in try client.query("sum(increase(tcp_write_bytes_total\(src)[\(window)])) by (\(by))", atMs: atMs) {
+            update(id(s.labels)) { $0.writeBytesRate = s.value / seconds }
+        }
+        return rows.values.sorted { $0.workload < $1.workload }
+    }
+
+    /// Edges from outbound metrics: linkerd viz edges' gauge query, and the traffic queries grouped
+    /// by source and destination.
+    public func edges(kindLabel: String, namespace: String?, windowMs: Int64, atMs: Int64) throws(SourceError) -> [EdgeMetrics] {
+        let dst = "dst_" + kindLabel
+        var selector = ["direction=\"outbound\"", "\(kindLabel)!=\"\"", "\(dst)!=\"\""]
+        if let namespace { selector.append("namespace=\"\(escape(namespace))\"") }
+        let all = "{" + selector.joined(separator: ", ") + "}"
+        func id(_ l: [String: String]) -> EdgeID {
+            EdgeID(source: WorkloadID(namespace: l["namespace"] ?? "", name: l[kindLabel] ?? ""),
+                   destination: WorkloadID(namespace: l["dst_namespace"] ?? "", name: l[dst] ?? ""))
+        }
+        var out: [EdgeID: EdgeMetrics] = [:]
+        let gauge = "sum(tcp_open_connections\(all)) by (\(kindLabel), \(dst), server_id, namespace, dst_namespace, no_tls_reason)"
+        for s in try client.query(gauge, atMs: atMs) where s.value > 0 {
+            let e = id(s.labels)
+            var m = out[e] ?? EdgeMetrics(edge: e)
+            m.tcpOpenConnections += s.value
+            m.serverID = s.labels["server_id"] ?? ""
+            m.noTLSReason = s.labels["no_tls_reason"] ?? ""
+            out[e] = m
+        }
+        for (e, t) in try traffic(selector: all, by: "namespace, \(kindLabel), dst_namespace, \(dst)", windowMs: windowMs, atMs: atMs, key: id) {
+            var m = out[e] ?? EdgeMetrics(edge: e)
+            m.traffic = t
+            out[e] = m
+        }
+        return out.values.sorted { $0.edge < $1.edge }
+    }
+
+    /// `sum(increase(response_total…[w])) by (…, classification, tls)` and the three
+    /// `histogram_quantile(q, sum(irate(response_latency_ms_bucket…[w])) by (le, …))`.
+    func traffic<Key: Hashable>(selector: String, by: String, windowMs: Int64, atMs: Int64,
+                                key: ([String: String]) -> Key) throws(SourceError) -> [Key: TrafficMetrics] {
+        let window = DurationText.format(windowMs)
+        var success: [Key: Double] = [:]
+        var failure: [Key: Double] = [:]
+        for s in try client.query("sum(increase(response_total\(selector)[\(window)])) by (\(by), classification, tls)", atMs: atMs) {
+            if s.labels["classification"] == "success" { success[key(s.labels), default: 0] += s.value }
+            else if s.labels["classification"] == "failure" { failure[key(s.labels), default: 0] += s.value }
+        }
+        var out: [Key: TrafficMetrics] = [:]
+        for k in Set(success.keys).union(failure.keys) {
+            let s = success[k] ?? 0, f = failure[k] ?? 0
+            var t = TrafficMetrics()
+            t.rps = (s + f) / (Double(windowMs) / 1000)
+            if s + f > 0 { t.success = s / (s + f) }
+            out[k] = t
+        }
+        for (q, path) in [("0.5", \TrafficMetrics.latencyP50), ("0.95", \TrafficMetrics.latencyP95), ("0.99", \TrafficMetrics.latencyP99)] {
+            for s in try client.query("histogram_quantile(\(q), sum(irate(response_latency_ms_bucket\(selector)[\(window)])) by (le, \(by)))", atMs: atMs) {
+                var t = out[key(s.labels)] ?? TrafficMetrics()
+                t[keyPath: path] = s.value.isNaN ? nil : s.value
+                out[key(s.labels)] = t
+            }
+        }
+        return out
+    }
+
+    private func escape(_ v: String) -> String {
+        v.replacingAll("\\", "\\\\").replacingAll("\"", "\\\"")
+    }
+}
+
+extension String {
+    func replacingAll(_ target: String, _ replacement: String) -> String {
+        split(separator: target, omittingEmptySubsequences: false).joined(separator: replacement)
+    }
+}
