@@ -62,6 +62,11 @@ let package = Package(
             dependencies: ["MeshProxy", .product(name: "ArgumentParser", package: "swift-argument-parser")] + nio,
             swiftSettings: swiftSettings),
 
+        .executableTarget(
+            name: "meshbench",
+            dependencies: ["PromText", "MeshMetrics", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            swiftSettings: swiftSettings),
+
         .testTarget(name: "PromTextTests", dependencies: ["PromText"], swiftSettings: swiftSettings),
         .testTarget(name: "MeshMetricsTests", dependencies: ["MeshMetrics", "PromText"], swiftSettings: swiftSettings),
         .testTarget(

@@ -39,29 +39,31 @@ struct Cursor {
         String(decoding: UnsafeRawBufferPointer(rebasing: bytes[start..<index]), as: UTF8.self)
     }
 
+    /// Slot 0 of the name table's per-position memory is the metric name; label `i` uses
+    /// slots 1 + 2i (name) and 2 + 2i (value).
     mutating func metricName(_ names: inout NameTable) -> String {
         let start = index
         while index < bytes.count, isNameByte(bytes[index]) { index += 1 }
-        return names.intern(UnsafeRawBufferPointer(rebasing: bytes[start..<index]))
+        return names.intern(bytes, start: start, count: index - start, slot: 0)
     }
 
-    mutating func labelName(_ names: inout NameTable) -> String {
+    mutating func labelName(_ names: inout NameTable, position: Int) -> String {
         let start = index
         while index < bytes.count {
             let b = bytes[index]
             guard isNameByte(b) && b != 0x3A else { break }
             index += 1
         }
-        return names.intern(UnsafeRawBufferPointer(rebasing: bytes[start..<index]))
+        return names.intern(bytes, start: start, count: index - start, slot: 1 + 2 * position)
     }
 
     /// Reads a label value after its opening quote, through the closing quote.
-    mutating func quotedLabelValue(_ names: inout NameTable) throws(ParseError) -> String {
+    mutating func quotedLabelValue(_ names: inout NameTable, position: Int) throws(ParseError) -> String {
         let start = index
         while index < bytes.count {
             let b = bytes[index]
             if b == 0x22 {  // '"'
-                let value = names.intern(UnsafeRawBufferPointer(rebasing: bytes[start..<index]))
+                let value = names.intern(bytes, start: start, count: index - start, slot: 2 + 2 * position)
                 index += 1
                 return value
             }

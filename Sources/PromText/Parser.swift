@@ -28,6 +28,7 @@ public enum PromTextParser {
         var exposition = Exposition()
         exposition.samples.reserveCapacity(bytes.count / 80)
         var names = NameTable()
+        var labelCount = 0
         while !cursor.atEnd {
             cursor.beginLine()
             cursor.skipBlanks()
@@ -41,7 +42,7 @@ public enum PromTextParser {
                 if try parseComment(&cursor, into: &exposition, names: &names) { break }
                 continue
             }
-            exposition.samples.append(try parseSample(&cursor, names: &names))
+            exposition.samples.append(try parseSample(&cursor, names: &names, previousLabelCount: &labelCount))
         }
         return exposition
     }
@@ -91,7 +92,7 @@ public enum PromTextParser {
         return false
     }
 
-    private static func parseSample(_ c: inout Cursor, names: inout NameTable) throws(ParseError) -> Sample {
+    private static func parseSample(_ c: inout Cursor, names: inout NameTable, previousLabelCount: inout Int) throws(ParseError) -> Sample {
         guard isNameStart(c.peek) else {
             throw c.error(at: c.index, "expected a metric name, found \(c.describePeek())")
         }
@@ -101,7 +102,8 @@ public enum PromTextParser {
         c.skipBlanks()
         if !c.atEnd, c.peek == ascii("{") {
             c.advance()
-            labels = try parseLabels(&c, names: &names)
+            labels = try parseLabels(&c, names: &names, expected: previousLabelCount)
+            previousLabelCount = labels.count
         } else if c.index > afterName {
             c.index = afterName
         }
@@ -126,9 +128,9 @@ public enum PromTextParser {
         return Sample(name: name, labels: labels, value: value, timestampMs: timestamp)
     }
 
-    private static func parseLabels(_ c: inout Cursor, names: inout NameTable) throws(ParseError) -> [Label] {
+    private static func parseLabels(_ c: inout Cursor, names: inout NameTable, expected: Int) throws(ParseError) -> [Label] {
         var labels: [Label] = []
-        labels.reserveCapacity(8)
+        labels.reserveCapacity(max(4, expected))
         while true {
             c.skipBlanks()
             guard !c.atEnd else { throw c.error(at: c.index, "unexpected end of input inside a label set") }
@@ -139,7 +141,7 @@ public enum PromTextParser {
             guard isNameStart(c.peek) else {
                 throw c.error(at: c.index, "expected a label name or '}', found \(c.describePeek())")
             }
-            let name = c.labelName(&names)
+            let name = c.labelName(&names, position: labels.count)
             c.skipBlanks()
             guard !c.atEnd, c.peek == ascii("=") else {
                 throw c.error(at: c.index, "expected '=' after label name \(name), found \(c.describePeek())")
@@ -150,7 +152,7 @@ public enum PromTextParser {
                 throw c.error(at: c.index, "expected '\"' to open the value of label \(name), found \(c.describePeek())")
             }
             c.advance()
-            let value = try c.quotedLabelValue(&names)
+            let value = try c.quotedLabelValue(&names, position: labels.count)
             labels.append(Label(name, value))
             c.skipBlanks()
             guard !c.atEnd else { throw c.error(at: c.index, "unexpected end of input inside a label set") }
