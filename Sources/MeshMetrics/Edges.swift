@@ -46,35 +46,42 @@ extension MetricStore {
         var matchers: [Matcher] = [.eq("direction", "outbound"), .ne(kindLabel, ""), .ne(dstLabel, "")]
         if let namespace { matchers.append(.eq("namespace", namespace)) }
 
-        func edge(_ key: SeriesKey) -> EdgeID {
-            EdgeID(source: WorkloadID(namespace: key[label: "namespace"] ?? "", name: key[label: kindLabel] ?? ""),
-                   destination: WorkloadID(namespace: key[label: "dst_namespace"] ?? "", name: key[label: dstLabel] ?? ""))
+        let edgeLabels = ["namespace", kindLabel, "dst_namespace", dstLabel]
+        func edge(_ g: [String]) -> EdgeID {
+            EdgeID(source: WorkloadID(namespace: g[0], name: g[1]), destination: WorkloadID(namespace: g[2], name: g[3]))
         }
 
         var out: [EdgeID: EdgeMetrics] = [:]
-        for id in select("tcp_open_connections", matchers) {
-            guard let p = latest(of: id, at: atMs), p.v > 0 else { continue }
-            let key = keys[id]
-            let e = edge(key)
+        // Open connections, with the TLS labels that say whether and how the edge is secured.
+        let connections = selection("tcp_open_connections", matchers, groupBy: edgeLabels + ["server_id", "no_tls_reason"], extra: "")
+        var open = [Double](repeating: 0, count: connections.groups.count)
+        for (i, series) in connections.ids.enumerated() {
+            guard let p = latest(of: series, at: atMs) else { continue }
+            open[Int(connections.group[i])] += p.v
+        }
+        for (g, value) in open.enumerated() where value > 0 {
+            let labels = connections.groups[g]
+            let e = edge(labels)
             var m = out[e] ?? EdgeMetrics(edge: e)
-            m.tcpOpenConnections += p.v
-            m.serverID = key[label: "server_id"] ?? m.serverID
-            m.noTLSReason = key[label: "no_tls_reason"] ?? m.noTLSReason
+            m.tcpOpenConnections += value
+            m.serverID = labels[4]
+            m.noTLSReason = labels[5]
             out[e] = m
         }
-        for (e, t) in traffic(matchers, windowMs: windowMs, at: atMs, group: edge) where t.rps != nil {
+        for (g, t) in traffic(matchers, groupBy: edgeLabels, windowMs: windowMs, at: atMs) where t.rps != nil {
+            let e = edge(g)
             var m = out[e] ?? EdgeMetrics(edge: e)
             m.traffic = t
             out[e] = m
         }
         // Identities and TLS state from the edge's request series, where connections did not say.
-        for id in select("request_total", matchers) {
-            let key = keys[id]
-            let e = edge(key)
+        let requests = selection("request_total", matchers, groupBy: edgeLabels + ["server_id", "no_tls_reason", "client_id"], extra: "")
+        for labels in requests.groups {
+            let e = edge(labels)
             guard var m = out[e] else { continue }
-            if m.serverID.isEmpty { m.serverID = key[label: "server_id"] ?? "" }
-            if m.noTLSReason.isEmpty { m.noTLSReason = key[label: "no_tls_reason"] ?? "" }
-            if m.clientID.isEmpty { m.clientID = key[label: "client_id"] ?? "" }
+            if m.serverID.isEmpty { m.serverID = labels[4] }
+            if m.noTLSReason.isEmpty { m.noTLSReason = labels[5] }
+            if m.clientID.isEmpty { m.clientID = labels[6] }
             out[e] = m
         }
         return out.values.sorted { $0.edge < $1.edge }

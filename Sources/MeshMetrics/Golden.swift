@@ -72,52 +72,63 @@ public struct TrafficMetrics: Sendable, Equatable {
 }
 
 extension MetricStore {
-    /// Traffic metrics grouped by `group` over the window ending at `end`, as linkerd viz's PromQL
-    /// computes them: `sum(increase(response_total{…}[w])) by (…, classification)` for success and
-    /// RPS, and `histogram_quantile(q, sum(irate(response_latency_ms_bucket{…}[w])) by (le, …))`.
-    /// Series for which `group` returns nil are left out.
-    public func traffic<Group: Hashable>(_ matchers: [Matcher], windowMs: Int64, at end: Int64,
-                                         group: (SeriesKey) -> Group?) -> [Group: TrafficMetrics] {
+    /// Traffic metrics grouped by the values of the labels `groupBy` over the window ending at
+    /// `end`, as linkerd viz's PromQL computes them: `sum(increase(response_total{…}[w])) by (…,
+    /// classification)` for success and RPS, and `histogram_quantile(q, sum(irate(
+    /// response_latency_ms_bucket{…}[w])) by (le, …))` for latency.
+    public func traffic(_ matchers: [Matcher], groupBy: [String], windowMs: Int64, at end: Int64) -> [[String]: TrafficMetrics] {
         let start = end - windowMs
         let windowSeconds = Double(windowMs) / 1000
-        var successes: [Group: Double] = [:]
-        var failures: [Group: Double] = [:]
-        for id in select("response_total", matchers) {
-            guard let g = group(keys[id]),
+
+        let responses = selection("response_total", matchers, groupBy: groupBy, extra: "classification")
+        let successIndex = responses.extraValues.firstIndex(of: "success").map(Int32.init) ?? -1
+        let failureIndex = responses.extraValues.firstIndex(of: "failure").map(Int32.init) ?? -1
+        var successes = [Double](repeating: 0, count: responses.groups.count)
+        var failures = [Double](repeating: 0, count: responses.groups.count)
+        var seen = [Bool](repeating: false, count: responses.groups.count)
+        for (i, id) in responses.ids.enumerated() {
+            let cls = responses.extra[i]
+            guard cls == successIndex || cls == failureIndex,
                   let inc = PromQL.increase(points(of: id, from: start, through: end), start: start, end: end) else { continue }
-            switch keys[id][label: "classification"] {
-            case "success": successes[g, default: 0] += inc
-            case "failure": failures[g, default: 0] += inc
-            default: break
-            }
+            let g = Int(responses.group[i])
+            if cls == successIndex { successes[g] += inc } else { failures[g] += inc }
+            seen[g] = true
         }
-        var out: [Group: TrafficMetrics] = [:]
-        for g in Set(successes.keys).union(failures.keys) {
-            let s = successes[g] ?? 0
-            let f = failures[g] ?? 0
+        var out: [[String]: TrafficMetrics] = [:]
+        for g in responses.groups.indices where seen[g] {
+            let s = successes[g], f = failures[g]
             var t = TrafficMetrics()
             if s + f > 0 { t.success = s / (s + f) }
             t.rps = (s + f) / windowSeconds
-            out[g] = t
+            out[responses.groups[g]] = t
         }
-        var buckets: [Group: [Double: Double]] = [:]
-        for id in select("response_latency_ms_bucket", matchers) {
-            guard let g = group(keys[id]), let leText = keys[id][label: "le"],
-                  let le = leText == "+Inf" ? Double.infinity : Double(leText),
-                  let r = PromQL.irate(points(of: id, from: start, through: end)) else { continue }
-            buckets[g, default: [:]][le, default: 0] += r
+
+        // Buckets: each `le` resolved once to a column; rates summed into a groups × bounds table.
+        let buckets = selection("response_latency_ms_bucket", matchers, groupBy: groupBy, extra: "le")
+        let bounds = buckets.extraValues.map { $0 == "+Inf" ? Double.infinity : (Double($0) ?? .nan) }
+        let width = bounds.count
+        var table = [Double](repeating: 0, count: buckets.groups.count * width)
+        var present = [Bool](repeating: false, count: buckets.groups.count * width)
+        for (i, id) in buckets.ids.enumerated() {
+            let column = Int(buckets.extra[i])
+            guard !bounds[column].isNaN, let r = lastRate(of: id, from: start, through: end) else { continue }
+            let cell = Int(buckets.group[i]) * width + column
+            table[cell] += r
+            present[cell] = true
         }
-        for (g, byLE) in buckets {
-            let list = byLE.map { (le: $0.key, count: $0.value) }
+        for g in buckets.groups.indices {
+            var list: [(le: Double, count: Double)] = []
+            for c in 0..<width where present[g * width + c] { list.append((bounds[c], table[g * width + c])) }
+            guard !list.isEmpty else { continue }
             func q(_ q: Double) -> Double? {
                 let v = PromQL.histogramQuantile(q, list)
                 return v.isNaN ? nil : v
             }
-            var t = out[g] ?? TrafficMetrics()
+            var t = out[buckets.groups[g]] ?? TrafficMetrics()
             t.latencyP50 = q(0.5)
             t.latencyP95 = q(0.95)
             t.latencyP99 = q(0.99)
-            out[g] = t
+            out[buckets.groups[g]] = t
         }
         return out
     }
@@ -135,23 +146,24 @@ extension MetricStore {
         let end = query.atMs
         let windowSeconds = Double(query.windowMs) / 1000
 
-        func workload(_ key: SeriesKey) -> WorkloadID {
-            WorkloadID(namespace: key[label: "namespace"] ?? "", name: key[label: groupLabel] ?? "")
-        }
-
         var rows: [WorkloadID: GoldenMetrics] = [:]
         func row(_ id: WorkloadID) -> GoldenMetrics { rows[id] ?? GoldenMetrics(workload: id) }
 
+        let groupBy = ["namespace", groupLabel]
+        func id(_ group: [String]) -> WorkloadID { WorkloadID(namespace: group[0], name: group[1]) }
+
         // Instances: `up` series with a sample in the lookback (a pod gone for longer is not running).
-        for id in select("up", base) {
-            guard let p = latest(of: id, at: end) else { continue }
-            let w = workload(keys[id])
+        let up = selection("up", base, groupBy: groupBy, extra: "")
+        for (i, series) in up.ids.enumerated() {
+            guard let p = latest(of: series, at: end) else { continue }
+            let w = id(up.groups[Int(up.group[i])])
             var r = row(w)
             r.runningPods += 1
             if p.v == 1 { r.meshedPods += 1 }
             rows[w] = r
         }
-        for (w, t) in traffic(inbound, windowMs: query.windowMs, at: end, group: workload) {
+        for (group, t) in traffic(inbound, groupBy: groupBy, windowMs: query.windowMs, at: end) {
+            let w = id(group)
             var r = row(w)
             r.success = t.success
             r.rps = t.rps
@@ -160,17 +172,24 @@ extension MetricStore {
             r.latencyP99 = t.latencyP99
             rows[w] = r
         }
-        for id in select("tcp_open_connections", inbound) {
-            guard let p = latest(of: id, at: end) else { continue }
-            let w = workload(keys[id])
+        let connections = selection("tcp_open_connections", inbound, groupBy: groupBy, extra: "")
+        var open = [Double?](repeating: nil, count: connections.groups.count)
+        for (i, series) in connections.ids.enumerated() {
+            guard let p = latest(of: series, at: end) else { continue }
+            open[Int(connections.group[i])] = (open[Int(connections.group[i])] ?? 0) + p.v
+        }
+        for (g, value) in open.enumerated() {
+            guard let value else { continue }
+            let w = id(connections.groups[g])
             var r = row(w)
-            r.tcpOpenConnections = (r.tcpOpenConnections ?? 0) + p.v
+            r.tcpOpenConnections = value
             rows[w] = r
         }
         for (metric, path) in [("tcp_read_bytes_total", \GoldenMetrics.readBytesRate), ("tcp_write_bytes_total", \GoldenMetrics.writeBytesRate)] {
-            for id in select(metric, inbound + [.eq("peer", "src")]) {
-                guard let inc = PromQL.increase(points(of: id, from: start, through: end), start: start, end: end) else { continue }
-                let w = workload(keys[id])
+            let bytes = selection(metric, inbound + [.eq("peer", "src")], groupBy: groupBy, extra: "")
+            for (i, series) in bytes.ids.enumerated() {
+                guard let inc = PromQL.increase(points(of: series, from: start, through: end), start: start, end: end) else { continue }
+                let w = id(bytes.groups[Int(bytes.group[i])])
                 var r = row(w)
                 r[keyPath: path] = (r[keyPath: path] ?? 0) + inc / windowSeconds
                 rows[w] = r

@@ -32,8 +32,12 @@ public enum PromQL {
     /// `irate()`: the per-second rate between the last two points of the range. Nil with fewer than two.
     public static func irate(_ points: ArraySlice<Point>) -> Double? {
         guard points.count >= 2 else { return nil }
-        let last = points[points.endIndex - 1]
-        let previous = points[points.endIndex - 2]
+        return irate(last: points[points.endIndex - 1], previous: points[points.endIndex - 2])
+    }
+
+    /// The per-second rate between two consecutive points, a reset counting from zero.
+    @inline(__always)
+    static func irate(last: Point, previous: Point) -> Double? {
         let delta = last.v < previous.v ? last.v : last.v - previous.v
         let seconds = Double(last.t - previous.t) / 1000
         guard seconds > 0 else { return nil }

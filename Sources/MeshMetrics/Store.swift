@@ -4,10 +4,31 @@ public import PromText
 public struct SeriesKey: Hashable, Sendable, CustomStringConvertible {
     public let name: String
     public let labels: [Label]
+    /// FNV-1a over the name and labels, computed once: hashing a key is then hashing one word.
+    private let fingerprint: UInt64
 
     public init(name: String, labels: [Label]) {
         self.name = name
         self.labels = labels.sorted()
+        var h: UInt64 = 0xCBF2_9CE4_8422_2325
+        func mix(_ s: String) {
+            for b in s.utf8 { h = (h ^ UInt64(b)) &* 0x0000_0100_0000_01B3 }
+            h = (h ^ 0xFF) &* 0x0000_0100_0000_01B3
+        }
+        mix(name)
+        for label in self.labels {
+            mix(label.name)
+            mix(label.value)
+        }
+        fingerprint = h
+    }
+
+    public static func == (a: SeriesKey, b: SeriesKey) -> Bool {
+        a.fingerprint == b.fingerprint && a.name == b.name && a.labels == b.labels
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(fingerprint)
     }
 
     public subscript(label name: String) -> String? {
@@ -63,6 +84,10 @@ public struct MetricStore: Sendable {
     private var points: [[Point]] = []
     private var index: [SeriesKey: Int] = [:]
     private var byName: [String: [Int]] = [:]
+    /// Resolved selections, shared by copies of the store (see `SelectionCache`).
+    let cache = SelectionCache()
+    /// Per target: the series of its last scrape, in order.
+    private var layouts: [[Label]: [(name: String, labels: [Label], id: Int)]] = [:]
     /// How long samples are kept, in milliseconds.
     public var retentionMs: Int64
     /// The latest time anything was written, in milliseconds.
@@ -76,34 +101,60 @@ public struct MetricStore: Sendable {
 
     /// Appends a point to a series, creating the series on first sight.
     public mutating func append(_ key: SeriesKey, _ point: Point) {
-        let id: Int
-        if let existing = index[key] {
-            id = existing
-        } else {
-            id = keys.count
-            keys.append(key)
-            points.append([])
-            index[key] = id
-            byName[key.name, default: []].append(id)
-        }
+        append(id: seriesID(key), point)
+    }
+
+    private mutating func seriesID(_ key: SeriesKey) -> Int {
+        if let existing = index[key] { return existing }
+        let id = keys.count
+        keys.append(key)
+        points.append([])
+        index[key] = id
+        byName[key.name, default: []].append(id)
+        return id
+    }
+
+    private mutating func append(id: Int, _ point: Point) {
         points[id].append(point)
-        latestMs = max(latestMs, point.t)
-        earliestMs = min(earliestMs, point.t)
+        if point.t > latestMs { latestMs = point.t }
+        if point.t < earliestMs { earliestMs = point.t }
     }
 
     /// Adds one scrape: every sample with the target's labels, at the scrape's time unless the
     /// sample carries its own, and `up` = 1.
+    ///
+    /// A target sends the same series in the same order scrape after scrape, so each target's last
+    /// layout is remembered: a sample equal to the one at its position last time reuses that
+    /// series without building, sorting or hashing its labels again.
     public mutating func ingest(_ exposition: Exposition, target: [Label], at t: Int64) {
-        let targetNames = Set(target.map(\.name))
-        for sample in exposition.samples {
-            var labels = target
-            labels.reserveCapacity(target.count + sample.labels.count)
-            for label in sample.labels {
-                labels.append(targetNames.contains(label.name) ? Label("exported_" + label.name, label.value) : label)
+        var layout = layouts[target] ?? []
+        var next: [(name: String, labels: [Label], id: Int)] = []
+        next.reserveCapacity(exposition.samples.count)
+        for (i, sample) in exposition.samples.enumerated() {
+            let point = Point(t: sample.timestampMs ?? t, v: sample.value)
+            if i < layout.count, layout[i].name == sample.name, layout[i].labels == sample.labels {
+                append(id: layout[i].id, point)
+                next.append(layout[i])
+                continue
             }
-            append(SeriesKey(name: sample.name, labels: labels), Point(t: sample.timestampMs ?? t, v: sample.value))
+            let id = seriesID(SeriesKey(name: sample.name, labels: Self.merge(target: target, sample: sample.labels)))
+            append(id: id, point)
+            next.append((sample.name, sample.labels, id))
         }
+        layout = next
+        layouts[target] = layout
         append(SeriesKey(name: "up", labels: target), Point(t: t, v: 1))
+    }
+
+    /// A sample's labels with the target's added the way Prometheus adds them: a label the
+    /// exposition already has is kept as `exported_<name>`.
+    static func merge(target: [Label], sample: [Label]) -> [Label] {
+        var labels = target
+        labels.reserveCapacity(target.count + sample.count)
+        for label in sample {
+            labels.append(target.contains(where: { $0.name == label.name }) ? Label("exported_" + label.name, label.value) : label)
+        }
+        return labels
     }
 
     /// Records a failed scrape of a target: `up` = 0.
@@ -138,10 +189,27 @@ public struct MetricStore: Sendable {
         return all[lo..<max(lo, hi)]
     }
 
+    /// `irate()` of a series over [start, end] without slicing: the common case, a range that
+    /// ends at or after the newest sample, reads the last two points directly.
+    func lastRate(of id: Int, from start: Int64, through end: Int64) -> Double? {
+        points[id].withUnsafeBufferPointer { p -> Double? in
+            let n = p.count
+            guard n >= 2 else { return nil }
+            if p[n - 1].t <= end {
+                guard p[n - 2].t >= start else { return nil }
+                return PromQL.irate(last: p[n - 1], previous: p[n - 2])
+            }
+            return PromQL.irate(points(of: id, from: start, through: end))
+        }
+    }
+
     /// The latest point at or before `at`, no older than `lookbackMs` (Prometheus' instant selector).
     public func latest(of id: Int, at: Int64, lookbackMs: Int64 = 5 * 60 * 1000) -> Point? {
-        let slice = points(of: id, from: at - lookbackMs, through: at)
-        return slice.last
+        points[id].withUnsafeBufferPointer { p -> Point? in
+            guard let last = p.last else { return nil }
+            if last.t <= at { return last.t >= at - lookbackMs ? last : nil }
+            return points(of: id, from: at - lookbackMs, through: at).last
+        }
     }
 }
 
