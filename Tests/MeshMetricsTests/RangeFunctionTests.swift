@@ -95,7 +95,7 @@ func close(_ a: Double?, _ b: Double) -> Bool {
         #expect(row.success == 0.9)
         #expect(row.rps == 10)
         #expect(row.latencyP50 == 6.25)  // rank 5 of 10/s within (0,10] holding 8/s: 10 × 5/8
-        #expect(row.latencyP95 == 10 + 90 * (15.0 / 20))
+        #expect(row.latencyP95 == 77.5)  // rank 9.5: 10 + (100 - 10) × (9.5 - 8) / (10 - 8)
         #expect(row.tcpOpenConnections == 3)
         #expect(row.meshedPods == 1 && row.runningPods == 1)
     }
