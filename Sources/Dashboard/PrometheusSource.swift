@@ -82,14 +82,36 @@ public struct PrometheusSource: Sendable {
         return out.values.sorted { $0.edge < $1.edge }
     }
 
+    /// `linkerd viz routes`' queries for the inbound routes of one workload.
+    public func routes(kindLabel: String, name: String, namespace: String?, windowMs: Int64, atMs: Int64) throws(SourceError) -> [RouteMetrics] {
+        var selector = ["direction=\"inbound\"", "\(kindLabel)=\"\(escape(name))\""]
+        if let namespace { selector.append("namespace=\"\(escape(namespace))\"") }
+        let all = "{" + selector.joined(separator: ", ") + "}"
+        func id(_ l: [String: String]) -> [String] { [l["rt_route"] ?? "", l["dst"] ?? ""] }
+        var out: [[String]: RouteMetrics] = [:]
+        func row(_ k: [String]) -> RouteMetrics { out[k] ?? RouteMetrics(route: k[0].isEmpty ? nil : k[0], authority: k[1]) }
+        for s in try client.query("count(route_request_total\(all)) by (rt_route, dst)", atMs: atMs) { out[id(s.labels)] = row(id(s.labels)) }
+        for (k, t) in try traffic(selector: all, by: "rt_route, dst", windowMs: windowMs, atMs: atMs, key: id, family: "route_") {
+            var r = row(k)
+            r.effective = t
+            out[k] = r
+        }
+        for (k, t) in try traffic(selector: all, by: "rt_route, dst", windowMs: windowMs, atMs: atMs, key: id, family: "route_actual_", latency: false) {
+            var r = row(k)
+            r.actual = t
+            out[k] = r
+        }
+        return out.values.sorted { ($0.route ?? "\u{10FFFF}", $0.authority) < ($1.route ?? "\u{10FFFF}", $1.authority) }
+    }
+
     /// `sum(increase(response_total…[w])) by (…, classification, tls)` and the three
     /// `histogram_quantile(q, sum(irate(response_latency_ms_bucket…[w])) by (le, …))`.
     func traffic<Key: Hashable>(selector: String, by: String, windowMs: Int64, atMs: Int64,
-                                key: ([String: String]) -> Key) throws(SourceError) -> [Key: TrafficMetrics] {
+                                key: ([String: String]) -> Key, family: String = "", latency: Bool = true) throws(SourceError) -> [Key: TrafficMetrics] {
         let window = DurationText.format(windowMs)
         var success: [Key: Double] = [:]
         var failure: [Key: Double] = [:]
-        for s in try client.query("sum(increase(response_total\(selector)[\(window)])) by (\(by), classification, tls)", atMs: atMs) {
+        for s in try client.query("sum(increase(\(family)response_total\(selector)[\(window)])) by (\(by), classification, tls)", atMs: atMs) {
             if s.labels["classification"] == "success" { success[key(s.labels), default: 0] += s.value }
             else if s.labels["classification"] == "failure" { failure[key(s.labels), default: 0] += s.value }
         }
@@ -101,8 +123,8 @@ public struct PrometheusSource: Sendable {
             if s + f > 0 { t.success = s / (s + f) }
             out[k] = t
         }
-        for (q, path) in [("0.5", \TrafficMetrics.latencyP50), ("0.95", \TrafficMetrics.latencyP95), ("0.99", \TrafficMetrics.latencyP99)] {
-            for s in try client.query("histogram_quantile(\(q), sum(irate(response_latency_ms_bucket\(selector)[\(window)])) by (le, \(by)))", atMs: atMs) {
+        for (q, path) in [("0.5", \TrafficMetrics.latencyP50), ("0.95", \TrafficMetrics.latencyP95), ("0.99", \TrafficMetrics.latencyP99)] where latency {
+            for s in try client.query("histogram_quantile(\(q), sum(irate(\(family)response_latency_ms_bucket\(selector)[\(window)])) by (le, \(by)))", atMs: atMs) {
                 var t = out[key(s.labels)] ?? TrafficMetrics()
                 t[keyPath: path] = s.value.isNaN ? nil : s.value
                 out[key(s.labels)] = t

@@ -60,13 +60,18 @@ public final class DemoMesh: Sendable {
         var endpoints: [String: Endpoint] = [:]  // service → its proxy's inbound
         let failureRate = options.votingFailureRate
 
-        func mesh(_ name: String, app: AppServer?, outbound: Bool) async throws -> MeshProxyServer {
+        func mesh(_ name: String, app: AppServer?, outbound: Bool, routes: [(String, String, String)] = []) async throws -> MeshProxyServer {
             let table = DestinationTable(endpoints.map { service, endpoint in
                 Destination(authority: authority(service), backends: [Backend(name: service, endpoints: [endpoint])])
             })
-            let config = ProxyConfiguration(inbound: app.map { (loopback, $0.address) },
+            var config = ProxyConfiguration(inbound: app.map { (loopback, $0.address) },
                                             outbound: outbound ? (loopback, table) : nil,
                                             admin: loopback)
+            if !routes.isEmpty {
+                config.inboundProfile = ServiceProfile(authority: authority(name), routes: try routes.map { method, path, regex in
+                    try ProfileRoute(name: "\(method) \(path)", method: method, pathRegex: regex)
+                })
+            }
             let proxy = try await MeshProxyServer.start(config, group: group)
             proxies.append(proxy)
             let podName = pod(name)
@@ -86,7 +91,7 @@ public final class DemoMesh: Sendable {
                 return loop.scheduleTask(in: delay) { AppResponse(status: 200, body: "{\"emoji\":\":joy:\"}\n") }.futureResult
             }
             apps.append(emoji)
-            _ = try await mesh("emoji", app: emoji, outbound: false)
+            _ = try await mesh("emoji", app: emoji, outbound: false, routes: [("GET", "/list", "/list"), ("GET", "/find", "/find")])
 
             let voting = try await AppServer.start(group: group) { request, loop in
                 let delay = TimeAmount.microseconds(Int64.random(in: 2_000...12_000))
@@ -96,7 +101,7 @@ public final class DemoMesh: Sendable {
                 }.futureResult
             }
             apps.append(voting)
-            _ = try await mesh("voting", app: voting, outbound: false)
+            _ = try await mesh("voting", app: voting, outbound: false, routes: [("POST", "/vote", "/vote")])
 
             // web calls emoji and voting through its own outbound listener.
             let webOutbound = NIOLockedValueBox<HostPort?>(nil)
@@ -115,7 +120,9 @@ public final class DemoMesh: Sendable {
                     .recover { _ in AppResponse(status: 502, body: "upstream failed\n") }
             }
             apps.append(web)
-            let webProxy = try await mesh("web", app: web, outbound: true)
+            let webProxy = try await mesh("web", app: web, outbound: true, routes: [
+                ("GET", "/api/list", "/api/list"), ("GET", "/api/vote", "/api/vote"), ("GET", "/api/leaderboard", "/api/leaderboard"),
+            ])
             webOutbound.withLockedValue { $0 = webProxy.outboundAddress }
 
             // vote-bot: meshed, outbound only.

@@ -76,11 +76,13 @@ extension MetricStore {
     /// `end`, as linkerd viz's PromQL computes them: `sum(increase(response_total{…}[w])) by (…,
     /// classification)` for success and RPS, and `histogram_quantile(q, sum(irate(
     /// response_latency_ms_bucket{…}[w])) by (le, …))` for latency.
-    public func traffic(_ matchers: [Matcher], groupBy: [String], windowMs: Int64, at end: Int64) -> [[String]: TrafficMetrics] {
+    /// `family` selects Linkerd's endpoint metrics (`""`), ServiceProfile route metrics (`"route_"`),
+    /// or per-attempt route metrics (`"route_actual_"`, which have no latency).
+    public func traffic(_ matchers: [Matcher], groupBy: [String], windowMs: Int64, at end: Int64, family: String = "") -> [[String]: TrafficMetrics] {
         let start = end - windowMs
         let windowSeconds = Double(windowMs) / 1000
 
-        let responses = selection("response_total", matchers, groupBy: groupBy, extra: "classification")
+        let responses = selection(family + "response_total", matchers, groupBy: groupBy, extra: "classification")
         let successIndex = responses.extraValues.firstIndex(of: "success").map(Int32.init) ?? -1
         let failureIndex = responses.extraValues.firstIndex(of: "failure").map(Int32.init) ?? -1
         var successes = [Double](repeating: 0, count: responses.groups.count)
@@ -104,7 +106,7 @@ extension MetricStore {
         }
 
         // Buckets: each `le` resolved once to a column; rates summed into a groups × bounds table.
-        let buckets = selection("response_latency_ms_bucket", matchers, groupBy: groupBy, extra: "le")
+        let buckets = selection(family + "response_latency_ms_bucket", matchers, groupBy: groupBy, extra: "le")
         let bounds = buckets.extraValues.map { $0 == "+Inf" ? Double.infinity : (Double($0) ?? .nan) }
         let width = bounds.count
         var table = [Double](repeating: 0, count: buckets.groups.count * width)

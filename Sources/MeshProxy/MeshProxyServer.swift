@@ -6,6 +6,8 @@ import NIOHTTP1
 public struct ProxyConfiguration: Sendable {
     /// The inbound listener (other proxies and clients → the local app), and the app's address.
     public var inbound: (listen: HostPort, app: HostPort)?
+    /// The inbound service profile: requests are also counted per route (`route_*` families).
+    public var inboundProfile: ServiceProfile?
     /// The outbound listener (the local app → the mesh) and its destinations.
     public var outbound: (listen: HostPort, destinations: DestinationTable)?
     /// The admin listener: `/metrics`, `/ready`, `/live`. Loopback by default, as Linkerd's 4191.
@@ -58,7 +60,7 @@ public final class MeshProxyServer: Sendable {
             var outboundAddress: HostPort?
             var outboundRouter: OutboundRouter?
             if let (listen, app) = config.inbound {
-                let router = InboundRouter(app: app, registry: registry)
+                let router = InboundRouter(app: app, profile: config.inboundProfile, registry: registry)
                 let accept = registry.tcpTarget(LabelSet([("direction", "inbound"), ("peer", "src")] + targetLabels(app) + [
                     ("tls", "no_identity"), ("no_tls_reason", "no_tls_from_remote"), ("srv_kind", "default"), ("srv_name", "all-unauthenticated"),
                 ]))

@@ -87,6 +87,8 @@ public final class MetricsRegistry: Sendable {
         var httpLabels: [LabelSet] = []
         var httpIndex: [LabelSet: Int] = [:]
         var http: [HTTPTargetStats] = []
+        /// ServiceProfile routes (`route_*` families), kept apart from endpoint targets.
+        var routeLabels: Set<Int> = []
         var tcpLabels: [LabelSet] = []
         var tcpIndex: [LabelSet: Int] = [:]
         var tcp: [TCPStats] = []
@@ -104,11 +106,22 @@ public final class MetricsRegistry: Sendable {
 
     /// The handle for a target's HTTP stats, registering its labels on first use.
     public func httpTarget(_ labels: LabelSet) -> HTTPTarget {
+        register(labels, route: false)
+    }
+
+    /// The handle for a ServiceProfile route's stats (exported as `route_*`).
+    public func routeTarget(_ labels: LabelSet) -> HTTPTarget {
+        register(labels, route: true)
+    }
+
+    private func register(_ labels: LabelSet, route: Bool) -> HTTPTarget {
         state.withLockedValue { s in
-            if let i = s.httpIndex[labels] { return HTTPTarget(index: i) }
+            let key = route ? LabelSet(labels.pairs + [("__route", "")]) : labels
+            if let i = s.httpIndex[key] { return HTTPTarget(index: i) }
             s.httpLabels.append(labels)
             s.http.append(HTTPTargetStats())
-            s.httpIndex[labels] = s.http.count - 1
+            s.httpIndex[key] = s.http.count - 1
+            if route { s.routeLabels.insert(s.http.count - 1) }
             return HTTPTarget(index: s.http.count - 1)
         }
     }
@@ -160,46 +173,60 @@ public final class MetricsRegistry: Sendable {
         state.withLockedValue { $0.tcp[t.index].writeBytes += UInt64(n) }
     }
 
+    private func renderHTTP(into out: inout String, prefix: String, _ http: [HTTPTargetStats], _ labels: [LabelSet], _ which: [Int]) {
+        out += "# HELP \(prefix)request_total Total count of HTTP requests.\n# TYPE \(prefix)request_total counter\n"
+        for i in which {
+            out += "\(prefix)request_total{\(labels[i].rendered)} \(http[i].requests)\n"
+        }
+        out += "# HELP \(prefix)response_latency_ms Elapsed times between a request's headers being received and its response stream completing\n# TYPE \(prefix)response_latency_ms histogram\n"
+        for i in which {
+            for (status, h) in http[i].latencyByStatus.sorted(by: { ($0.key ?? 0) < ($1.key ?? 0) }) {
+                let l = labels[i].appending(status.map { "status_code=\"\($0)\"" } ?? "")
+                var cumulative: UInt64 = 0
+                for (b, bound) in latencyBucketBounds.enumerated() {
+                    cumulative += h.buckets[b]
+                    out += "\(prefix)response_latency_ms_bucket{\(l),le=\"\(bound)\"} \(cumulative)\n"
+                }
+                cumulative += h.buckets[latencyBucketBounds.count]
+                out += "\(prefix)response_latency_ms_bucket{\(l),le=\"+Inf\"} \(cumulative)\n"
+                out += "\(prefix)response_latency_ms_count{\(l)} \(h.count)\n"
+                out += "\(prefix)response_latency_ms_sum{\(l)} \(h.sumMs)\n"
+            }
+        }
+        out += "# HELP \(prefix)response_total Total count of HTTP responses.\n# TYPE \(prefix)response_total counter\n"
+        renderResponses(into: &out, name: "\(prefix)response_total", http, labels, which)
+    }
+
+    private func renderResponses(into out: inout String, name: String, _ http: [HTTPTargetStats], _ labels: [LabelSet], _ which: [Int]) {
+        for i in which {
+            let sorted = http[i].responses.sorted { a, b in
+                (a.key.status ?? 0, a.key.error ?? "", a.key.grpcStatus ?? -1) < (b.key.status ?? 0, b.key.error ?? "", b.key.grpcStatus ?? -1)
+            }
+            for (c, n) in sorted {
+                var l = labels[i].rendered
+                if let status = c.status { l += (l.isEmpty ? "" : ",") + "status_code=\"\(status)\"" }
+                l += (l.isEmpty ? "" : ",") + "classification=\"\(c.isFailure ? "failure" : "success")\""
+                l += ",grpc_status=\"\(c.grpcStatus.map(String.init) ?? "")\""
+                l += ",error=\"\(escapeLabelValue(c.error ?? ""))\""
+                out += "\(name){\(l)} \(n)\n"
+            }
+        }
+    }
+
     /// The whole exposition, in Linkerd's family order.
     public func render() -> String {
         let s = state.withLockedValue { $0 }
         var out = ""
         out.reserveCapacity(4096 + s.http.count * 4096)
 
-        out += "# HELP request_total Total count of HTTP requests.\n# TYPE request_total counter\n"
-        for (i, stats) in s.http.enumerated() {
-            out += "request_total{\(s.httpLabels[i].rendered)} \(stats.requests)\n"
-        }
-
-        out += "# HELP response_latency_ms Elapsed times between a request's headers being received and its response stream completing\n# TYPE response_latency_ms histogram\n"
-        for (i, stats) in s.http.enumerated() {
-            for (status, h) in stats.latencyByStatus.sorted(by: { ($0.key ?? 0) < ($1.key ?? 0) }) {
-                let labels = s.httpLabels[i].appending(status.map { "status_code=\"\($0)\"" } ?? "")
-                var cumulative: UInt64 = 0
-                for (b, bound) in latencyBucketBounds.enumerated() {
-                    cumulative += h.buckets[b]
-                    out += "response_latency_ms_bucket{\(labels),le=\"\(bound)\"} \(cumulative)\n"
-                }
-                cumulative += h.buckets[latencyBucketBounds.count]
-                out += "response_latency_ms_bucket{\(labels),le=\"+Inf\"} \(cumulative)\n"
-                out += "response_latency_ms_count{\(labels)} \(h.count)\n"
-                out += "response_latency_ms_sum{\(labels)} \(h.sumMs)\n"
-            }
-        }
-
-        out += "# HELP response_total Total count of HTTP responses.\n# TYPE response_total counter\n"
-        for (i, stats) in s.http.enumerated() {
-            let sorted = stats.responses.sorted { a, b in
-                (a.key.status ?? 0, a.key.error ?? "", a.key.grpcStatus ?? -1) < (b.key.status ?? 0, b.key.error ?? "", b.key.grpcStatus ?? -1)
-            }
-            for (c, n) in sorted {
-                var labels = s.httpLabels[i].rendered
-                if let status = c.status { labels += ",status_code=\"\(status)\"" }
-                labels += ",classification=\"\(c.isFailure ? "failure" : "success")\""
-                labels += ",grpc_status=\"\(c.grpcStatus.map(String.init) ?? "")\""
-                labels += ",error=\"\(escapeLabelValue(c.error ?? ""))\""
-                out += "response_total{\(labels)} \(n)\n"
-            }
+        let endpoints = s.http.indices.filter { !s.routeLabels.contains($0) }
+        let routes = s.http.indices.filter { s.routeLabels.contains($0) }
+        renderHTTP(into: &out, prefix: "", s.http, s.httpLabels, endpoints)
+        if !routes.isEmpty {
+            renderHTTP(into: &out, prefix: "route_", s.http, s.httpLabels, routes)
+            // Per attempt: equal to route_response_total while meshproxy does not retry.
+            out += "# HELP route_actual_response_total Total count of HTTP responses, retries included.\n# TYPE route_actual_response_total counter\n"
+            renderResponses(into: &out, name: "route_actual_response_total", s.http, s.httpLabels, routes)
         }
 
         func tcpFamily(_ name: String, _ type: String, _ help: String, _ value: (TCPStats) -> String) {

@@ -25,6 +25,8 @@ final class ProxyHandler: ChannelInboundHandler {
     /// One request and its response.
     private struct Exchange {
         var route: Route
+        /// The ServiceProfile route it is also counted under.
+        var profileRoute: HTTPTarget?
         var started: NIODeadline
         var keepAlive: Bool
         var isGRPC: Bool
@@ -81,7 +83,7 @@ final class ProxyHandler: ChannelInboundHandler {
     func channelInactive(context: ChannelHandlerContext) {
         if let exchange {
             // The client went away before its response ended: the stream failed.
-            registry.responseEnded(exchange.route.http, .failed("unclassified"))
+            responseEnded(exchange, .failed("unclassified"))
         }
         exchange = nil
         pending.removeAll()
@@ -101,9 +103,11 @@ final class ProxyHandler: ChannelInboundHandler {
             discarding = true
             respondLocally(status: status, message: message, keepAlive: head.isKeepAlive)
         case .forward(let route):
+            let profileRoute = router.profileRoute(head)
             registry.requestStarted(route.http)
+            if let profileRoute { registry.requestStarted(profileRoute) }
             let contentType = head.headers.first(name: "content-type") ?? ""
-            exchange = Exchange(route: route, started: .now(), keepAlive: head.isKeepAlive,
+            exchange = Exchange(route: route, profileRoute: profileRoute, started: .now(), keepAlive: head.isKeepAlive,
                                 isGRPC: contentType.hasPrefix("application/grpc"))
             var upstreamHead = head
             upstreamHead.version = .http1_1
@@ -205,20 +209,17 @@ final class ProxyHandler: ChannelInboundHandler {
         case .body(let body):
             if !exchange.latencyRecorded {
                 exchange.latencyRecorded = true
-                registry.recordLatency(exchange.route.http, status: exchange.status, nanoseconds: (NIODeadline.now() - exchange.started).nanoseconds)
+                recordLatency(exchange)
                 self.exchange = exchange
             }
             context.writeAndFlush(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
         case .end(let trailers):
-            if !exchange.latencyRecorded {
-                registry.recordLatency(exchange.route.http, status: exchange.status, nanoseconds: (NIODeadline.now() - exchange.started).nanoseconds)
-            }
+            if !exchange.latencyRecorded { recordLatency(exchange) }
             if exchange.isGRPC, exchange.grpcStatus == nil, let code = trailers?.first(name: "grpc-status").flatMap(Int.init) {
                 exchange.grpcStatus = code
             }
             let status = exchange.status ?? 0
-            registry.responseEnded(exchange.route.http,
-                                   exchange.isGRPC ? .grpc(status: status, grpcStatus: exchange.grpcStatus) : .http(status: status))
+            responseEnded(exchange, exchange.isGRPC ? .grpc(status: status, grpcStatus: exchange.grpcStatus) : .http(status: status))
             self.exchange = nil
             let keepAlive = exchange.keepAlive
             if !upstreamReusable { closeUpstream() }
@@ -244,12 +245,23 @@ final class ProxyHandler: ChannelInboundHandler {
         guard let exchange, let context else { return }
         self.exchange = nil
         pending.removeAll()
-        registry.responseEnded(exchange.route.http, .failed(error))
+        responseEnded(exchange, .failed(error))
         if exchange.responseHeadSent {
             context.close(promise: nil)
         } else {
             respondLocally(status: status, message: message, keepAlive: exchange.keepAlive)
         }
+    }
+
+    private func recordLatency(_ exchange: Exchange) {
+        let elapsed = (NIODeadline.now() - exchange.started).nanoseconds
+        registry.recordLatency(exchange.route.http, status: exchange.status, nanoseconds: elapsed)
+        if let r = exchange.profileRoute { registry.recordLatency(r, status: exchange.status, nanoseconds: elapsed) }
+    }
+
+    private func responseEnded(_ exchange: Exchange, _ c: ResponseClass) {
+        registry.responseEnded(exchange.route.http, c)
+        if let r = exchange.profileRoute { registry.responseEnded(r, c) }
     }
 
     private func respondLocally(status: HTTPResponseStatus, message: String, keepAlive: Bool) {

@@ -17,13 +17,32 @@ enum RouteDecision {
 /// Picks where a request goes.
 protocol Router: Sendable {
     func route(_ head: HTTPRequestHead) -> RouteDecision
+    /// The ServiceProfile route the request is counted under, if the listener has a profile.
+    func profileRoute(_ head: HTTPRequestHead) -> HTTPTarget?
+}
+
+extension Router {
+    func profileRoute(_ head: HTTPRequestHead) -> HTTPTarget? { nil }
 }
 
 /// Inbound: every request goes to the local app.
 struct InboundRouter: Router {
     let route: Route
+    private let profile: ServiceProfile?
+    /// One handle per profile route, and one for requests no route matches (`[DEFAULT]`).
+    private let routeTargets: [HTTPTarget]
+    private let defaultRouteTarget: HTTPTarget?
 
-    init(app: HostPort, registry: MetricsRegistry) {
+    init(app: HostPort, profile: ServiceProfile? = nil, registry: MetricsRegistry) {
+        self.profile = profile
+        if let profile {
+            let base: [(String, String)] = [("direction", "inbound"), ("dst", profile.authority)]
+            routeTargets = profile.routes.map { registry.routeTarget(LabelSet(base + [("rt_route", $0.name)])) }
+            defaultRouteTarget = registry.routeTarget(LabelSet(base))
+        } else {
+            routeTargets = []
+            defaultRouteTarget = nil
+        }
         let target = targetLabels(app)
         let http = LabelSet([("direction", "inbound")] + target + [
             ("tls", "no_identity"), ("no_tls_reason", "no_tls_from_remote"),
@@ -34,6 +53,15 @@ struct InboundRouter: Router {
     }
 
     func route(_ head: HTTPRequestHead) -> RouteDecision { .forward(route) }
+
+    func profileRoute(_ head: HTTPRequestHead) -> HTTPTarget? {
+        guard let profile else { return nil }
+        let path = head.uri.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false).first.map(String.init) ?? head.uri
+        if let i = profile.routes.firstIndex(where: { $0.matches(method: head.method.rawValue, path: path) }) {
+            return routeTargets[i]
+        }
+        return defaultRouteTarget
+    }
 }
 
 /// Outbound: by authority through the destinations table, weighted across backends and

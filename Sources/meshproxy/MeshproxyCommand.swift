@@ -22,6 +22,9 @@ struct Meshproxy: AsyncParsableCommand {
     @Option(help: ArgumentHelp("The local app the inbound listener forwards to.", valueName: "host:port"))
     var app: String?
 
+    @Option(help: ArgumentHelp("A service profile (YAML) of the app's routes: inbound requests are also counted per route.", valueName: "FILE"))
+    var profile: String?
+
     @Option(help: ArgumentHelp("Outbound listener: the app sends its requests for other services here.", valueName: "host:port"))
     var outbound: String?
 
@@ -60,6 +63,17 @@ struct Meshproxy: AsyncParsableCommand {
         case (let i?, let a?): config.inbound = (try address(i, "--inbound"), try address(a, "--app"))
         case (nil, nil): break
         default: throw ValidationError("--inbound and --app go together")
+        }
+        if let file = profile {
+            guard config.inbound != nil else { throw ValidationError("--profile describes inbound routes: it needs --inbound and --app") }
+            guard let text = try? String(contentsOfFile: file, encoding: .utf8) else {
+                throw ValidationError("cannot read the profile \(file)")
+            }
+            do {
+                config.inboundProfile = try ServiceProfile.parse(yaml: text, file: file)
+            } catch {
+                throw ValidationError(error.description)
+            }
         }
         if let outbound {
             var table = DestinationTable()

@@ -89,6 +89,7 @@ func warn(_ line: String) {
 protocol OneShotSource {
     func stat(kindLabel: String, namespace: String?, name: String?, windowMs: Int64) throws -> [GoldenMetrics]
     func edges(kindLabel: String, namespace: String?, windowMs: Int64) throws -> [EdgeMetrics]
+    func routes(kindLabel: String, name: String, namespace: String?, windowMs: Int64) throws -> [RouteMetrics]
 }
 
 /// A Prometheus server, asked at `atMs`.
@@ -103,6 +104,11 @@ struct PrometheusAt: OneShotSource {
 
     func edges(kindLabel: String, namespace: String?, windowMs: Int64) throws -> [EdgeMetrics] {
         do { return try source.edges(kindLabel: kindLabel, namespace: namespace, windowMs: windowMs, atMs: atMs) }
+        catch { throw Exit.unreachable(error.description) }
+    }
+
+    func routes(kindLabel: String, name: String, namespace: String?, windowMs: Int64) throws -> [RouteMetrics] {
+        do { return try source.routes(kindLabel: kindLabel, name: name, namespace: namespace, windowMs: windowMs, atMs: atMs) }
         catch { throw Exit.unreachable(error.description) }
     }
 }
@@ -183,6 +189,11 @@ func replaySnapshot(path: String, at: String?) throws -> Snapshot {
 }
 
 extension Snapshot {
+    func routes(kindLabel: String, name: String, namespace: String?, windowMs: Int64) -> [RouteMetrics] {
+        let window = exactWindow ? windowMs : collector.effectiveWindow(windowMs)
+        return collector.store.routes(kindLabel: kindLabel, name: name, namespace: namespace, windowMs: window, atMs: atMs)
+    }
+
     func edges(kindLabel: String, namespace: String?, windowMs: Int64) -> [EdgeMetrics] {
         let window = exactWindow ? windowMs : collector.effectiveWindow(windowMs)
         return collector.store.edges(kindLabel: kindLabel, namespace: namespace, windowMs: window, atMs: atMs)

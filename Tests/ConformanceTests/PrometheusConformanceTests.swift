@@ -165,6 +165,18 @@ func agree(_ a: Double?, _ b: Double?) -> Bool {
                     .map { ("\($0.edge.source.name)>\($0.edge.destination.name)", $0.traffic) })
                 let theirEdges = try edgesFromPrometheus(setup.prometheus.client, window: window.text, at: at)
                 if window.ms >= 60_000 { #expect(Set(theirEdges.keys) == ["web>emoji", "web>voting"]) }
+                // routes: linkerd viz routes' queries on the route_* families of one workload.
+                let myRoutes = Dictionary(uniqueKeysWithValues: setup.store.routes(kindLabel: "deployment", name: "voting", namespace: "conformance", windowMs: window.ms, atMs: at)
+                    .map { ($0.route ?? "[DEFAULT]", $0.effective) })
+                let theirRoutes = try routesFromPrometheus(setup.prometheus.client, deployment: "voting", window: window.text, at: at)
+                if window.ms >= 60_000 { #expect(Set(theirRoutes.keys) == ["GET /api/vote", "[DEFAULT]"]) }
+                for (route, t) in theirRoutes {
+                    let m = myRoutes[route]
+                    #expect(agree(m?.rps, t.rps), "rps of route \(route) at \(at) over \(window.text)")
+                    #expect(agree(m?.success, t.success), "success of route \(route) at \(at) over \(window.text)")
+                    #expect(agree(m?.latencyP95, t.latencyP95), "p95 of route \(route) at \(at) over \(window.text)")
+                    compared += 1
+                }
                 for (edge, t) in theirEdges {
                     let m = myEdges[edge]
                     #expect(agree(m?.rps, t.rps), "rps of edge \(edge) at \(at) over \(window.text)")
@@ -174,8 +186,8 @@ func agree(_ a: Double?, _ b: Double?) -> Bool {
                 }
             }
         }
-        // 6 moments × 2 long windows × (3 workloads + 2 edges), plus whatever 10 s windows held.
-        #expect(compared >= 60, "only \(compared) comparisons were made")
+        // 6 moments × 2 long windows × (3 workloads + 2 edges + 2 routes), plus whatever 10 s windows held.
+        #expect(compared >= 84, "only \(compared) comparisons were made")
     }
 
     @Test func commandLineOverTheRecordingGivesPrometheusNumbers() throws {
@@ -196,6 +208,25 @@ func agree(_ a: Double?, _ b: Double?) -> Bool {
                 #expect((row["latency_ms_p99"] as? Double) == t.latencyP99?.rounded(), "CLI p99 of \(name) over \(window.text)")
             }
             #expect(rows.count >= 3)
+
+            // edges through the binary, against linkerd viz's queries on Prometheus.
+            let edgesOut = try runTool(binary.path, ["edges", "deploy", "-n", "conformance", "--replay", setup.path,
+                                                     "--at", PromTextWriter.seconds(at), "-t", window.text, "-o", "json"])
+            #expect(edgesOut.status == 0, "\(edgesOut.output)")
+            let edgeRows = try #require(try JSONSerialization.jsonObject(with: Data(edgesOut.output.utf8)) as? [[String: Any]], "\(edgesOut.output)")
+            let theirEdges = try edgesFromPrometheus(setup.prometheus.client, window: window.text, at: at)
+            #expect(edgeRows.count == 2)
+            for row in edgeRows {
+                let key = "\(row["src"] as? String ?? "")>\(row["dst"] as? String ?? "")"
+                guard let t = theirEdges[key] else {
+                    // Listed for its open connections, with no traffic in the window: no numbers.
+                    #expect(row["rps"] is NSNull, "edge \(key) has rps \(row["rps"] ?? "?") where Prometheus has no traffic over \(window.text)")
+                    continue
+                }
+                #expect(agree(row["rps"] as? Double, t.rps), "CLI rps of edge \(key) over \(window.text)")
+                #expect(agree(row["success"] as? Double, t.success), "CLI success of edge \(key) over \(window.text)")
+                #expect((row["latency_ms_p99"] as? Double) == t.latencyP99?.rounded(), "CLI p99 of edge \(key) over \(window.text)")
+            }
 
             // The same command asking Prometheus itself must print the same numbers.
             let viaServer = try runTool(binary.path, ["stat", "deploy", "-n", "conformance", "--prometheus", setup.prometheus.client.baseURL,
@@ -231,11 +262,17 @@ func edgesFromPrometheus(_ client: PrometheusClient, window: String, at: Int64) 
                                      key: { "\($0["deployment"] ?? "")>\($0["dst_deployment"] ?? "")" }, window: window, at: at)
 }
 
+func routesFromPrometheus(_ client: PrometheusClient, deployment: String, window: String, at: Int64) throws -> [String: TrafficMetrics] {
+    let selector = "{direction=\"inbound\", namespace=\"conformance\", deployment=\"\(deployment)\"}"
+    return try trafficFromPrometheus(client, selector: selector, groupBy: "rt_route, dst", key: { $0["rt_route"] ?? "[DEFAULT]" },
+                                     window: window, at: at, family: "route_")
+}
+
 func trafficFromPrometheus(_ client: PrometheusClient, selector: String, groupBy: String,
-                           key: ([String: String]) -> String, window: String, at: Int64) throws -> [String: TrafficMetrics] {
+                           key: ([String: String]) -> String, window: String, at: Int64, family: String = "") throws -> [String: TrafficMetrics] {
     var success: [String: Double] = [:]
     var failure: [String: Double] = [:]
-    for s in try client.query("sum(increase(response_total\(selector)[\(window)])) by (\(groupBy), classification, tls)", atMs: at) {
+    for s in try client.query("sum(increase(\(family)response_total\(selector)[\(window)])) by (\(groupBy), classification, tls)", atMs: at) {
         if s.labels["classification"] == "success" { success[key(s.labels), default: 0] += s.value } else { failure[key(s.labels), default: 0] += s.value }
     }
     let windowSeconds = Double(DurationText.milliseconds(window)!) / 1000
@@ -248,7 +285,7 @@ func trafficFromPrometheus(_ client: PrometheusClient, selector: String, groupBy
         out[k] = t
     }
     for (q, path) in [("0.5", \TrafficMetrics.latencyP50), ("0.95", \TrafficMetrics.latencyP95), ("0.99", \TrafficMetrics.latencyP99)] {
-        for s in try client.query("histogram_quantile(\(q), sum(irate(response_latency_ms_bucket\(selector)[\(window)])) by (le, \(groupBy)))", atMs: at) {
+        for s in try client.query("histogram_quantile(\(q), sum(irate(\(family)response_latency_ms_bucket\(selector)[\(window)])) by (le, \(groupBy)))", atMs: at) {
             var t = out[key(s.labels)] ?? TrafficMetrics()
             t[keyPath: path] = s.value.isNaN ? nil : s.value
             out[key(s.labels)] = t

@@ -34,20 +34,20 @@ struct TargetCounters {
         sums[status, default: 0] += latencyMs.rounded(.down)
     }
 
-    func lines(_ labels: String) -> [String] {
-        var out = ["request_total{\(labels)} \(Int(requests))"]
+    func lines(_ labels: String, prefix: String = "") -> [String] {
+        var out = ["\(prefix)request_total{\(labels)} \(Int(requests))"]
         for status in buckets.keys.sorted() {
             let b = buckets[status]!
             for (i, bound) in linkerdBounds.enumerated() {
-                out.append("response_latency_ms_bucket{\(labels),status_code=\"\(status)\",le=\"\(Int(bound))\"} \(Int(b[i]))")
+                out.append("\(prefix)response_latency_ms_bucket{\(labels),status_code=\"\(status)\",le=\"\(Int(bound))\"} \(Int(b[i]))")
             }
-            out.append("response_latency_ms_bucket{\(labels),status_code=\"\(status)\",le=\"+Inf\"} \(Int(b.last!))")
-            out.append("response_latency_ms_count{\(labels),status_code=\"\(status)\"} \(Int(b.last!))")
-            out.append("response_latency_ms_sum{\(labels),status_code=\"\(status)\"} \(Int(sums[status]!))")
+            out.append("\(prefix)response_latency_ms_bucket{\(labels),status_code=\"\(status)\",le=\"+Inf\"} \(Int(b.last!))")
+            out.append("\(prefix)response_latency_ms_count{\(labels),status_code=\"\(status)\"} \(Int(b.last!))")
+            out.append("\(prefix)response_latency_ms_sum{\(labels),status_code=\"\(status)\"} \(Int(sums[status]!))")
         }
         for status in responses.keys.sorted() {
             let cls = (500...599).contains(status) ? "failure" : "success"
-            out.append("response_total{\(labels),status_code=\"\(status)\",classification=\"\(cls)\",grpc_status=\"\",error=\"\"} \(Int(responses[status]!))")
+            out.append("\(prefix)response_total{\(labels),status_code=\"\(status)\",classification=\"\(cls)\",grpc_status=\"\",error=\"\"} \(Int(responses[status]!))")
         }
         return out
     }
@@ -62,12 +62,15 @@ struct Pod {
     let failure: Double
     let slowMs: Double
     var inbound = TargetCounters()
+    /// ServiceProfile routes: "GET /api/vote" for most requests, the rest unmatched ([DEFAULT]).
+    var routes: [String: TargetCounters] = [:]
     var outbound: [String: TargetCounters] = [:]
     var calls: [String] = []
     var connections = 0.0
 
     mutating func restart() {
         inbound = TargetCounters()
+        routes = routes.mapValues { _ in TargetCounters() }
         outbound = outbound.mapValues { _ in TargetCounters() }
     }
 
@@ -77,6 +80,7 @@ struct Pod {
             let latency = -slowMs * log(Double.random(in: 0.0001...1, using: &rng))
             let status = Double.random(in: 0..<1, using: &rng) < failure ? 500 : (Double.random(in: 0..<1, using: &rng) < 0.03 ? 404 : 200)
             inbound.observe(status: status, latencyMs: latency)
+            routes[Double.random(in: 0..<1, using: &rng) < 0.7 ? "GET /api/vote" : "", default: TargetCounters()].observe(status: status, latencyMs: latency)
             for dst in calls {
                 outbound[dst, default: TargetCounters()].observe(status: status == 500 && dst == "voting" ? 500 : 200, latencyMs: latency * 0.6)
             }
@@ -87,6 +91,10 @@ struct Pod {
     func body() -> String {
         let target = "target_addr=\"10.0.0.1:8080\",target_ip=\"10.0.0.1\",target_port=\"8080\""
         var lines = inbound.lines("direction=\"inbound\",\(target),tls=\"no_identity\",no_tls_reason=\"no_tls_from_remote\"")
+        for route in routes.keys.sorted() {
+            let rt = route.isEmpty ? "" : ",rt_route=\"\(route)\""
+            lines += routes[route]!.lines("direction=\"inbound\",dst=\"\(deployment)-svc.conformance.svc.cluster.local:8080\"\(rt)", prefix: "route_")
+        }
         lines.append("tcp_open_connections{direction=\"inbound\",peer=\"src\",\(target),tls=\"no_identity\",no_tls_reason=\"no_tls_from_remote\"} \(Int(connections))")
         for dst in outbound.keys.sorted() {
             let labels = "direction=\"outbound\",authority=\"\(dst)-svc.conformance.svc.cluster.local:8080\",\(target),tls=\"no_identity\",no_tls_reason=\"not_provided_by_service_discovery\",dst_deployment=\"\(dst)\",dst_namespace=\"conformance\",dst_pod=\"\(dst)-0\""

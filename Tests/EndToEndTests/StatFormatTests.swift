@@ -78,3 +78,31 @@ import MeshMetrics
         #expect(EdgesView.table([e], wide: false, metrics: false).contains("Not Provided By Service Discovery"))
     }
 }
+
+@Suite struct LinkerdRoutesFormat {
+    func route(_ name: String?, rps: Double, success: Double, actualRPS: Double? = nil) -> RouteMetrics {
+        var t = TrafficMetrics()
+        t.rps = rps
+        t.success = success
+        t.latencyP50 = 123
+        t.latencyP95 = 123
+        t.latencyP99 = 123
+        var actual = TrafficMetrics()
+        actual.rps = actualRPS ?? rps
+        actual.success = success
+        return RouteMetrics(route: name, authority: "foobar.default.svc.cluster.local:8080", effective: t, actual: actual)
+    }
+
+    var goldenRoutes: [RouteMetrics] {
+        [route("/a", rps: 1.5, success: 1), route("/b", rps: 1, success: 1), route("/c", rps: 0, success: 0), route(nil, rps: 0.5, success: 1)]
+    }
+
+    @Test func tableAndWide() throws {
+        #expect(RoutesView.table(goldenRoutes, wide: false) == (try fixture("linkerd/linkerd-viz-routes-golden-routes_one_output.txt")))
+        #expect(RoutesView.table(goldenRoutes, wide: true) == (try fixture("linkerd/linkerd-viz-routes-golden-routes_one_output_wide.txt")))
+    }
+
+    @Test func json() throws {
+        #expect(RoutesView.json(goldenRoutes, resource: "deploy/foobar") == (try fixture("linkerd/linkerd-viz-routes-golden-routes_one_output_json.txt")))
+    }
+}

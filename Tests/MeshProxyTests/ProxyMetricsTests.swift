@@ -121,3 +121,38 @@ func value(_ e: Exposition, _ name: String, _ labels: [String: String]) -> Doubl
         #expect(counts == [900, 100])
     }
 }
+
+@Suite struct ServiceProfileRoutes {
+    @Test func requestsAreCountedPerRouteAndUnmatchedOnesWithoutRtRoute() async throws {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let app = try await statusApp(group: group)
+        let loopback = HostPort(host: "127.0.0.1", port: 0)
+        var config = ProxyConfiguration(inbound: (loopback, app.address), admin: loopback)
+        config.inboundProfile = ServiceProfile(authority: "app.test.svc.cluster.local:80", routes: [
+            try ProfileRoute(name: "GET /ok", method: "GET", pathRegex: "/ok"),
+            try ProfileRoute(name: "GET /status/{code}", method: "GET", pathRegex: "/status/[0-9]+"),
+        ])
+        let proxy = try await MeshProxyServer.start(config, group: group)
+        let client = HTTPClient(group: group)
+        defer { client.shutdown() }
+        let inbound = try #require(proxy.inboundAddress)
+        for path in ["/ok", "/ok?x=1", "/ok", "/status/503", "/status/503", "/elsewhere", "/okay"] {
+            _ = try await client.send(.GET, path, host: "app", to: inbound).get()
+        }
+        let (e, _) = try scrape(proxy)
+        let dst = "app.test.svc.cluster.local:80"
+        #expect(value(e, "route_request_total", ["rt_route": "GET /ok", "dst": dst, "direction": "inbound"]) == 3)
+        #expect(value(e, "route_response_total", ["rt_route": "GET /status/{code}", "status_code": "503", "classification": "failure"]) == 2)
+        #expect(value(e, "route_actual_response_total", ["rt_route": "GET /status/{code}", "status_code": "503"]) == 2)
+        #expect(value(e, "route_response_latency_ms_bucket", ["rt_route": "GET /ok", "le": "+Inf"]) == 3)
+        // Unmatched requests: the route series without rt_route ([DEFAULT]).
+        let unmatched = e.samples.filter { $0.name == "route_request_total" && $0[label: "rt_route"] == nil }
+        #expect(unmatched.map(\.value) == [2])
+        // Endpoint metrics still count every request once.
+        #expect(value(e, "request_total", ["direction": "inbound"]) == 7)
+        #expect(throws: ConfigError.self) { try ProfileRoute(name: "bad", pathRegex: "(unclosed") }
+        await proxy.stop()
+        await app.stop()
+        try await group.shutdownGracefully()
+    }
+}
