@@ -21,6 +21,10 @@ let package = Package(
     products: [
         .executable(name: "meshtop", targets: ["meshtop"]),
         .executable(name: "meshproxy", targets: ["meshproxy"]),
+        // The core, for Benchmarks/ and for tools built on meshtop.
+        .library(name: "PromText", targets: ["PromText"]),
+        .library(name: "MeshMetrics", targets: ["MeshMetrics"]),
+        .library(name: "MeshTesting", targets: ["MeshTesting"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
@@ -62,9 +66,10 @@ let package = Package(
             dependencies: ["MeshProxy", .product(name: "ArgumentParser", package: "swift-argument-parser")] + nio,
             swiftSettings: swiftSettings),
 
+        .target(name: "MeshTesting", dependencies: ["PromText", "MeshMetrics"], swiftSettings: swiftSettings),
         .executableTarget(
             name: "meshbench",
-            dependencies: ["PromText", "MeshMetrics", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: ["PromText", "MeshMetrics", "MeshTesting", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: swiftSettings),
 
         .testTarget(name: "PromTextTests", dependencies: ["PromText"], swiftSettings: swiftSettings),
