@@ -39,11 +39,12 @@ let package = Package(
         // Pure core: no I/O.
         .target(name: "PromText", swiftSettings: swiftSettings),
         .target(name: "MeshMetrics", dependencies: ["PromText"], swiftSettings: swiftSettings),
+        .target(name: "MeshTap", swiftSettings: swiftSettings),
 
         // I/O at the edges.
         .target(
             name: "MeshSources",
-            dependencies: ["PromText", "CCurl", .product(name: "Yams", package: "Yams")],
+            dependencies: ["PromText", "MeshTap", "CCurl", .product(name: "Yams", package: "Yams")],
             swiftSettings: swiftSettings),
         .target(name: "TerminalUI", dependencies: ["CNcurses"], swiftSettings: swiftSettings),
         .target(name: "Dashboard", dependencies: ["MeshMetrics", "MeshSources", "TerminalUI"], swiftSettings: swiftSettings),
@@ -73,6 +74,7 @@ let package = Package(
             swiftSettings: swiftSettings),
 
         .testTarget(name: "PromTextTests", dependencies: ["PromText"], swiftSettings: swiftSettings),
+        .testTarget(name: "MeshTapTests", dependencies: ["MeshTap"], swiftSettings: swiftSettings),
         .testTarget(name: "MeshMetricsTests", dependencies: ["MeshMetrics", "PromText"], swiftSettings: swiftSettings),
         .testTarget(
             name: "MeshProxyTests",

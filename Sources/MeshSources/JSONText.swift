@@ -1,30 +1,9 @@
+import MeshTap
+
 /// The little JSON writing meshtop needs, printed the way Go's encoding/json prints it
 /// (linkerd's JSON output is Go's): strings escaped, `<`, `>`, `&` as \u escapes, whole numbers without a fraction.
 public enum JSONText {
-    public static func string(_ s: String) -> String {
-        var out = "\""
-        out.reserveCapacity(s.utf8.count + 2)
-        for scalar in s.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            case "<": out += "\\u003c"
-            case ">": out += "\\u003e"
-            case "&": out += "\\u0026"
-            default:
-                if scalar.value < 0x20 {
-                    let hex = String(scalar.value, radix: 16)
-                    out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-                } else {
-                    out.unicodeScalars.append(scalar)
-                }
-            }
-        }
-        return out + "\""
-    }
+    public static func string(_ s: String) -> String { JSONEscape.quoted(s) }
 
     /// A number, or `null` for nil and non-finite values.
     public static func number(_ v: Double?) -> String {

@@ -1,0 +1,146 @@
+/// A latency histogram with log-spaced buckets (about 4% wide) from 1 µs to about 20 min: small,
+/// fixed-size, and within a few percent for p50/p99.
+public struct LatencySketch: Sendable, Equatable {
+    private static let growth = 1.04
+    private static let count = 540
+    private var buckets = [UInt32](repeating: 0, count: LatencySketch.count)
+    public private(set) var total: UInt64 = 0
+
+    public init() {}
+
+    public mutating func record(nanos: Int64) {
+        let us = max(1.0, Double(nanos) / 1000)
+        let i = min(Self.count - 1, Int((log(us) / log(Self.growth)).rounded(.down)))
+        buckets[i] &+= 1
+        total += 1
+    }
+
+    /// The latency at quantile `q` (0…1), in nanoseconds: the middle of its bucket.
+    public func quantile(_ q: Double) -> Int64? {
+        guard total > 0 else { return nil }
+        let rank = max(1, UInt64((q * Double(total)).rounded(.up)))
+        var seen: UInt64 = 0
+        for (i, n) in buckets.enumerated() where n > 0 {
+            seen += UInt64(n)
+            if seen >= rank {
+                return Int64(pow(Self.growth, Double(i) + 0.5) * 1000)
+            }
+        }
+        return nil
+    }
+}
+
+/// One row of `top`: requests with the same source, destination, method and path.
+public struct TopRow: Sendable, Equatable {
+    public var source: String
+    public var destination: String
+    public var method: String
+    public var path: String
+    public var count = 0
+    public var best: Int64 = .max
+    public var worst: Int64 = 0
+    public var last: Int64 = 0
+    public var successes = 0
+    public var failures = 0
+    public var latencies = LatencySketch()
+
+    public var successRate: Double? { count == 0 ? nil : Double(successes) / Double(successes + failures) }
+}
+
+/// Aggregates tap events into `top`'s rows, as `linkerd viz top` does: a request completes
+/// when its end event arrives, matched to its init event by (source, destination, stream id).
+public struct TopAggregator: Sendable {
+    private struct Pending: Sendable {
+        var source: String
+        var destination: String
+        var method: String
+        var path: String
+        var status: Int?
+    }
+
+    private var pending: [String: Pending] = [:]
+    private var pendingOrder: [String] = []
+    private var rowIndex: [String: Int] = [:]
+    public private(set) var rows: [TopRow] = []
+    /// Requests whose start was never seen (they began before the stream did).
+    public private(set) var unmatched = 0
+    /// Requests in flight kept at most; the oldest are forgotten past this.
+    public var maxPending = 10_000
+    /// Group paths by route (`routeMeta["route"]`, or `[DEFAULT]`) instead of path.
+    public var byRoute = false
+
+    public init(byRoute: Bool = false) {
+        self.byRoute = byRoute
+    }
+
+    public mutating func add(_ e: TapEvent) {
+        let key = "\(e.source.address)|\(e.destination.address)|\(e.http.id.base):\(e.http.id.stream)"
+        switch e.http {
+        case let .requestInit(_, method, _, _, path, _):
+            let shownPath = byRoute ? (e.routeMeta?["route"] ?? "[DEFAULT]") : path
+            if pending[key] == nil { pendingOrder.append(key) }
+            pending[key] = Pending(source: Self.name(e.source), destination: Self.name(e.destination), method: method, path: shownPath, status: nil)
+            if pendingOrder.count > maxPending {
+                let drop = pendingOrder.count - maxPending
+                for k in pendingOrder.prefix(drop) { pending[k] = nil }
+                pendingOrder.removeFirst(drop)
+            }
+        case let .responseInit(_, _, status, _):
+            pending[key]?.status = status
+        case let .responseEnd(_, sinceRequest, _, _, grpc, reset, _):
+            guard let p = pending.removeValue(forKey: key) else {
+                unmatched += 1
+                return
+            }
+            if pendingOrder.count > 2 * pending.count + 64 { pendingOrder.removeAll { pending[$0] == nil } }
+            let rowKey = "\(p.source)|\(p.destination)|\(p.method)|\(p.path)"
+            let i: Int
+            if let existing = rowIndex[rowKey] {
+                i = existing
+            } else {
+                i = rows.count
+                rows.append(TopRow(source: p.source, destination: p.destination, method: p.method, path: p.path))
+                rowIndex[rowKey] = i
+            }
+            rows[i].count += 1
+            rows[i].best = min(rows[i].best, sinceRequest)
+            rows[i].worst = max(rows[i].worst, sinceRequest)
+            rows[i].last = sinceRequest
+            rows[i].latencies.record(nanos: sinceRequest)
+            if Self.isSuccess(status: p.status, grpc: grpc, reset: reset) { rows[i].successes += 1 } else { rows[i].failures += 1 }
+        }
+    }
+
+    /// Rows by count, most first (stable).
+    public var sortedRows: [TopRow] {
+        rows.enumerated().sorted { a, b in a.element.count != b.element.count ? a.element.count > b.element.count : a.offset < b.offset }.map(\.element)
+    }
+
+    /// linkerd viz top's rule: status below 500, not ended by gRPC UNKNOWN, DEADLINE_EXCEEDED,
+    /// INTERNAL, UNAVAILABLE or DATA_LOSS, and not reset.
+    public static func isSuccess(status: Int?, grpc: Int?, reset: Int?) -> Bool {
+        if reset != nil { return false }
+        if let status, status >= 500 { return false }
+        if let grpc, [2, 4, 13, 14, 15].contains(grpc) { return false }
+        return true
+    }
+
+    /// The `pod` label when the peer has one, else its IP.
+    static func name(_ p: TapPeer) -> String {
+        if let pod = p.metadata?["pod"], !pod.isEmpty { return pod }
+        return p.ip
+    }
+
+    /// `81µs`, `9ms`, `2s`: linkerd top's durations.
+    public static func format(nanos: Int64) -> String {
+        if nanos < 1_000_000 { return "\((nanos + 500) / 1000)µs" }
+        if nanos < 1_000_000_000 { return "\((nanos + 500_000) / 1_000_000)ms" }
+        return "\((nanos + 500_000_000) / 1_000_000_000)s"
+    }
+}
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif

@@ -1,0 +1,164 @@
+import Foundation
+import Testing
+import MeshTap
+
+let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    .appendingPathComponent("Fixtures/linkerd")
+
+func fixture(_ name: String) throws -> String {
+    try String(contentsOf: fixtures.appendingPathComponent(name), encoding: .utf8)
+}
+
+/// Decodes a whole stream as `linkerd viz tap -o json` prints it.
+func decodeStream(_ text: String, chunk: Int = 7) -> (events: [TapEvent], garbage: [String]) {
+    var decoder = TapStreamDecoder()
+    var events: [TapEvent] = []
+    var garbage: [String] = []
+    let bytes = Array(text.utf8)
+    var i = 0
+    while i < bytes.count {
+        for piece in decoder.feed(bytes[i..<min(bytes.count, i + chunk)]) {
+            switch piece {
+            case .object(let o):
+                if case .success(let e) = TapJSON.decode(line: o) { events.append(e) } else { garbage.append(String(decoding: o, as: UTF8.self)) }
+            case .garbage(_, let b): garbage.append(String(decoding: b, as: UTF8.self))
+            case .oversized: garbage.append("<oversized>")
+            }
+        }
+        i += chunk
+    }
+    for case .garbage(_, let b) in decoder.finish() { garbage.append(String(decoding: b, as: UTF8.self)) }
+    return (events, garbage)
+}
+
+@Suite struct LinkerdTapFormats {
+    @Test func jsonStreamDecodesAndPrintsLinkerdsTextLines() throws {
+        let (events, garbage) = decodeStream(try fixture("linkerd-viz-tap-golden-tap_busy_output_json.txt"))
+        #expect(garbage.isEmpty)
+        #expect(events.count == 2)
+        let text = events.map { TapText.line($0) }.joined(separator: "\n") + "\n"
+        #expect(text == (try fixture("linkerd-viz-tap-golden-tap_busy_output.txt")))
+        let wide = events.map { TapText.line($0, wide: true) }.joined(separator: "\n") + "\n"
+        #expect(wide == (try fixture("linkerd-viz-tap-golden-tap_busy_output_wide.txt")))
+    }
+
+    @Test func prettyJSONIsLinkerdsByteForByte() throws {
+        let golden = try fixture("linkerd-viz-tap-golden-tap_busy_output_json.txt")
+        let (events, _) = decodeStream(golden)
+        #expect(events.map { TapJSON.encode($0, pretty: true) }.joined(separator: "\n") + "\n" == golden)
+    }
+
+    @Test func compactLinesRoundTrip() throws {
+        let (events, _) = decodeStream(try fixture("linkerd-viz-tap-golden-tap_busy_output_json.txt"))
+        for e in events {
+            let line = TapJSON.encode(e)
+            #expect(!line.contains("\n"))
+            #expect(try TapJSON.decode(line: Array(line.utf8)).get() == e)
+        }
+    }
+
+    @Test func wholeStreamAtOnceOrByteByByte() throws {
+        let golden = try fixture("linkerd-viz-tap-golden-tap_busy_output_json.txt")
+        #expect(decodeStream(golden, chunk: 1).events == decodeStream(golden, chunk: 1 << 20).events)
+    }
+
+    @Test func garbageBetweenObjectsIsReportedNotGuessed() {
+        let (events, garbage) = decodeStream("""
+        {"source":{"ip":"1.2.3.4","port":1},"destination":{"ip":"5.6.7.8","port":2},"proxyDirection":"INBOUND","requestInitEvent":{"id":{"base":1,"stream":2},"method":"GET","scheme":"HTTP","authority":"a","path":"/{not a brace}"}}
+        Error: something went wrong
+        {"unrelated": true}
+        {"source":{"ip":"1.2.3.4","port":1},"destination":{"ip":"5.6.7.8","port":2},"proxyDirection":"INBOUND","responseEndEvent":{"id":{"base":1,"stream":2},"sinceRequestInit":{"nanos":81000},"sinceResponseInit":{"nanos":5000},"responseBytes":3}}
+        {"source": {"ip": "1.2.3.4", "port
+        """)
+        #expect(events.count == 2)
+        if case let .requestInit(_, _, _, _, path, _) = events[0].http { #expect(path == "/{not a brace}") }
+        #expect(garbage.contains("Error: something went wrong"))
+        #expect(garbage.contains("{\"unrelated\": true}"))
+    }
+
+    @Test func credentialsAreRedacted() {
+        let headers = [TapHeader(name: "Authorization", value: "Bearer s3cret"), TapHeader(name: "cookie", value: "id=1"),
+                       TapHeader(name: "SET-COOKIE", value: "x"), TapHeader(name: "user-agent", value: "curl")]
+        let r = redact(headers)
+        #expect(r.map(\.value) == [redactedValue, redactedValue, redactedValue, "curl"])
+        #expect(!r.contains { $0.value.contains("s3cret") })
+    }
+}
+
+@Suite struct TopAggregation {
+    func event(_ http: TapHTTPEvent, src: String = "10.0.0.1", dst: String = "10.0.0.2", dstPod: String? = "web-1") -> TapEvent {
+        TapEvent(source: TapPeer(ip: src, port: 4000), destination: TapPeer(ip: dst, port: 80, metadata: dstPod.map { ["pod": $0] }),
+                 direction: .inbound, http: http)
+    }
+
+    func request(_ n: UInt64, _ path: String, status: Int, ms: Int64, grpc: Int? = nil) -> [TapEvent] {
+        let id = TapStreamID(base: 1, stream: n)
+        return [event(.requestInit(id: id, method: "GET", scheme: "HTTP", authority: "web", path: path, headers: [])),
+                event(.responseInit(id: id, sinceRequestInitNanos: ms * 500_000, httpStatus: status, headers: [])),
+                event(.responseEnd(id: id, sinceRequestInitNanos: ms * 1_000_000, sinceResponseInitNanos: 1000, responseBytes: 10,
+                                   grpcStatus: grpc, resetErrorCode: nil, trailers: []))]
+    }
+
+    @Test func rowsCountBestWorstLastAndSuccessLikeLinkerdTop() {
+        var top = TopAggregator()
+        var n: UInt64 = 0
+        for (path, status, ms) in [("/a", 200, 5), ("/a", 500, 9), ("/a", 200, 2), ("/b", 200, 1), ("/a", 404, 7)] {
+            n += 1
+            for e in request(n, path, status: status, ms: Int64(ms)) { top.add(e) }
+        }
+        let rows = top.sortedRows
+        #expect(rows.map(\.path) == ["/a", "/b"])
+        let a = rows[0]
+        #expect(a.count == 4)
+        #expect(a.best == 2_000_000 && a.worst == 9_000_000 && a.last == 7_000_000)
+        #expect(a.successes == 3 && a.failures == 1)  // 404 is a success, 500 a failure
+        #expect(a.source == "10.0.0.1" && a.destination == "web-1")
+        #expect(TopAggregator.format(nanos: 81_400) == "81µs")
+        #expect(TopAggregator.format(nanos: 9_400_000) == "9ms")
+        #expect(TopAggregator.format(nanos: 2_100_000_000) == "2s")
+    }
+
+    @Test func grpcFailuresAndResetsAreFailures() {
+        #expect(!TopAggregator.isSuccess(status: 200, grpc: 14, reset: nil))
+        #expect(TopAggregator.isSuccess(status: 200, grpc: 7, reset: nil))  // top does not count PERMISSION_DENIED
+        #expect(!TopAggregator.isSuccess(status: nil, grpc: nil, reset: 2))
+    }
+
+    @Test func endsWithoutStartsAreCountedApart() {
+        var top = TopAggregator()
+        top.add(request(1, "/x", status: 200, ms: 1)[2])
+        #expect(top.rows.isEmpty && top.unmatched == 1)
+    }
+
+    @Test func sketchQuantilesAreWithinAFewPercent() {
+        var s = LatencySketch()
+        for ms in 1...1000 { s.record(nanos: Int64(ms) * 1_000_000) }
+        let p50 = Double(s.quantile(0.5)!) / 1e6, p99 = Double(s.quantile(0.99)!) / 1e6
+        #expect(abs(p50 - 500) / 500 < 0.04)
+        #expect(abs(p99 - 990) / 990 < 0.04)
+    }
+}
+
+@Suite struct TapFilters {
+    func request(path: String, method: String = "GET", ns: String = "emojivoto", deploy: String = "web", direction: TapDirection = .inbound) -> TapEvent {
+        TapEvent(source: TapPeer(ip: "10.0.0.1", port: 1), destination: TapPeer(ip: "10.0.0.2", port: 2, metadata: ["namespace": ns, "deployment": deploy]),
+                 direction: direction, http: .requestInit(id: TapStreamID(base: 0, stream: 0), method: method, scheme: "HTTP", authority: "web:80", path: path, headers: []))
+    }
+
+    @Test func filtersMatchWhatTheyName() {
+        #expect(TapFilter(path: "/api").matches(request(path: "/api/vote")))
+        #expect(!TapFilter(path: "/api").matches(request(path: "/health")))
+        #expect(!TapFilter(method: "POST").matches(request(path: "/")))
+        #expect(TapFilter(namespace: "emojivoto", deployment: "web").matches(request(path: "/")))
+        #expect(!TapFilter(deployment: "voting").matches(request(path: "/")))
+        #expect(!TapFilter(direction: .outbound).matches(request(path: "/")))
+        #expect(!TapFilter(authority: "other:80").matches(request(path: "/")))
+    }
+
+    @Test func filterLineRoundTrips() throws {
+        let f = TapFilter(namespace: "emojivoto", path: "/api", direction: .outbound, maxRps: 2.5)
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(f.json.utf8)) as? [String: Any])
+        #expect(try TapFilter.decode(object).get() == f)
+        #expect(TapFilter().json == "{\"maxRps\":100}")
+    }
+}
