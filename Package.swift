@@ -50,7 +50,7 @@ let package = Package(
         .target(name: "Dashboard", dependencies: ["MeshMetrics", "MeshSources", "TerminalUI"], swiftSettings: swiftSettings),
         .target(
             name: "MeshProxy",
-            dependencies: nio + [.product(name: "Yams", package: "Yams")],
+            dependencies: ["MeshTap"] + nio + [.product(name: "Yams", package: "Yams")],
             swiftSettings: swiftSettings),
         .target(name: "MeshDemo", dependencies: ["MeshProxy"] + nio, swiftSettings: swiftSettings),
 
@@ -78,7 +78,7 @@ let package = Package(
         .testTarget(name: "MeshMetricsTests", dependencies: ["MeshMetrics", "PromText"], swiftSettings: swiftSettings),
         .testTarget(
             name: "MeshProxyTests",
-            dependencies: ["MeshProxy", "MeshDemo", "MeshSources", "PromText", "MeshMetrics"] + nio,
+            dependencies: ["MeshProxy", "MeshDemo", "MeshSources", "MeshTap", "PromText", "MeshMetrics"] + nio,
             swiftSettings: swiftSettings),
         .testTarget(
             name: "ConformanceTests",

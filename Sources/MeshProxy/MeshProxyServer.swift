@@ -10,6 +10,11 @@ public struct ProxyConfiguration: Sendable {
     public var inboundProfile: ServiceProfile?
     /// The outbound listener (the local app → the mesh) and its destinations.
     public var outbound: (listen: HostPort, destinations: DestinationTable)?
+    /// The tap listener (loopback by default, as Linkerd's 4190), and a token subscribers must send.
+    public var tap: HostPort?
+    public var tapToken: String?
+    /// This workload's own labels (`namespace`, `deployment`, `pod`…), shown by tap for this side.
+    public var workloadLabels: [String: String] = [:]
     /// The admin listener: `/metrics`, `/ready`, `/live`. Loopback by default, as Linkerd's 4191.
     public var admin: HostPort
     /// How long connecting to an upstream may take before the request fails with 504.
@@ -39,11 +44,17 @@ public final class MeshProxyServer: Sendable {
     public let inboundAddress: HostPort?
     public let outboundAddress: HostPort?
     public let adminAddress: HostPort
+    public let tapAddress: HostPort?
+    /// The tap emitter, for its counters.
+    public let tapHub: TapHub
     private let channels: [any Channel]
     private let outboundRouter: OutboundRouter?
 
-    private init(registry: MetricsRegistry, channels: [any Channel], inbound: HostPort?, outbound: HostPort?, admin: HostPort, outboundRouter: OutboundRouter?) {
+    private init(registry: MetricsRegistry, channels: [any Channel], inbound: HostPort?, outbound: HostPort?, admin: HostPort,
+                 tap: HostPort?, tapHub: TapHub, outboundRouter: OutboundRouter?) {
         self.registry = registry
+        self.tapAddress = tap
+        self.tapHub = tapHub
         self.channels = channels
         self.inboundAddress = inbound
         self.outboundAddress = outbound
@@ -54,34 +65,51 @@ public final class MeshProxyServer: Sendable {
     /// Binds every configured listener on `group` and returns once they accept connections.
     public static func start(_ config: ProxyConfiguration, group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) async throws -> MeshProxyServer {
         let registry = MetricsRegistry()
+        let hub = TapHub()
+        registry.tapHub = hub
         var channels: [any Channel] = []
         do {
             var inboundAddress: HostPort?
             var outboundAddress: HostPort?
             var outboundRouter: OutboundRouter?
             if let (listen, app) = config.inbound {
-                let router = InboundRouter(app: app, profile: config.inboundProfile, registry: registry)
+                let router = InboundRouter(app: app, profile: config.inboundProfile, workload: config.workloadLabels, registry: registry)
                 let accept = registry.tcpTarget(LabelSet([("direction", "inbound"), ("peer", "src")] + targetLabels(app) + [
                     ("tls", "no_identity"), ("no_tls_reason", "no_tls_from_remote"), ("srv_kind", "default"), ("srv_name", "all-unauthenticated"),
                 ]))
-                let channel = try await bindProxy(listen, router: router, accept: accept, registry: registry, config: config, group: group)
+                let channel = try await bindProxy(listen, router: router, accept: accept, registry: registry, tap: hub, config: config, group: group)
                 channels.append(channel)
                 inboundAddress = channel.localHostPort
             }
             if let (listen, destinations) = config.outbound {
-                let router = OutboundRouter(table: destinations, registry: registry)
+                let router = OutboundRouter(table: destinations, workload: config.workloadLabels, registry: registry)
                 let accept = registry.tcpTarget(LabelSet([("direction", "outbound"), ("peer", "src")] + targetLabels(listen) + [
                     ("tls", "no_identity"), ("no_tls_reason", "loopback"),
                 ]))
-                let channel = try await bindProxy(listen, router: router, accept: accept, registry: registry, config: config, group: group)
+                let channel = try await bindProxy(listen, router: router, accept: accept, registry: registry, tap: hub, config: config, group: group)
                 channels.append(channel)
                 outboundAddress = channel.localHostPort
                 outboundRouter = router
             }
+            var tapAddress: HostPort?
+            if let tap = config.tap {
+                let token = config.tapToken
+                let channel = try await ServerBootstrap(group: group)
+                    .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+                    .childChannelInitializer { channel in
+                        channel.eventLoop.makeCompletedFuture {
+                            try channel.pipeline.syncOperations.addHandler(TapServerHandler(hub: hub, token: token))
+                        }
+                    }
+                    .bind(host: tap.host, port: tap.port)
+                    .get()
+                channels.append(channel)
+                tapAddress = channel.localHostPort
+            }
             let admin = try await bindHTTP(config.admin, group: group) { AdminHandler(registry: registry) }
             channels.append(admin)
             return MeshProxyServer(registry: registry, channels: channels, inbound: inboundAddress, outbound: outboundAddress,
-                                   admin: admin.localHostPort ?? config.admin, outboundRouter: outboundRouter)
+                                   admin: admin.localHostPort ?? config.admin, tap: tapAddress, tapHub: hub, outboundRouter: outboundRouter)
         } catch {
             for channel in channels { try? await channel.close() }
             throw error
@@ -98,7 +126,7 @@ public final class MeshProxyServer: Sendable {
         for channel in channels { try? await channel.close() }
     }
 
-    private static func bindProxy(_ address: HostPort, router: any Router, accept: TCPTarget, registry: MetricsRegistry,
+    private static func bindProxy(_ address: HostPort, router: any Router, accept: TCPTarget, registry: MetricsRegistry, tap: TapHub,
                                   config: ProxyConfiguration, group: any EventLoopGroup) async throws -> any Channel {
         let connectTimeout = config.connectTimeout
         return try await ServerBootstrap(group: group)
@@ -110,7 +138,7 @@ public final class MeshProxyServer: Sendable {
                     let sync = channel.pipeline.syncOperations
                     try sync.addHandler(ConnectionMetricsHandler(registry: registry, target: accept))
                     try sync.configureHTTPServerPipeline(withErrorHandling: true)
-                    try sync.addHandler(ProxyHandler(router: router, registry: registry, connectTimeout: connectTimeout))
+                    try sync.addHandler(ProxyHandler(router: router, registry: registry, tap: tap, connectTimeout: connectTimeout))
                 }
             }
             .bind(host: address.host, port: address.port)

@@ -96,6 +96,12 @@ public final class MetricsRegistry: Sendable {
     }
 
     private let state = NIOLockedValueBox(State())
+    private let tapBox = NIOLockedValueBox<TapHub?>(nil)
+    /// The tap emitter whose counters are exported.
+    var tapHub: TapHub? {
+        get { tapBox.withLockedValue { $0 } }
+        set { tapBox.withLockedValue { $0 = newValue } }
+    }
     private let buildInfo: LabelSet
     private let startTime: Double
 
@@ -246,6 +252,12 @@ public final class MetricsRegistry: Sendable {
             }
         }
 
+        if let hub = tapHub {
+            out += "# HELP tap_subscribers Number of connected tap subscribers.\n# TYPE tap_subscribers gauge\n"
+            out += "tap_subscribers \(hub.subscriberCount)\n"
+            out += "# HELP tap_events_dropped_total Tap events dropped because a subscriber's queue was full.\n# TYPE tap_events_dropped_total counter\n"
+            out += "tap_events_dropped_total \(hub.droppedEvents)\n"
+        }
         out += ProcessStats.render(startTime: startTime)
         out += "# HELP proxy_build_info Proxy build info\n# TYPE proxy_build_info gauge\n"
         out += "proxy_build_info{\(buildInfo.rendered)} 1\n"

@@ -1,3 +1,4 @@
+import MeshTap
 import NIOCore
 import NIOPosix
 import NIOHTTP1
@@ -27,6 +28,12 @@ final class ProxyHandler: ChannelInboundHandler {
         var route: Route
         /// The ServiceProfile route it is also counted under.
         var profileRoute: HTTPTarget?
+        /// Tap subscribers that took this request, and what their events need.
+        var tapped: TapHub.Tapped?
+        var tapSource: TapPeer?
+        var routeName: String?
+        var responseStarted: NIODeadline?
+        var responseBytes: UInt64 = 0
         var started: NIODeadline
         var keepAlive: Bool
         var isGRPC: Bool
@@ -38,6 +45,7 @@ final class ProxyHandler: ChannelInboundHandler {
 
     private let router: any Router
     private let registry: MetricsRegistry
+    private let tap: TapHub?
     private let connectTimeout: TimeAmount
     private var context: ChannelHandlerContext?
     private var exchange: Exchange?
@@ -50,9 +58,10 @@ final class ProxyHandler: ChannelInboundHandler {
     /// Request parts of a rejected request are read and dropped.
     private var discarding = false
 
-    init(router: any Router, registry: MetricsRegistry, connectTimeout: TimeAmount = .seconds(1)) {
+    init(router: any Router, registry: MetricsRegistry, tap: TapHub? = nil, connectTimeout: TimeAmount = .seconds(1)) {
         self.router = router
         self.registry = registry
+        self.tap = tap
         self.connectTimeout = connectTimeout
     }
 
@@ -105,10 +114,11 @@ final class ProxyHandler: ChannelInboundHandler {
         case .forward(let route):
             let profileRoute = router.profileRoute(head)
             registry.requestStarted(route.http)
-            if let profileRoute { registry.requestStarted(profileRoute) }
+            if let profileRoute { registry.requestStarted(profileRoute.target) }
             let contentType = head.headers.first(name: "content-type") ?? ""
-            exchange = Exchange(route: route, profileRoute: profileRoute, started: .now(), keepAlive: head.isKeepAlive,
+            exchange = Exchange(route: route, profileRoute: profileRoute?.target, started: .now(), keepAlive: head.isKeepAlive,
                                 isGRPC: contentType.hasPrefix("application/grpc"))
+            if let tap, tap.hasSubscribers { tapRequest(head, route: route, routeName: profileRoute?.name, hub: tap) }
             var upstreamHead = head
             upstreamHead.version = .http1_1
             stripHopByHop(&upstreamHead.headers)
@@ -204,14 +214,17 @@ final class ProxyHandler: ChannelInboundHandler {
             head.version = .http1_1
             if !exchange.keepAlive { head.headers.replaceOrAdd(name: "connection", value: "close") }
             exchange.responseHeadSent = true
+            exchange.responseStarted = .now()
+            if let tapped = exchange.tapped { tapResponseInit(exchange, tapped, head) }
             self.exchange = exchange
             context.write(wrapOutboundOut(.head(head)), promise: nil)
         case .body(let body):
+            exchange.responseBytes += UInt64(body.readableBytes)
             if !exchange.latencyRecorded {
                 exchange.latencyRecorded = true
                 recordLatency(exchange)
-                self.exchange = exchange
             }
+            self.exchange = exchange
             context.writeAndFlush(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
         case .end(let trailers):
             if !exchange.latencyRecorded { recordLatency(exchange) }
@@ -220,6 +233,7 @@ final class ProxyHandler: ChannelInboundHandler {
             }
             let status = exchange.status ?? 0
             responseEnded(exchange, exchange.isGRPC ? .grpc(status: status, grpcStatus: exchange.grpcStatus) : .http(status: status))
+            if let tapped = exchange.tapped { tapResponseEnd(exchange, tapped, trailers: trailers, reset: nil) }
             self.exchange = nil
             let keepAlive = exchange.keepAlive
             if !upstreamReusable { closeUpstream() }
@@ -246,10 +260,62 @@ final class ProxyHandler: ChannelInboundHandler {
         self.exchange = nil
         pending.removeAll()
         responseEnded(exchange, .failed(error))
+        if let tapped = exchange.tapped {
+            if !exchange.responseHeadSent {
+                var e = exchange
+                e.responseStarted = .now()
+                tapResponseInit(e, tapped, HTTPResponseHead(version: .http1_1, status: status))
+                tapResponseEnd(e, tapped, trailers: nil, reset: nil)
+            } else {
+                tapResponseEnd(exchange, tapped, trailers: nil, reset: 2)  // the stream was cut: INTERNAL_ERROR
+            }
+        }
         if exchange.responseHeadSent {
             context.close(promise: nil)
         } else {
             respondLocally(status: status, message: message, keepAlive: exchange.keepAlive)
+        }
+    }
+
+    // MARK: Tap
+
+    private func tapRequest(_ head: HTTPRequestHead, route: Route, routeName: String?, hub: TapHub) {
+        guard var exchange, let context else { return }
+        let remote = context.channel.remoteAddress
+        let source = TapPeer(ip: remote?.ipAddress ?? "0.0.0.0", port: remote?.port ?? 0, metadata: router.tapSourceMetadata)
+        let headers = redact(head.headers.map { TapHeader(name: $0.name, value: $0.value) })
+        let authority = head.headers.first(name: "host") ?? ""
+        exchange.tapSource = source
+        exchange.routeName = routeName
+        exchange.tapped = hub.requestStarted { id in
+            TapEvent(source: source, destination: route.tapDestination, routeMeta: routeName.map { ["route": $0] }, direction: route.direction,
+                     http: .requestInit(id: id, method: head.method.rawValue, scheme: "HTTP", authority: authority, path: head.uri, headers: headers))
+        }
+        self.exchange = exchange
+    }
+
+    private func tapEvent(_ exchange: Exchange, _ http: TapHTTPEvent) -> TapEvent {
+        TapEvent(source: exchange.tapSource ?? TapPeer(ip: "0.0.0.0", port: 0), destination: exchange.route.tapDestination,
+                 routeMeta: exchange.routeName.map { ["route": $0] }, direction: exchange.route.direction, http: http)
+    }
+
+    private func tapResponseInit(_ exchange: Exchange, _ tapped: TapHub.Tapped, _ head: HTTPResponseHead) {
+        let since = (NIODeadline.now() - exchange.started).nanoseconds
+        let headers = redact(head.headers.map { TapHeader(name: $0.name, value: $0.value) })
+        tap?.emit(tapped) { id in
+            self.tapEvent(exchange, .responseInit(id: id, sinceRequestInitNanos: since, httpStatus: Int(head.status.code), headers: headers))
+        }
+    }
+
+    private func tapResponseEnd(_ exchange: Exchange, _ tapped: TapHub.Tapped, trailers: HTTPHeaders?, reset: Int?) {
+        let now = NIODeadline.now()
+        let sinceRequest = (now - exchange.started).nanoseconds
+        let sinceResponse = (now - (exchange.responseStarted ?? now)).nanoseconds
+        let trailerList = redact((trailers ?? HTTPHeaders()).map { TapHeader(name: $0.name, value: $0.value) })
+        tap?.emit(tapped) { id in
+            self.tapEvent(exchange, .responseEnd(id: id, sinceRequestInitNanos: sinceRequest, sinceResponseInitNanos: sinceResponse,
+                                                 responseBytes: exchange.responseBytes, grpcStatus: exchange.isGRPC ? exchange.grpcStatus : nil,
+                                                 resetErrorCode: reset, trailers: trailerList))
         }
     }
 

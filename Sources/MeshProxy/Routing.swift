@@ -1,3 +1,4 @@
+import MeshTap
 import NIOConcurrencyHelpers
 import NIOHTTP1
 
@@ -7,6 +8,15 @@ struct Route {
     var http: HTTPTarget
     /// The `peer="dst"` TCP label set of connections to the endpoint.
     var connection: TCPTarget
+    /// How tap shows the destination of requests on this route, and which side of the proxy it is.
+    var tapDestination: TapPeer
+    var direction: TapDirection
+}
+
+/// The ServiceProfile route a request matched, or the default route.
+struct ProfileMatch {
+    var target: HTTPTarget
+    var name: String?
 }
 
 enum RouteDecision {
@@ -18,11 +28,13 @@ enum RouteDecision {
 protocol Router: Sendable {
     func route(_ head: HTTPRequestHead) -> RouteDecision
     /// The ServiceProfile route the request is counted under, if the listener has a profile.
-    func profileRoute(_ head: HTTPRequestHead) -> HTTPTarget?
+    func profileRoute(_ head: HTTPRequestHead) -> ProfileMatch?
+    /// What tap shows of the peer that sent requests to this listener.
+    var tapSourceMetadata: [String: String] { get }
 }
 
 extension Router {
-    func profileRoute(_ head: HTTPRequestHead) -> HTTPTarget? { nil }
+    func profileRoute(_ head: HTTPRequestHead) -> ProfileMatch? { nil }
 }
 
 /// Inbound: every request goes to the local app.
@@ -33,7 +45,9 @@ struct InboundRouter: Router {
     private let routeTargets: [HTTPTarget]
     private let defaultRouteTarget: HTTPTarget?
 
-    init(app: HostPort, profile: ServiceProfile? = nil, registry: MetricsRegistry) {
+    let tapSourceMetadata: [String: String] = ["tls": "no_tls_from_remote"]
+
+    init(app: HostPort, profile: ServiceProfile? = nil, workload: [String: String] = [:], registry: MetricsRegistry) {
         self.profile = profile
         if let profile {
             let base: [(String, String)] = [("direction", "inbound"), ("dst", profile.authority)]
@@ -49,18 +63,20 @@ struct InboundRouter: Router {
             ("srv_kind", "default"), ("srv_name", "all-unauthenticated"),
         ])
         let toApp = LabelSet([("direction", "inbound"), ("peer", "dst")] + target + [("tls", "no_identity"), ("no_tls_reason", "loopback")])
-        route = Route(endpoint: app, http: registry.httpTarget(http), connection: registry.tcpTarget(toApp))
+        route = Route(endpoint: app, http: registry.httpTarget(http), connection: registry.tcpTarget(toApp),
+                      tapDestination: TapPeer(ip: app.host, port: app.port, metadata: workload.merging(["tls": "no_tls_from_remote"]) { $1 }),
+                      direction: .inbound)
     }
 
     func route(_ head: HTTPRequestHead) -> RouteDecision { .forward(route) }
 
-    func profileRoute(_ head: HTTPRequestHead) -> HTTPTarget? {
-        guard let profile else { return nil }
+    func profileRoute(_ head: HTTPRequestHead) -> ProfileMatch? {
+        guard let profile, let defaultRouteTarget else { return nil }
         let path = head.uri.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false).first.map(String.init) ?? head.uri
         if let i = profile.routes.firstIndex(where: { $0.matches(method: head.method.rawValue, path: path) }) {
-            return routeTargets[i]
+            return ProfileMatch(target: routeTargets[i], name: profile.routes[i].name)
         }
-        return defaultRouteTarget
+        return ProfileMatch(target: defaultRouteTarget, name: nil)
     }
 }
 
@@ -76,10 +92,12 @@ final class OutboundRouter: Router {
 
     private let state: NIOLockedValueBox<State>
     private let registry: MetricsRegistry
+    let tapSourceMetadata: [String: String]
 
-    init(table: DestinationTable, registry: MetricsRegistry) {
+    init(table: DestinationTable, workload: [String: String] = [:], registry: MetricsRegistry) {
         self.state = NIOLockedValueBox(State(table: table))
         self.registry = registry
+        self.tapSourceMetadata = workload.merging(["tls": "loopback"]) { $1 }
     }
 
     func replace(_ table: DestinationTable) {
@@ -117,7 +135,10 @@ final class OutboundRouter: Router {
         let http = LabelSet([("direction", "outbound"), ("authority", authority)] + target + tls + dst)
         let tcp = LabelSet([("direction", "outbound"), ("peer", "dst"), ("authority", authority)] + target + tls + dst)
         return Route(endpoint: HostPort(host: endpoint.host, port: endpoint.port),
-                     http: registry.httpTarget(http), connection: registry.tcpTarget(tcp))
+                     http: registry.httpTarget(http), connection: registry.tcpTarget(tcp),
+                     tapDestination: TapPeer(ip: endpoint.host, port: endpoint.port,
+                                             metadata: endpoint.labels.merging(["tls": "not_provided_by_service_discovery"]) { $1 }),
+                     direction: .outbound)
     }
 }
 

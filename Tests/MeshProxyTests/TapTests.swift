@@ -1,0 +1,151 @@
+import Foundation
+import Testing
+import NIOCore
+import NIOPosix
+import Synchronization
+@testable import MeshProxy
+import MeshDemo
+import MeshSources
+import MeshTap
+
+/// Collects what a tap subscription delivers.
+final class TapRecorder: Sendable {
+    let events = Mutex<[TapEvent]>([])
+    let problems = Mutex<[String]>([])
+
+    func deliver(_ u: TapSubscription.Update) {
+        switch u {
+        case .event(let e): events.withLock { $0.append(e) }
+        case .problem(let p): problems.withLock { $0.append(p) }
+        case .closed: break
+        }
+    }
+
+    func waitFor(_ count: Int, seconds: Double = 5) async throws {
+        let deadline = Date().addingTimeInterval(seconds)
+        while events.withLock({ $0.count }) < count, Date() < deadline { try await Task.sleep(nanoseconds: 20_000_000) }
+    }
+}
+
+@Suite(.serialized) struct ProxyTap {
+    let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
+
+    func start() async throws -> (AppServer, MeshProxyServer, HTTPClient) {
+        let app = try await statusApp(group: group)
+        let loopback = HostPort(host: "127.0.0.1", port: 0)
+        var config = ProxyConfiguration(inbound: (loopback, app.address), admin: loopback)
+        config.tap = loopback
+        config.workloadLabels = ["namespace": "test", "deployment": "app", "pod": "app-0"]
+        let proxy = try await MeshProxyServer.start(config, group: group)
+        return (app, proxy, HTTPClient(group: group))
+    }
+
+    @Test func subscriberSeesRequestResponseAndEndWithCredentialsRedacted() async throws {
+        let (app, proxy, client) = try await start()
+        defer { client.shutdown() }
+        let tapAddress = try #require(proxy.tapAddress)
+        let recorder = TapRecorder()
+        let sub = TapSubscription(address: tapAddress.description, filter: TapFilter(path: "/status"))
+        sub.start { recorder.deliver($0) }
+        defer { sub.stop() }
+        while proxy.tapHub.subscriberCount == 0 { try await Task.sleep(nanoseconds: 10_000_000) }
+        let inbound = try #require(proxy.inboundAddress)
+        _ = try await client.send(.GET, "/ok", host: "app", to: inbound).get()  // filtered out by path
+        _ = try await client.send(.GET, "/status/503", host: "app", to: inbound,
+                                  headers: [("Authorization", "Bearer s3cret"), ("Cookie", "session=abc"), ("X-Trace", "t1")]).get()
+        try await recorder.waitFor(3)
+        let events = recorder.events.withLock { $0 }
+        #expect(events.count == 3)
+        guard events.count == 3 else { return }
+        guard case let .requestInit(id, method, _, authority, path, headers) = events[0].http else {
+            Issue.record("first event is not a request")
+            return
+        }
+        #expect(method == "GET" && authority == "app" && path == "/status/503")
+        #expect(headers.first { $0.name.lowercased() == "authorization" }?.value == redactedValue)
+        #expect(headers.first { $0.name.lowercased() == "cookie" }?.value == redactedValue)
+        #expect(headers.first { $0.name.lowercased() == "x-trace" }?.value == "t1")
+        #expect(!events.map { TapJSON.encode($0) }.joined().contains("s3cret"))
+        #expect(events[0].direction == .inbound)
+        #expect(events[0].destination.metadata?["deployment"] == "app")
+        guard case let .responseInit(id2, _, status, _) = events[1].http, case let .responseEnd(id3, since, _, bytes, _, _, _) = events[2].http else {
+            Issue.record("expected rsp then end")
+            return
+        }
+        #expect(id == id2 && id2 == id3)
+        #expect(status == 503)
+        #expect(bytes == UInt64("status 503\n".utf8.count))  // counted, never carried
+        #expect(since > 0)
+        await proxy.stop()
+        await app.stop()
+    }
+
+    @Test func maxRpsLimitsTappedRequests() async throws {
+        let (app, proxy, client) = try await start()
+        defer { client.shutdown() }
+        let recorder = TapRecorder()
+        let sub = TapSubscription(address: try #require(proxy.tapAddress).description, filter: TapFilter(maxRps: 5))
+        sub.start { recorder.deliver($0) }
+        defer { sub.stop() }
+        while proxy.tapHub.subscriberCount == 0 { try await Task.sleep(nanoseconds: 10_000_000) }
+        let inbound = try #require(proxy.inboundAddress)
+        let started = Date()
+        for _ in 0..<60 { _ = try await client.send(.GET, "/ok", host: "app", to: inbound).get() }
+        let elapsed = Date().timeIntervalSince(started)
+        try await Task.sleep(nanoseconds: 200_000_000)
+        let requests = recorder.events.withLock { $0.filter { if case .requestInit = $0.http { true } else { false } }.count }
+        // A burst of 5, then 5 per second: never more than that, and some.
+        #expect(requests >= 5)
+        #expect(Double(requests) <= 5 + 5 * elapsed + 1, "\(requests) requests tapped in \(elapsed) s")
+        await proxy.stop()
+        await app.stop()
+    }
+
+    @Test func aStalledSubscriberNeitherSlowsNorBlocksTheProxy() async throws {
+        let (app, proxy, client) = try await start()
+        defer { client.shutdown() }
+        // A subscriber that asks for everything and then never reads.
+        let tapAddress = try #require(proxy.tapAddress)
+        let fd = try #require(try? TapSubscription.connect(tapAddress.description).get())
+        defer { close(fd) }
+        var small: Int32 = 4096
+        setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, socklen_t(MemoryLayout<Int32>.size))
+        let line = Array((TapFilter(maxRps: 1_000_000).json + "\n").utf8)
+        _ = line.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, 0) }
+        while proxy.tapHub.subscriberCount == 0 { try await Task.sleep(nanoseconds: 10_000_000) }
+
+        let inbound = try #require(proxy.inboundAddress)
+        var slowest = 0.0
+        let started = Date()
+        for _ in 0..<3000 {
+            let t0 = Date()
+            let r = try await client.send(.GET, "/ok", host: "app", to: inbound, headers: [("x-padding", String(repeating: "p", count: 400))]).get()
+            #expect(r.status == 200)
+            slowest = max(slowest, Date().timeIntervalSince(t0))
+        }
+        let total = Date().timeIntervalSince(started)
+        // The proxy kept answering (no request waited on the tap socket) and dropped what it could not send.
+        #expect(slowest < 1.0, "slowest request took \(slowest) s")
+        #expect(total < 30)
+        #expect(proxy.tapHub.droppedEvents > 0)
+        let (exposition, _) = try scrape(proxy)
+        #expect((value(exposition, "tap_events_dropped_total", [:]) ?? 0) > 0, "drops are visible in /metrics")
+        #expect(value(exposition, "tap_subscribers", [:]) == 1)
+        await proxy.stop()
+        await app.stop()
+    }
+
+    @Test func aBadFilterIsRefusedWithAReason() async throws {
+        let (app, proxy, client) = try await start()
+        defer { client.shutdown() }
+        let recorder = TapRecorder()
+        let sub = TapSubscription(address: try #require(proxy.tapAddress).description, filter: TapFilter(maxRps: -1))
+        sub.start { recorder.deliver($0) }
+        defer { sub.stop() }
+        let deadline = Date().addingTimeInterval(5)
+        while recorder.problems.withLock({ $0.isEmpty }), Date() < deadline { try await Task.sleep(nanoseconds: 20_000_000) }
+        #expect(recorder.problems.withLock { $0.first?.contains("maxRps must be a positive number") } == true)
+        await proxy.stop()
+        await app.stop()
+    }
+}
