@@ -47,7 +47,7 @@ let package = Package(
             dependencies: ["PromText", "MeshTap", "CCurl", .product(name: "Yams", package: "Yams")],
             swiftSettings: swiftSettings),
         .target(name: "TerminalUI", dependencies: ["CNcurses"], swiftSettings: swiftSettings),
-        .target(name: "Dashboard", dependencies: ["MeshMetrics", "MeshSources", "TerminalUI"], swiftSettings: swiftSettings),
+        .target(name: "Dashboard", dependencies: ["MeshMetrics", "MeshTap", "MeshSources", "TerminalUI"], swiftSettings: swiftSettings),
         .target(
             name: "MeshProxy",
             dependencies: ["MeshTap"] + nio + [.product(name: "Yams", package: "Yams")],
@@ -86,7 +86,7 @@ let package = Package(
             swiftSettings: swiftSettings),
         .testTarget(
             name: "EndToEndTests",
-            dependencies: ["Dashboard", "TerminalUI", "MeshMetrics", "MeshSources", "PromText"],
+            dependencies: ["Dashboard", "TerminalUI", "MeshMetrics", "MeshSources", "MeshTap", "PromText"],
             exclude: ["Goldens"],
             swiftSettings: swiftSettings),
     ],

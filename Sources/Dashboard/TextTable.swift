@@ -6,12 +6,15 @@ public struct TextTable: Sendable {
 
     public var headers: [String]
     public var alignments: [Alignment]
+    /// Columns are at least this wide (linkerd top's fixed widths); 0 means as wide as their cells.
+    public var minimumWidths: [Int]
     public var rows: [[String]] = []
 
-    public init(headers: [String], alignments: [Alignment]) {
+    public init(headers: [String], alignments: [Alignment], minimumWidths: [Int] = []) {
         precondition(headers.count == alignments.count, "one alignment per column")
         self.headers = headers
         self.alignments = alignments
+        self.minimumWidths = minimumWidths
     }
 
     public mutating func append(_ row: [String]) {
@@ -21,7 +24,7 @@ public struct TextTable: Sendable {
     /// The rendered table, one line per row after the header, each ending in a newline.
     public func render(gap: Int = 3) -> String {
         let all = [headers] + rows
-        var widths = Array(repeating: 0, count: headers.count)
+        var widths = (0..<headers.count).map { $0 < minimumWidths.count ? minimumWidths[$0] : 0 }
         for row in all {
             for (i, cell) in row.enumerated() where i < widths.count {
                 widths[i] = max(widths[i], cell.displayWidth)

@@ -11,6 +11,8 @@ public final class DemoMesh: Sendable {
     public struct Target: Sendable {
         public var admin: HostPort
         public var labels: [String: String]
+        /// The proxy's tap listener.
+        public var tap: HostPort?
     }
 
     public let namespace: String
@@ -67,6 +69,9 @@ public final class DemoMesh: Sendable {
             var config = ProxyConfiguration(inbound: app.map { (loopback, $0.address) },
                                             outbound: outbound ? (loopback, table) : nil,
                                             admin: loopback)
+            let podName = pod(name)
+            config.tap = loopback
+            config.workloadLabels = ["namespace": ns, "deployment": name, "pod": podName]
             if !routes.isEmpty {
                 config.inboundProfile = ServiceProfile(authority: authority(name), routes: try routes.map { method, path, regex in
                     try ProfileRoute(name: "\(method) \(path)", method: method, pathRegex: regex)
@@ -74,8 +79,7 @@ public final class DemoMesh: Sendable {
             }
             let proxy = try await MeshProxyServer.start(config, group: group)
             proxies.append(proxy)
-            let podName = pod(name)
-            targets.append(Target(admin: proxy.adminAddress, labels: ["namespace": ns, "deployment": name, "pod": podName]))
+            targets.append(Target(admin: proxy.adminAddress, labels: ["namespace": ns, "deployment": name, "pod": podName], tap: proxy.tapAddress))
             if let inbound = proxy.inboundAddress {
                 endpoints[name] = Endpoint(host: inbound.host, port: inbound.port, labels: [
                     "namespace": ns, "deployment": name, "pod": podName, "service": "\(name)-svc", "serviceaccount": name,

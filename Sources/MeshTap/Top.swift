@@ -44,6 +44,13 @@ public struct TopRow: Sendable, Equatable {
     public var failures = 0
     public var latencies = LatencySketch()
 
+    public init(source: String, destination: String, method: String, path: String) {
+        self.source = source
+        self.destination = destination
+        self.method = method
+        self.path = path
+    }
+
     public var successRate: Double? { count == 0 ? nil : Double(successes) / Double(successes + failures) }
 }
 

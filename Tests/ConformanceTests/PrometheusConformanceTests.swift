@@ -35,7 +35,7 @@ final class RealPrometheus {
                              "--storage.tsdb.retention.time=100y", "--web.listen-address=127.0.0.1:\(port)"]
         process.standardOutput = FileHandle.nullDevice
         let logURL = directory.appendingPathComponent("prometheus.log")
-        FileManager.default.createFile(atPath: logURL.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: logURL.path, contents: nil)
         process.standardError = try FileHandle(forWritingTo: logURL)
         try process.run()
         client = PrometheusClient(baseURL: "http://127.0.0.1:\(port)")

@@ -1,6 +1,7 @@
 import Testing
 import Dashboard
 import MeshMetrics
+import MeshTap
 
 /// meshtop's stat output must be byte for byte what `linkerd viz stat` prints for the same numbers.
 @Suite struct LinkerdStatFormat {
@@ -104,5 +105,28 @@ import MeshMetrics
 
     @Test func json() throws {
         #expect(RoutesView.json(goldenRoutes, resource: "deploy/foobar") == (try fixture("linkerd/linkerd-viz-routes-golden-routes_one_output_json.txt")))
+    }
+}
+
+@Suite struct LinkerdTopFormat {
+    @Test func tableIsLinkerdTopsLayout() throws {
+        func row(_ src: String, _ dst: String, _ count: Int, _ best: Int64, _ worst: Int64, _ last: Int64) -> TopRow {
+            var r = TopRow(source: src, destination: dst, method: "POST", path: "/demo.Baz/GetInfo")
+            r.count = count
+            r.best = best
+            r.worst = worst
+            r.last = last
+            r.successes = count
+            return r
+        }
+        let rows = [
+            row("foo-64798767b7-x8xvf", "baz-659dbf6895-v7gdm", 1187, 81_000, 9_000_000, 124_000),
+            row("bar-577c4bf849-cpdxl", "baz-659dbf6895-9twg9", 1103, 86_000, 6_000_000, 140_000),
+            row("foo-64798767b7-x8xvf", "baz-659dbf6895-7chgx", 1084, 79_000, 9_000_000, 355_000),
+            row("bar-577c4bf849-cpdxl", "baz-659dbf6895-7chgx", 1061, 93_000, 7_000_000, 293_000),
+            row("foo-64798767b7-x8xvf", "baz-659dbf6895-9twg9", 1042, 81_000, 5_000_000, 565_000),
+            row("bar-577c4bf849-cpdxl", "baz-659dbf6895-v7gdm", 958, 75_000, 8_000_000, 203_000),
+        ]
+        #expect(TopView.table(rows) == (try fixture("linkerd/linkerd-viz-top-website-blog-2025-sample.txt")))
     }
 }
