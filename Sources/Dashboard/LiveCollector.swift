@@ -75,6 +75,12 @@ public final class LiveCollector: Sendable {
         stopped.withLock { $0 = true }
     }
 
-    /// The collector as it is now.
+    /// The collector as it is now. A copy shares the store until the next scrape writes to it,
+    /// which then copies every series it touches: views should use `read` instead.
     public var snapshot: Collector { state.withLock { $0 } }
+
+    /// Runs `body` on the collector under its lock, so nothing is copied.
+    public func read<T: Sendable>(_ body: (borrowing Collector) -> T) -> T {
+        state.withLock { c in body(c) }
+    }
 }

@@ -31,6 +31,8 @@ public struct GoldenMetrics: Sendable, Equatable {
     public var tcpOpenConnections: Double?
     public var readBytesRate: Double?
     public var writeBytesRate: Double?
+    /// The latency distribution behind the quantiles.
+    public var latencyBuckets: [LatencyBucket] = []
 
     public init(workload: WorkloadID, meshedPods: Int = 0, runningPods: Int = 0) {
         self.workload = workload
@@ -58,8 +60,16 @@ public struct StatQuery: Sendable {
     }
 }
 
+/// One cumulative latency bucket: requests per second at or under `le` milliseconds.
+public struct LatencyBucket: Sendable, Equatable {
+    public var le: Double
+    public var perSecond: Double
+}
+
 /// Success, request rate and latency quantiles of one group of series.
 public struct TrafficMetrics: Sendable, Equatable {
+    /// The cumulative latency distribution the quantiles come from, by bound.
+    public var buckets: [LatencyBucket] = []
     /// Successful responses over all responses, 0…1; nil with no responses.
     public var success: Double?
     /// nil when no series had two samples in the window (no traffic data), else responses per second.
@@ -127,6 +137,7 @@ extension MetricStore {
                 return v.isNaN ? nil : v
             }
             var t = out[buckets.groups[g]] ?? TrafficMetrics()
+            t.buckets = list.sorted { $0.le < $1.le }.map { LatencyBucket(le: $0.le, perSecond: $0.count) }
             t.latencyP50 = q(0.5)
             t.latencyP95 = q(0.95)
             t.latencyP99 = q(0.99)
@@ -172,6 +183,7 @@ extension MetricStore {
             r.latencyP50 = t.latencyP50
             r.latencyP95 = t.latencyP95
             r.latencyP99 = t.latencyP99
+            r.latencyBuckets = t.buckets
             rows[w] = r
         }
         let connections = selection("tcp_open_connections", inbound, groupBy: groupBy, extra: "")

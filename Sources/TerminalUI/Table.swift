@@ -3,10 +3,13 @@ public struct Column: Sendable {
     public enum Alignment: Sendable { case left, right }
     public var title: String
     public var alignment: Alignment
+    /// Cells longer than this are cut with an ellipsis (nil: no limit).
+    public var maxWidth: Int?
 
-    public init(_ title: String, _ alignment: Alignment = .right) {
+    public init(_ title: String, _ alignment: Alignment = .right, maxWidth: Int? = nil) {
         self.title = title
         self.alignment = alignment
+        self.maxWidth = maxWidth
     }
 }
 
@@ -27,6 +30,14 @@ extension Screen {
     /// Returns the number of data rows drawn.
     @discardableResult
     public mutating func drawTable(_ columns: [Column], rows: [[TableCell]], y: Int, maxRows: Int, selected: Int? = nil) -> Int {
+        let rows = rows.map { row in
+            row.enumerated().map { i, cell -> TableCell in
+                guard i < columns.count, let limit = columns[i].maxWidth, cell.text.unicodeScalars.count > limit, limit > 1 else { return cell }
+                var cut = TableCell(String(String.UnicodeScalarView(cell.text.unicodeScalars.prefix(limit - 1))), cell.style)
+                cut.text += unicode ? "…" : "~"
+                return cut
+            }
+        }
         var widths = columns.map { $0.title.unicodeScalars.count }
         for row in rows {
             for (i, cell) in row.enumerated() where i < widths.count {

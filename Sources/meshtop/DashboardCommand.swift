@@ -21,6 +21,9 @@ struct DashboardCommand: ParsableCommand {
     @Option(help: "Stop after drawing this many frames (for scripted runs).")
     var maxFrames: Int?
 
+    @Option(name: .customLong("tap"), help: ArgumentHelp("A proxy's tap listener, for the Top and Tap views (repeatable).", valueName: "host:port"))
+    var taps: [String] = []
+
     func run() throws {
         let targets = try sources.targets()
         let windowMs = try window.milliseconds
@@ -37,7 +40,10 @@ struct DashboardCommand: ParsableCommand {
         }
         var state = DashboardState(title: "\(targets.count) proxies", source: "scrape", windowMs: windowMs)
         state.namespace = namespace
-        DashboardLoop.run(state, collector: live, terminal: terminal, maxFrames: maxFrames, clock: clock)
+        let tap = taps.isEmpty ? nil : TapFeed(addresses: taps)
+        tap?.start()
+        DashboardLoop.run(state, feed: live, tap: tap, terminal: terminal, maxFrames: maxFrames, clock: clock)
         terminal.close()
+        tap?.stop()
     }
 }

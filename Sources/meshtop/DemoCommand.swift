@@ -6,6 +6,7 @@ import MeshSources
 import NIOPosix
 import PromText
 import TerminalUI
+import MeshTap
 
 struct Demo: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -107,9 +108,12 @@ struct Demo: AsyncParsableCommand {
             }
             var state = DashboardState(title: "demo mesh: \(mesh.namespace)", source: "demo, \(targets.count) proxies", windowMs: windowMs)
             state.namespace = mesh.namespace
-            DashboardLoop.run(state, collector: live, terminal: terminal, maxFrames: maxFrames,
+            let tap = TapFeed(addresses: mesh.targets.compactMap { $0.tap?.description }, filter: TapFilter(direction: .outbound, maxRps: 50))
+            tap.start()
+            DashboardLoop.run(state, feed: live, tap: tap, terminal: terminal, maxFrames: maxFrames,
                               deadlineMs: durationMs.map { started + $0 }, clock: clock)
             terminal.close()
+            tap.stop()
             live.stop()
         }
         await mesh.stop()

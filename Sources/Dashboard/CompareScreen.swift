@@ -1,0 +1,140 @@
+import MeshMetrics
+import TerminalUI
+
+/// 7 Compare: now against a marked moment (`m` or `:mark`), per workload and edge; what got
+/// worse is highlighted: success down more than 1 point, p99 up more than 20%, traffic gone.
+enum CompareScreen {
+    struct Change {
+        var name: String
+        var before: (success: Double?, rps: Double?, p99: Double?)
+        var now: (success: Double?, rps: Double?, p99: Double?)
+
+        var worse: Bool {
+            if let b = before.success, let n = now.success, b - n > 0.01 { return true }
+            if let b = before.p99, let n = now.p99, b > 0, n > b * 1.2 { return true }
+            if (before.rps ?? 0) > 0, (now.rps ?? 0) == 0 { return true }
+            return false
+        }
+
+        var better: Bool {
+            if let b = before.success, let n = now.success, n - b > 0.01 { return true }
+            if let b = before.p99, let n = now.p99, n > 0, b > n * 1.2 { return true }
+            return false
+        }
+    }
+
+    static func changes(_ state: DashboardState) -> [Change] {
+        guard let base = state.baseline else { return [] }
+        var out: [Change] = []
+        let before = Dictionary(base.workloads.map { ($0.workload, $0) }, uniquingKeysWith: { a, _ in a })
+        let names = Set(before.keys).union(state.data.workloads.map(\.workload)).sorted()
+        for id in names where state.matchesFilter(id.name) {
+            let b = before[id], n = state.data.workload(id)
+            out.append(Change(name: id.name, before: (b?.success, b?.rps, b?.latencyP99), now: (n?.success, n?.rps, n?.latencyP99)))
+        }
+        let beforeEdges = Dictionary(base.edges.map { ($0.edge, $0.traffic) }, uniquingKeysWith: { a, _ in a })
+        let nowEdges = Dictionary(state.data.edges.map { ($0.edge, $0.traffic) }, uniquingKeysWith: { a, _ in a })
+        for id in Set(beforeEdges.keys).union(nowEdges.keys).sorted() {
+            let name = "\(id.source.name) > \(id.destination.name)"
+            guard state.matchesFilter(name) else { continue }
+            let b = beforeEdges[id], n = nowEdges[id]
+            out.append(Change(name: name, before: (b?.success, b?.rps, b?.latencyP99), now: (n?.success, n?.rps, n?.latencyP99)))
+        }
+        // What got worse first.
+        return out.enumerated().sorted { ($0.element.worse ? 0 : 1, $0.offset) < ($1.element.worse ? 0 : 1, $1.offset) }.map(\.element)
+    }
+
+    static func draw(_ state: DashboardState, in area: Area, _ screen: inout Screen) {
+        guard state.baseline != nil else {
+            screen.put("nothing to compare with yet: press m (or :mark) to mark this moment;", x: 1, y: area.y, style: Style(.muted))
+            screen.put("Compare then shows what changed since, per workload and edge.", x: 1, y: area.y + 1, style: Style(.muted))
+            return
+        }
+        let arrow = screen.unicode ? "→" : "->"
+        screen.put("now against \(state.baselineName); worse first", x: 1, y: area.y, style: Style(.header))
+        let rows = changes(state)
+        let columns = [Column("", .left), Column("WORKLOAD / EDGE", .left), Column("SUCCESS", .left), Column("RPS", .left), Column("P99", .left)]
+        let cells: [[TableCell]] = rows.map { c in
+            let style = c.worse ? Style(.bad, bold: true) : (c.better ? Style(.good) : Style(.text))
+            let mark = c.worse ? (screen.unicode ? "✖" : "X") : (c.better ? (screen.unicode ? "✔" : "+") : " ")
+            return [
+                TableCell(mark, style), TableCell(c.name, Style(.text, bold: true)),
+                TableCell("\(Format.percent(c.before.success)) \(arrow) \(Format.percent(c.now.success))", style),
+                TableCell("\(Format.rps(c.before.rps)) \(arrow) \(Format.rps(c.now.rps))"),
+                TableCell("\(Format.ms(c.before.p99)) \(arrow) \(Format.ms(c.now.p99))", style),
+            ]
+        }
+        screen.drawScrollingTable(columns, rows: cells, in: Area(x: area.x, y: area.y + 1, width: area.width, height: area.height - 1), selected: state.selected)
+    }
+}
+
+/// 8 Help: every key and every column.
+enum HelpScreen {
+    static let lines: [(String, String)] = [
+        ("Views", ""),
+        ("1-8, Tab, Shift-Tab", "Overview, Edges, Graph, Detail, Top, Tap, Compare, Help"),
+        (":VIEW", ":overview :edges :graph :detail :top :tap :compare :help"),
+        (":ns NAME, :ns all", "show one namespace, or all"),
+        (":window 1m", "compute over a different window"),
+        (":mark, :q", "mark this moment for Compare; quit"),
+        ("Enter / Esc", "open the selected workload or edge in Detail / go back (or clear the filter)"),
+        ("Moving", ""),
+        ("j k, arrows", "select; PgUp PgDn (Ctrl-B Ctrl-F) by ten; g G (Home End) first, last"),
+        ("/", "filter rows by name (Enter keeps it, Esc clears it)"),
+        ("s / S", "sort by health, name, rps, p99 / reverse the order"),
+        ("Time", ""),
+        ("Space", "pause: the screen and the tap stream hold still; nothing is lost"),
+        ("m", "mark this moment for Compare (7)"),
+        ("+ / -", "refresh faster / slower"),
+        ("Ctrl-L", "redraw the screen"),
+        ("q, Ctrl-C", "quit"),
+        ("Columns", ""),
+        ("SUCCESS", "successful responses / all responses (failure: HTTP 5xx, gRPC 2,4,7,13,14,15, stream errors)"),
+        ("RPS", "responses per second over the window"),
+        ("P50 P95 P99", "latency to the first response byte, from the proxies' histograms (as histogram_quantile)"),
+        ("MESHED", "proxies that answered their last scrape / proxies known"),
+        ("TCP", "open inbound connections"),
+        ("SECURED", "mTLS between the two proxies, or why not"),
+        ("Symbols", "✔/+ 99% or better   ▲/~ 95% to 99%   ✖/X below 95%   ·/. no traffic"),
+    ]
+
+    /// The help as screen rows: keys in a column, descriptions wrapped beside them.
+    static func rows(width: Int) -> [(key: String, text: String, heading: Bool)] {
+        let textWidth = max(20, width - 25)
+        var out: [(String, String, Bool)] = []
+        for (key, text) in lines {
+            if text.isEmpty {
+                out.append((key, "", true))
+                continue
+            }
+            var line = ""
+            var first = true
+            for word in text.split(separator: " ") {
+                if !line.isEmpty, line.count + 1 + word.count > textWidth {
+                    out.append((first ? key : "", line, false))
+                    first = false
+                    line = ""
+                }
+                line += (line.isEmpty ? "" : " ") + word
+            }
+            out.append((first ? key : "", line, false))
+        }
+        return out
+    }
+
+    static func draw(_ state: DashboardState, in area: Area, _ screen: inout Screen) {
+        let rows = rows(width: area.width)
+        let first = min(state.selected, max(0, rows.count - area.height))
+        for (i, row) in rows.dropFirst(first).prefix(area.height).enumerated() {
+            if row.heading {
+                screen.put(row.key, x: 1, y: area.y + i, style: Style(.header, bold: true))
+            } else {
+                screen.put(row.key, x: 3, y: area.y + i, style: Style(.accent, bold: true), maxWidth: 20)
+                screen.put(row.text, x: 24, y: area.y + i, style: Style(.text), maxWidth: area.width - 25)
+            }
+        }
+        if rows.count > area.height {
+            screen.put(" j/k scroll ", x: area.width - 13, y: area.y, style: Style(.muted))
+        }
+    }
+}

@@ -1,0 +1,278 @@
+public import MeshMetrics
+public import MeshTap
+public import TerminalUI
+
+/// The dashboard's views, in the order of their number keys.
+public enum ViewKind: Int, CaseIterable, Sendable {
+    case overview = 1, edges, graph, detail, top, tap, compare, help
+
+    public var title: String {
+        switch self {
+        case .overview: return "Overview"
+        case .edges: return "Edges"
+        case .graph: return "Graph"
+        case .detail: return "Detail"
+        case .top: return "Top"
+        case .tap: return "Tap"
+        case .compare: return "Compare"
+        case .help: return "Help"
+        }
+    }
+
+    /// The name `:` commands use (`:edges`, `:graph` …).
+    public var command: String { title.lowercased() }
+}
+
+/// How lists are ordered; `s` cycles, `S` reverses.
+public enum SortKey: String, CaseIterable, Sendable {
+    case health, name, rps, p99
+}
+
+/// What the Detail view shows.
+public enum DetailTarget: Sendable, Equatable {
+    case workload(WorkloadID)
+    case edge(EdgeID)
+}
+
+/// A few recent values of one workload or edge, for sparklines.
+public struct History: Sendable, Equatable {
+    public static let length = 60
+    public var rps: [Double?] = []
+    public var success: [Double?] = []
+    public var p99: [Double?] = []
+
+    mutating func append(rps r: Double?, success s: Double?, p99 p: Double?) {
+        rps.append(r)
+        success.append(s)
+        p99.append(p)
+        if rps.count > Self.length {
+            rps.removeFirst()
+            success.removeFirst()
+            p99.removeFirst()
+        }
+    }
+}
+
+/// The dashboard's whole state. Only `update` changes it; views are functions of it.
+public struct DashboardState: Sendable {
+    public var title: String
+    /// Where the numbers come from, for the status line.
+    public var source: String
+    public var windowMs: Int64
+    public var kindLabel = "deployment"
+    public var namespace: String?
+    public var view: ViewKind = .overview
+    /// The view Esc goes back to.
+    public var previousView: ViewKind = .overview
+    public var data = DashboardData()
+    public var paused = false
+    public var quit = false
+    /// Selected row per view.
+    public var selection: [ViewKind: Int] = [:]
+    public var filter = ""
+    public var editingFilter = false
+    /// The `:` command line while it is being typed.
+    public var commandLine: String?
+    public var sort: SortKey = .health
+    public var sortReversed = false
+    /// A line for the user: a command's result or why it failed.
+    public var message: String?
+    public var history: [String: History] = [:]
+    public var detail: DetailTarget?
+    /// The moment Compare compares with, and its name.
+    public var baseline: DashboardData?
+    public var baselineName = ""
+    /// Recent tap events, newest last, at most `tapCapacity`.
+    public var tapEvents: [TapEvent] = []
+    public var tapCapacity = 2_000
+    /// Events that arrived while the Tap view was paused, shown when it resumes (nothing is lost
+    /// below `tapCapacity`).
+    public var tapHeld: [TapEvent] = []
+    public var top = TopAggregator()
+    public var refreshMs = 1000
+    /// Wall time of the data shown, as `HH:MM:SSZ`.
+    public var clockText = ""
+    /// Tap sources, for the status line (empty: no tap).
+    public var tapSources = 0
+
+    public init(title: String, source: String, windowMs: Int64) {
+        self.title = title
+        self.source = source
+        self.windowMs = windowMs
+    }
+
+    public var selected: Int { selection[view] ?? 0 }
+}
+
+/// What the user, the clock or a source asks for.
+public enum Action: Sendable {
+    case key(Key)
+    /// New data arrived, at a wall-clock time shown as `clockText`.
+    case data(DashboardData, clockText: String)
+    case tap([TapEvent])
+}
+
+/// state + action → new state: the dashboard's only place that changes state.
+public func update(_ state: inout DashboardState, _ action: Action) {
+    switch action {
+    case .data(let data, let clock):
+        guard !state.paused else { return }
+        state.data = data
+        state.clockText = clock
+        for w in data.workloads {
+            state.history["w:\(w.workload.namespace)/\(w.workload.name)", default: History()].append(rps: w.rps, success: w.success, p99: w.latencyP99)
+        }
+        for e in data.edges {
+            state.history["e:\(edgeKey(e.edge))", default: History()].append(rps: e.traffic.rps, success: e.traffic.success, p99: e.traffic.latencyP99)
+        }
+    case .tap(let events):
+        for e in events { state.top.add(e) }
+        if state.paused {
+            state.tapHeld += events
+        } else {
+            state.tapEvents += events
+        }
+        if state.tapEvents.count > state.tapCapacity { state.tapEvents.removeFirst(state.tapEvents.count - state.tapCapacity) }
+        if state.tapHeld.count > state.tapCapacity { state.tapHeld.removeFirst(state.tapHeld.count - state.tapCapacity) }
+    case .key(let key):
+        handleKey(&state, key)
+    }
+}
+
+func edgeKey(_ e: EdgeID) -> String {
+    "\(e.source.namespace)/\(e.source.name)>\(e.destination.namespace)/\(e.destination.name)"
+}
+
+private func handleKey(_ state: inout DashboardState, _ key: Key) {
+    state.message = nil
+    // Typing a filter or a command: keys are text until Enter or Esc.
+    if state.editingFilter {
+        switch key {
+        case .enter: state.editingFilter = false
+        case .escape:
+            state.editingFilter = false
+            state.filter = ""
+        case .backspace: if !state.filter.isEmpty { state.filter.removeLast() }
+        case .character(let c): state.filter.append(c)
+        default: break
+        }
+        state.selection[state.view] = 0
+        return
+    }
+    if let line = state.commandLine {
+        switch key {
+        case .enter:
+            state.commandLine = nil
+            run(command: line, &state)
+        case .escape: state.commandLine = nil
+        case .backspace:
+            if line.isEmpty { state.commandLine = nil } else { state.commandLine!.removeLast() }
+        case .character(let c): state.commandLine!.append(c)
+        default: break
+        }
+        return
+    }
+    switch key {
+    case .character("q"), .control("c"): state.quit = true
+    case .character("?"): show(.help, &state)
+    case .character(":"): state.commandLine = ""
+    case .character("/"):
+        state.editingFilter = true
+        state.filter = ""
+    case .character(" "):
+        state.paused.toggle()
+        if !state.paused {
+            state.tapEvents += state.tapHeld
+            state.tapHeld.removeAll()
+            if state.tapEvents.count > state.tapCapacity { state.tapEvents.removeFirst(state.tapEvents.count - state.tapCapacity) }
+        }
+    case .character(let c) where c.isNumber:
+        if let n = c.wholeNumberValue, let v = ViewKind(rawValue: n) { show(v, &state) }
+    case .tab: show(ViewKind(rawValue: state.view.rawValue % ViewKind.allCases.count + 1)!, &state)
+    case .backTab: show(ViewKind(rawValue: (state.view.rawValue + ViewKind.allCases.count - 2) % ViewKind.allCases.count + 1)!, &state)
+    case .escape:
+        if !state.filter.isEmpty { state.filter = "" } else { show(state.previousView == state.view ? .overview : state.previousView, &state) }
+    case .down, .character("j"): move(&state, by: 1)
+    case .up, .character("k"): move(&state, by: -1)
+    case .pageDown, .control("f"): move(&state, by: 10)
+    case .pageUp, .control("b"): move(&state, by: -10)
+    case .home, .character("g"): state.selection[state.view] = 0
+    case .end, .character("G"): state.selection[state.view] = Int.max / 2
+    case .character("s"):
+        let all = SortKey.allCases
+        state.sort = all[(all.firstIndex(of: state.sort)! + 1) % all.count]
+        state.message = "sorted by \(state.sort.rawValue)"
+    case .character("S"):
+        state.sortReversed.toggle()
+        state.message = state.sortReversed ? "order reversed" : "order restored"
+    case .character("m"):
+        state.baseline = state.data
+        state.baselineName = "mark at \(state.clockText)"
+        state.message = "marked \(state.clockText): Compare (7) now compares with it"
+    case .character("+"):
+        state.refreshMs = max(250, state.refreshMs / 2)
+        state.message = "refresh every \(state.refreshMs) ms"
+    case .character("-"):
+        state.refreshMs = min(10_000, state.refreshMs * 2)
+        state.message = "refresh every \(state.refreshMs) ms"
+    case .enter: drillIn(&state)
+    default: break
+    }
+}
+
+private func show(_ view: ViewKind, _ state: inout DashboardState) {
+    if view != state.view { state.previousView = state.view }
+    state.view = view
+}
+
+private func move(_ state: inout DashboardState, by delta: Int) {
+    state.selection[state.view] = max(0, min(state.selected, Int.max / 4) + delta)
+}
+
+/// Enter: the selected workload or edge opens in Detail.
+private func drillIn(_ state: inout DashboardState) {
+    switch state.view {
+    case .overview:
+        let rows = OverviewScreen.rows(state)
+        guard !rows.isEmpty else { return }
+        state.detail = .workload(rows[min(state.selected, rows.count - 1)].workload)
+        show(.detail, &state)
+    case .edges, .graph:
+        let edges = EdgesScreen.rows(state)
+        guard !edges.isEmpty else { return }
+        state.detail = .edge(edges[min(state.selected, edges.count - 1)].edge)
+        show(.detail, &state)
+    default: break
+    }
+}
+
+/// `:` commands: a view's name, `ns NAME` (or `ns` for all), `mark`, `window 5m`, `q`.
+private func run(command: String, _ state: inout DashboardState) {
+    let words = command.split(separator: " ").map(String.init)
+    guard let verb = words.first?.lowercased() else { return }
+    if let v = ViewKind.allCases.first(where: { $0.command == verb || ($0 == .overview && verb == "ov") }) {
+        show(v, &state)
+        return
+    }
+    switch verb {
+    case "q", "quit": state.quit = true
+    case "ns", "namespace":
+        state.namespace = words.count > 1 && words[1] != "all" ? words[1] : nil
+        state.message = "namespace: \(state.namespace ?? "all")"
+    case "mark":
+        state.baseline = state.data
+        state.baselineName = "mark at \(state.clockText)"
+        state.message = "marked \(state.clockText)"
+    case "window", "w":
+        guard words.count > 1, let ms = DurationText.milliseconds(words[1]), ms >= 1000 else {
+            state.message = "usage: :window 1m (at least 1s)"
+            return
+        }
+        state.windowMs = ms
+        state.message = "window \(DurationText.format(ms))"
+    case "filter":
+        state.filter = words.dropFirst().joined(separator: " ")
+    default:
+        state.message = "unknown command :\(command) (try :overview :edges :graph :top :tap :compare :help :ns NAME :window 1m :mark :q)"
+    }
+}

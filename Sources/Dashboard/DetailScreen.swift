@@ -1,0 +1,188 @@
+import MeshMetrics
+import MeshTap
+import TerminalUI
+
+/// 4 Detail: one workload or edge — its numbers, SR/RPS/p99 over time, its latency histogram
+/// from the buckets, and (for a workload, with tap) its top paths.
+enum DetailScreen {
+    static func draw(_ state: DashboardState, in area: Area, _ screen: inout Screen) {
+        let u = screen.unicode
+        var y = area.y
+        let title: String
+        let traffic: TrafficMetrics
+        let history: History
+        var paths: [TopRow] = []
+        switch state.detail {
+        case nil:
+            screen.put("nothing selected: pick a workload (1 Overview) or an edge (2 Edges, 3 Graph) and press Enter", x: 1, y: y, style: Style(.muted))
+            return
+        case .workload(let id)?:
+            guard let w = state.data.workload(id) else {
+                screen.put("\(id.name) has no data in this window", x: 1, y: y, style: Style(.muted))
+                return
+            }
+            title = "workload \(id.namespace)/\(id.name)   pods \(w.meshedPods)/\(w.runningPods)   tcp \(w.tcpOpenConnections.map { String(Int($0)) } ?? "-")"
+            var t = TrafficMetrics()
+            t.success = w.success
+            t.rps = w.rps
+            t.latencyP50 = w.latencyP50
+            t.latencyP95 = w.latencyP95
+            t.latencyP99 = w.latencyP99
+            t.buckets = w.latencyBuckets
+            traffic = t
+            history = state.history["w:\(id.namespace)/\(id.name)"] ?? History()
+            paths = state.top.sortedRows.filter { $0.destination == id.name || $0.destination.hasPrefix(id.name + "-") }
+        case .edge(let id)?:
+            guard let e = state.data.edges.first(where: { $0.edge == id }) else {
+                screen.put("this edge has no data in this window", x: 1, y: y, style: Style(.muted))
+                return
+            }
+            title = "edge \(id.source.name) \(u ? "→" : "->") \(id.destination.name)   secured \(e.noTLSReason.isEmpty ? "yes" : "no (\(e.noTLSReason))")"
+            traffic = e.traffic
+            history = state.history["e:\(edgeKey(id))"] ?? History()
+            paths = state.top.sortedRows.filter { $0.destination.hasPrefix(id.destination.name) }
+        }
+        let health = Health(success: traffic.success)
+        screen.put(title, x: 1, y: y, style: Style(.header, bold: true))
+        y += 1
+        screen.put("\(health.symbol(unicode: u)) success \(Format.percent(traffic.success))   rps \(Format.rps(traffic.rps))   "
+                   + "p50 \(Format.ms(traffic.latencyP50))   p95 \(Format.ms(traffic.latencyP95))   p99 \(Format.ms(traffic.latencyP99))",
+                   x: 1, y: y, style: health.style)
+        y += 2
+        let sparkWidth = max(10, min(History.length, area.width - 22))
+        for (label, values, floor) in [("success", history.success, Optional(0.8)), ("rps", history.rps, nil), ("p99 ms", history.p99, nil)] {
+            screen.put(label.padding(toLength: 9, withPad: " ", startingAt: 0), x: 1, y: y, style: Style(.muted))
+            screen.put(Sparkline.render(values, width: sparkWidth, unicode: u, floor: floor), x: 11, y: y, style: Style(.accent))
+            y += 1
+        }
+        y += 1
+        // The latency histogram: share of requests per bucket, from the cumulative rates.
+        screen.put("latency (share of requests per bucket, over the window)", x: 1, y: y, style: Style(.header))
+        y += 1
+        let total = traffic.buckets.last?.perSecond ?? 0
+        var previous = 0.0
+        var lines: [(label: String, share: Double)] = []
+        var lastFinite = 0.0
+        for b in traffic.buckets {
+            let share = total > 0 ? (b.perSecond - previous) / total : 0
+            previous = b.perSecond
+            if b.le.isInfinite {
+                lines.append(("> \(Int(lastFinite))ms", share))
+            } else {
+                lines.append(("\(u ? "≤" : "<=") \(Int(b.le))ms", share))
+                lastFinite = b.le
+            }
+        }
+        // Show the buckets where the requests are, not 26 mostly empty rows.
+        let firstUsed = lines.firstIndex { $0.share > 0 } ?? 0
+        let lastUsed = lines.lastIndex { $0.share > 0 } ?? 0
+        let barWidth = max(10, area.width - 30)
+        let room = max(0, area.y + area.height - y - (paths.isEmpty ? 0 : 4))
+        for line in lines.isEmpty ? [] : Array(lines[firstUsed...max(firstUsed, lastUsed)].prefix(room)) {
+            screen.put(line.label, x: 1, y: y, style: Style(.muted))
+            screen.put(String(repeating: u ? "█" : "#", count: Int((line.share * Double(barWidth)).rounded())), x: 12, y: y, style: Style(.accent))
+            screen.put(format1(line.share * 100) + "%", x: 13 + barWidth, y: y, style: Style(.text))
+            y += 1
+        }
+        if total == 0 {
+            screen.put("no responses in the window", x: 1, y: y, style: Style(.muted))
+            y += 1
+        }
+        if !paths.isEmpty, y + 2 < area.y + area.height {
+            y += 1
+            screen.put("top paths (from tap)", x: 1, y: y, style: Style(.header))
+            y += 1
+            for p in paths.prefix(area.y + area.height - y) {
+                let sr = p.successRate.map(StatView.percent) ?? "-"
+                screen.put("\(p.method) \(p.path)", x: 1, y: y, style: Style(.text), maxWidth: max(10, area.width - 30))
+                screen.put("\(p.count)  \(sr)  last \(TopAggregator.format(nanos: p.last))", x: max(12, area.width - 28), y: y, style: Style(.muted))
+                y += 1
+            }
+        }
+    }
+}
+
+/// 5 Top: requests grouped by source, destination and path, from tap, as linkerd viz top.
+enum TopScreen {
+    static func draw(_ state: DashboardState, in area: Area, _ screen: inout Screen) {
+        let rows = state.top.sortedRows.filter { state.matchesFilter("\($0.source) \($0.destination) \($0.method) \($0.path)") }
+        guard !rows.isEmpty else {
+            let why = state.tapSources == 0 ? "no tap source: start meshtop with --tap host:port (the demo has them)"
+                : (state.top.rows.isEmpty ? "waiting for requests from \(state.tapSources) tap source(s)…" : "nothing matches the filter \"\(state.filter)\"")
+            screen.put(why, x: 1, y: area.y, style: Style(.muted))
+            return
+        }
+        // Names and paths give way first, so the numbers stay on screen; P50/P99 when there is room.
+        let wide = area.width >= 110
+        let fixed = 1 + 5 + 5 + 5 + 5 + 7 + 2 * 8 + (wide ? 14 : 0)
+        let flexible = max(8, (area.width - fixed) / 3)
+        var columns = [Column("", .left), Column("Source", .left, maxWidth: flexible), Column("Destination", .left, maxWidth: flexible),
+                       Column("Request", .left, maxWidth: flexible + (area.width - fixed) % 3),
+                       Column("Count"), Column("Best"), Column("Worst"), Column("Last"), Column("Success")]
+        if wide { columns += [Column("P50"), Column("P99")] }
+        let cells: [[TableCell]] = rows.map { r in
+            let health = Health(success: r.successRate)
+            var row = [
+                TableCell(health.symbol(unicode: screen.unicode), health.style),
+                TableCell(r.source), TableCell(r.destination, Style(.text, bold: true)), TableCell("\(r.method) \(r.path)"),
+                TableCell(String(r.count)), TableCell(TopAggregator.format(nanos: r.best)), TableCell(TopAggregator.format(nanos: r.worst)),
+                TableCell(TopAggregator.format(nanos: r.last)), TableCell(r.successRate.map(StatView.percent) ?? "-", health.style),
+            ]
+            if wide {
+                row += [TableCell(r.latencies.quantile(0.5).map { TopAggregator.format(nanos: $0) } ?? "-"),
+                        TableCell(r.latencies.quantile(0.99).map { TopAggregator.format(nanos: $0) } ?? "-")]
+            }
+            return row
+        }
+        screen.drawScrollingTable(columns, rows: cells, in: area, selected: state.selected)
+    }
+}
+
+/// 6 Tap: the live stream, newest at the bottom; Space pauses without losing events.
+enum TapScreen {
+    /// A tap event in a line that fits a terminal: kind, direction, who called whom, and what
+    /// (`req out web-9bc91 → voting-db28e POST /vote`, `rsp … 500 12ms`, `end … 13ms 22B`).
+    /// `meshtop tap` prints linkerd's own lines.
+    static func line(_ e: TapEvent, unicode: Bool) -> String {
+        func name(_ p: TapPeer) -> String { p.metadata?["pod"] ?? p.address }
+        let flow = "\(e.direction == .inbound ? "in " : "out") \(name(e.source)) \(unicode ? "→" : "->") \(name(e.destination))"
+        switch e.http {
+        case let .requestInit(_, method, _, _, path, _):
+            return "req \(flow)  \(method) \(path)"
+        case let .responseInit(_, since, status, _):
+            return "rsp \(flow)  \(status) \(TopAggregator.format(nanos: since))"
+        case let .responseEnd(_, since, _, bytes, grpc, reset, _):
+            var s = "end \(flow)  \(TopAggregator.format(nanos: since)) \(bytes)B"
+            if let grpc { s += " grpc=\(TapText.grpcCodeName(grpc))" }
+            if let reset { s += " reset=\(reset)" }
+            return s
+        }
+    }
+
+    static func draw(_ state: DashboardState, in area: Area, _ screen: inout Screen) {
+        let lines = state.tapEvents.map { line($0, unicode: screen.unicode) }.filter { state.matchesFilter($0) }
+        guard !lines.isEmpty else {
+            let why = state.tapSources == 0 ? "no tap source: start meshtop with --tap host:port (the demo has them)" : "waiting for requests…"
+            screen.put(why, x: 1, y: area.y, style: Style(.muted))
+            return
+        }
+        let visible = area.height - 1
+        // Following the stream unless a line is selected above the end.
+        let selected = state.selection[.tap].map { min($0, lines.count - 1) } ?? lines.count - 1
+        let last = state.paused || state.selection[.tap] != nil ? max(selected, min(lines.count - 1, selected + visible - 1)) : lines.count - 1
+        let first = max(0, last - visible + 1)
+        let header = state.paused ? "PAUSED: \(state.tapHeld.count) new events held (Space resumes)" : "\(lines.count) events (newest last); Space pauses, j/k scroll"
+        screen.put(header, x: 1, y: area.y, style: Style(state.paused ? .warn : .muted, bold: state.paused))
+        for (i, line) in lines[first...last].enumerated() {
+            let style: Style
+            if line.hasPrefix("rsp"), line.contains(" 5"), let code = line.split(separator: " ").compactMap({ Int($0) }).first, code >= 500 {
+                style = Style(.bad, bold: true)
+            } else {
+                style = Style(line.hasPrefix("req") ? .text : .muted)
+            }
+            var s = style
+            if state.selection[.tap] != nil, first + i == selected { s.reverse = true }
+            screen.put(line, x: 1, y: area.y + 1 + i, style: s, maxWidth: area.width - 2)
+        }
+    }
+}

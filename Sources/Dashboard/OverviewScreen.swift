@@ -1,0 +1,105 @@
+import MeshMetrics
+import TerminalUI
+
+/// 1 Overview: every workload's golden metrics with a trend, the worst edges called out first.
+enum OverviewScreen {
+    static func rows(_ state: DashboardState) -> [GoldenMetrics] {
+        let visible = state.data.workloads.filter { state.matchesFilter($0.workload.name) }
+        return state.sorted(visible, name: { $0.workload.name }, success: \.success, rps: \.rps, p99: \.latencyP99)
+    }
+
+    static func draw(_ state: DashboardState, in area: Area, _ screen: inout Screen) {
+        var y = area.y
+        // The worst edges, so the failing call is on screen first.
+        let bad = state.data.edges.filter { ($0.traffic.success ?? 1) < 0.99 }.sorted { ($0.traffic.success ?? 1) < ($1.traffic.success ?? 1) }
+        if bad.isEmpty {
+            let note = state.data.edges.isEmpty ? "no edges yet" : "all \(state.data.edges.count) edges at 99% or better"
+            screen.put(Health.healthy.symbol(unicode: screen.unicode) + " " + note, x: 1, y: y, style: Style(.good))
+            y += 1
+        } else {
+            let arrow = screen.unicode ? "→" : "->"
+            for e in bad.prefix(2) {
+                let health = Health(success: e.traffic.success)
+                let text = "\(health.symbol(unicode: screen.unicode)) worst edge: \(e.edge.source.name) \(arrow) \(e.edge.destination.name)  "
+                    + "\(Format.percent(e.traffic.success))  \(Format.rps(e.traffic.rps)) rps  p99 \(Format.ms(e.traffic.latencyP99))"
+                screen.put(text, x: 1, y: y, style: health.style)
+                y += 1
+            }
+        }
+        y += 1
+        let rows = rows(state)
+        guard !rows.isEmpty else {
+            let why = state.data.workloads.isEmpty ? "no workloads yet: waiting for the first scrapes of \(state.source)" : "nothing matches the filter \"\(state.filter)\""
+            screen.put(why, x: 1, y: y, style: Style(.muted))
+            return
+        }
+        let trendWidth = max(0, min(20, screen.width - 76))
+        var columns = [Column("", .left), Column("NAME", .left), Column("MESHED"), Column("SUCCESS"), Column("RPS"),
+                       Column("P50"), Column("P95"), Column("P99"), Column("TCP")]
+        if state.namespace == nil { columns.insert(Column("NAMESPACE", .left), at: 1) }
+        if trendWidth >= 6 { columns.append(Column("RPS TREND", .left)) }
+        let cells: [[TableCell]] = rows.map { r in
+            let health = Health(success: r.success)
+            var row = [
+                TableCell(health.symbol(unicode: screen.unicode), health.style),
+                TableCell(r.workload.name, Style(.text, bold: true)),
+                TableCell("\(r.meshedPods)/\(r.runningPods)", Style(r.meshedPods < r.runningPods ? .warn : .text)),
+                TableCell(Format.percent(r.success), health.style),
+                TableCell(Format.rps(r.rps)),
+                TableCell(Format.ms(r.latencyP50)),
+                TableCell(Format.ms(r.latencyP95)),
+                TableCell(Format.ms(r.latencyP99)),
+                TableCell(r.tcpOpenConnections.map { String(Int($0)) } ?? "-"),
+            ]
+            if state.namespace == nil { row.insert(TableCell(r.workload.namespace, Style(.muted)), at: 1) }
+            if trendWidth >= 6 {
+                let h = state.history["w:\(r.workload.namespace)/\(r.workload.name)"]?.rps ?? []
+                row.append(TableCell(Sparkline.render(h, width: trendWidth, unicode: screen.unicode), Style(.accent)))
+            }
+            return row
+        }
+        screen.drawScrollingTable(columns, rows: cells, in: Area(x: area.x, y: y, width: area.width, height: area.y + area.height - y), selected: state.selected)
+    }
+}
+
+/// 2 Edges: every edge with its golden metrics, unhealthy first.
+enum EdgesScreen {
+    static func rows(_ state: DashboardState) -> [EdgeMetrics] {
+        let visible = state.data.edges.filter { state.matchesFilter("\($0.edge.source.name)>\($0.edge.destination.name)") }
+        return state.sorted(visible, name: { edgeKey($0.edge) }, success: \.traffic.success, rps: \.traffic.rps, p99: \.traffic.latencyP99)
+    }
+
+    static func draw(_ state: DashboardState, in area: Area, _ screen: inout Screen) {
+        let rows = rows(state)
+        guard !rows.isEmpty else {
+            screen.put(state.data.edges.isEmpty ? "no edges yet: edges come from the proxies' outbound metrics (dst_* labels)" : "nothing matches the filter \"\(state.filter)\"",
+                       x: 1, y: area.y, style: Style(.muted))
+            return
+        }
+        let trendWidth = max(0, min(20, screen.width - 84))
+        var columns = [Column("", .left), Column("SRC", .left), Column("DST", .left), Column("SUCCESS"), Column("RPS"),
+                       Column("P50"), Column("P95"), Column("P99"), Column("SECURED", .left)]
+        if trendWidth >= 6 { columns.append(Column("SUCCESS TREND", .left)) }
+        let cells: [[TableCell]] = rows.map { e in
+            let health = Health(success: e.traffic.success)
+            let secured = e.noTLSReason.isEmpty ? (screen.unicode ? "√ yes" : "yes") : "no"
+            var row = [
+                TableCell(health.symbol(unicode: screen.unicode), health.style),
+                TableCell(e.edge.source.name, Style(.text, bold: true)),
+                TableCell(e.edge.destination.name, Style(.text, bold: true)),
+                TableCell(Format.percent(e.traffic.success), health.style),
+                TableCell(Format.rps(e.traffic.rps)),
+                TableCell(Format.ms(e.traffic.latencyP50)),
+                TableCell(Format.ms(e.traffic.latencyP95)),
+                TableCell(Format.ms(e.traffic.latencyP99)),
+                TableCell(secured, Style(e.noTLSReason.isEmpty ? .good : .muted)),
+            ]
+            if trendWidth >= 6 {
+                let h = state.history["e:\(edgeKey(e.edge))"]?.success ?? []
+                row.append(TableCell(Sparkline.render(h, width: trendWidth, unicode: screen.unicode, floor: 0.8), Style(.accent)))
+            }
+            return row
+        }
+        screen.drawScrollingTable(columns, rows: cells, in: area, selected: state.selected)
+    }
+}

@@ -1,0 +1,186 @@
+public import TerminalUI
+import MeshMetrics
+
+/// The dashboard on a screen: a frame (title, view tabs, message line, status line) around the
+/// current view. A pure function of the state, so tests compare its text.
+public enum DashboardScreen {
+    public static let minimumSize = (width: 60, height: 12)
+
+    public static func render(_ state: DashboardState, width: Int, height: Int, unicode: Bool) -> Screen {
+        var screen = Screen(width: width, height: height, unicode: unicode)
+        guard width >= minimumSize.width, height >= minimumSize.height else {
+            screen.put("terminal too small", x: 0, y: 0, style: Style(.warn, bold: true))
+            screen.put("need \(minimumSize.width)x\(minimumSize.height), have \(width)x\(height)", x: 0, y: 1)
+            screen.put("q quits", x: 0, y: 2, style: Style(.muted))
+            return screen
+        }
+        drawTitle(state, &screen)
+        drawTabs(state, &screen)
+        let area = Area(x: 0, y: 2, width: width, height: height - 4)
+        switch state.view {
+        case .overview: OverviewScreen.draw(state, in: area, &screen)
+        case .edges: EdgesScreen.draw(state, in: area, &screen)
+        case .graph: GraphScreen.draw(state, in: area, &screen)
+        case .detail: DetailScreen.draw(state, in: area, &screen)
+        case .top: TopScreen.draw(state, in: area, &screen)
+        case .tap: TapScreen.draw(state, in: area, &screen)
+        case .compare: CompareScreen.draw(state, in: area, &screen)
+        case .help: HelpScreen.draw(state, in: area, &screen)
+        }
+        drawMessageLine(state, &screen)
+        drawStatus(state, &screen)
+        return screen
+    }
+
+    static func drawTitle(_ state: DashboardState, _ screen: inout Screen) {
+        screen.fill(row: 0, style: Style(.header, reverse: true))
+        screen.put(" meshtop  \(state.title)", x: 0, y: 0, style: Style(.header, bold: true, reverse: true))
+        let window = DurationText.format(state.data.windowMs > 0 ? state.data.windowMs : state.windowMs)
+        let right = "\(state.namespace.map { "ns \($0)  " } ?? "")window \(window)  \(state.clockText) "
+        screen.put(right, x: max(0, screen.width - right.count), y: 0, style: Style(.header, reverse: true))
+    }
+
+    static func drawTabs(_ state: DashboardState, _ screen: inout Screen) {
+        var x = 1
+        for v in ViewKind.allCases {
+            let label = "\(v.rawValue) \(v.title)"
+            guard x + label.count < screen.width else { break }
+            let current = v == state.view
+            screen.put(current ? "[\(label)]" : " \(label) ", x: x - 1, y: 1, style: current ? Style(.accent, bold: true, reverse: true) : Style(.muted))
+            x += label.count + 2
+        }
+    }
+
+    /// The line above the status line: the command or filter being typed, else a message,
+    /// else the first problem with a source.
+    static func drawMessageLine(_ state: DashboardState, _ screen: inout Screen) {
+        let y = screen.height - 2
+        if let line = state.commandLine {
+            screen.put(":" + line + (screen.unicode ? "▏" : "_"), x: 0, y: y, style: Style(.accent, bold: true))
+        } else if state.editingFilter {
+            screen.put("/" + state.filter + (screen.unicode ? "▏" : "_") + "   (Enter keeps, Esc clears)", x: 0, y: y, style: Style(.accent, bold: true))
+        } else if let message = state.message {
+            screen.put(message, x: 0, y: y, style: Style(.accent))
+        } else if let first = state.data.problems.first {
+            let more = state.data.problems.count > 1 ? " (+\(state.data.problems.count - 1) more)" : ""
+            screen.put("! " + first + more, x: 0, y: y, style: Style(.bad, bold: true))
+        } else if !state.filter.isEmpty {
+            screen.put("filter: \(state.filter)   (Esc clears)", x: 0, y: y, style: Style(.muted))
+        }
+    }
+
+    static func drawStatus(_ state: DashboardState, _ screen: inout Screen) {
+        let y = screen.height - 1
+        screen.fill(row: y, style: Style(.muted, reverse: true))
+        let mode = state.paused ? " PAUSED " : " LIVE "
+        screen.put(mode, x: 0, y: y, style: Style(state.paused ? .warn : .good, bold: true, reverse: true))
+        var parts = [state.source, "targets \(state.data.targetsUp)/\(state.data.targetsTotal) up"]
+        if state.tapSources > 0 { parts.append("tap \(state.tapSources)") }
+        parts.append("refresh \(DurationText.format(Int64(state.refreshMs)))")
+        let left = parts.joined(separator: "  ")
+        screen.put(" " + left, x: mode.count, y: y, style: Style(.muted, reverse: true))
+        let hint = "? help  q quit "
+        if mode.count + left.count + hint.count + 3 < screen.width {
+            screen.put(hint, x: screen.width - hint.count, y: y, style: Style(.muted, reverse: true))
+        }
+    }
+}
+
+/// A rectangle of the screen a view draws in.
+struct Area {
+    var x: Int
+    var y: Int
+    var width: Int
+    var height: Int
+}
+
+/// A workload's or edge's health from its success rate: its colour and its symbol, so meaning
+/// never rests on colour alone.
+enum Health: Equatable {
+    case healthy, degraded, failing, idle
+
+    init(success: Double?) {
+        guard let s = success else { self = .idle; return }
+        self = s >= 0.99 ? .healthy : (s >= 0.95 ? .degraded : .failing)
+    }
+
+    var role: Role {
+        switch self {
+        case .healthy: return .good
+        case .degraded: return .warn
+        case .failing: return .bad
+        case .idle: return .muted
+        }
+    }
+
+    func symbol(unicode: Bool) -> String {
+        switch self {
+        case .healthy: return unicode ? "✔" : "+"
+        case .degraded: return unicode ? "▲" : "~"
+        case .failing: return unicode ? "✖" : "X"
+        case .idle: return unicode ? "·" : "."
+        }
+    }
+
+    var style: Style { Style(role, bold: self == .failing) }
+}
+
+/// Small pictures of recent values.
+enum Sparkline {
+    /// `width` cells of the most recent values, scaled to their own maximum; gaps for no data.
+    static func render(_ values: [Double?], width: Int, unicode: Bool, floor: Double? = nil) -> String {
+        let levels: [Character] = unicode ? ["▁", "▂", "▃", "▄", "▅", "▆", "▇", "█"] : [".", ":", "-", "=", "+", "*", "#", "@"]
+        let recent = Array(values.suffix(width))
+        let present = recent.compactMap { $0 }
+        guard let maximum = present.max() else { return String(repeating: " ", count: width) }
+        let minimum = floor ?? min(0, present.min() ?? 0)
+        let span = max(maximum - minimum, 1e-9)
+        var out = String(repeating: " ", count: width - recent.count)
+        for v in recent {
+            guard let v else { out.append(" "); continue }
+            let level = Int(((v - minimum) / span * Double(levels.count - 1)).rounded())
+            out.append(levels[max(0, min(levels.count - 1, level))])
+        }
+        return out
+    }
+}
+
+enum Format {
+    static func percent(_ v: Double?) -> String { v.map(StatView.percent) ?? "-" }
+    static func rps(_ v: Double?) -> String { v.map { format1($0) } ?? "-" }
+    static func ms(_ v: Double?) -> String { v.map(StatView.milliseconds) ?? "-" }
+}
+
+extension Screen {
+    /// Draws a table that scrolls to keep `selected` in view; returns the rows shown.
+    mutating func drawScrollingTable(_ columns: [Column], rows: [[TableCell]], in area: Area, selected: Int?) {
+        guard area.height > 1 else { return }
+        let visible = area.height - 1
+        let sel = selected.map { min($0, max(0, rows.count - 1)) }
+        let first = max(0, min((sel ?? 0) - visible + 1, rows.count - visible))
+        let shown = Array(rows.dropFirst(first).prefix(visible))
+        drawTable(columns, rows: shown, y: area.y, maxRows: visible, selected: sel.map { $0 - first })
+        if rows.count > visible {
+            let note = " \(first + 1)-\(first + shown.count) of \(rows.count) "
+            put(note, x: max(0, width - note.count - 1), y: area.y, style: Style(.muted))
+        }
+    }
+}
+
+/// Filtering and sorting, as the views share them.
+extension DashboardState {
+    func matchesFilter(_ text: String) -> Bool {
+        filter.isEmpty || text.localizedLowercase.contains(filter.localizedLowercase)
+    }
+
+    func sorted<T>(_ items: [T], name: (T) -> String, success: (T) -> Double?, rps: (T) -> Double?, p99: (T) -> Double?) -> [T] {
+        let ordered: [T]
+        switch sort {
+        case .health: ordered = items.sorted { (success($0) ?? 2, name($0)) < (success($1) ?? 2, name($1)) }
+        case .name: ordered = items.sorted { name($0) < name($1) }
+        case .rps: ordered = items.sorted { (rps($0) ?? -1, name($1)) > (rps($1) ?? -1, name($0)) }
+        case .p99: ordered = items.sorted { (p99($0) ?? -1, name($1)) > (p99($1) ?? -1, name($0)) }
+        }
+        return sortReversed ? ordered.reversed() : ordered
+    }
+}
