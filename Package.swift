@@ -47,7 +47,10 @@ let package = Package(
             dependencies: ["PromText", "MeshTap", "CCurl", .product(name: "Yams", package: "Yams")],
             swiftSettings: swiftSettings),
         .target(name: "TerminalUI", dependencies: ["CNcurses"], swiftSettings: swiftSettings),
-        .target(name: "Dashboard", dependencies: ["MeshMetrics", "MeshTap", "MeshSources", "TerminalUI"], swiftSettings: swiftSettings),
+        .target(
+            name: "Dashboard",
+            dependencies: ["MeshMetrics", "MeshTap", "MeshSources", "TerminalUI", .product(name: "Yams", package: "Yams")],
+            swiftSettings: swiftSettings),
         .target(
             name: "MeshProxy",
             dependencies: ["MeshTap"] + nio + [.product(name: "Yams", package: "Yams")],

@@ -14,8 +14,11 @@ public final class NcursesTerminal {
     public let colors: Bool
     private var closed = false
 
-    /// Opens the terminal. Fails when stdin or stdout is not a terminal.
-    public init(noColor: Bool) throws(TerminalError) {
+    public let theme: Theme
+
+    /// Opens the terminal. Fails when stdin or stdout is not a terminal. With `noColor` (or a
+    /// terminal without colours) the monochrome theme is used whatever `theme` says.
+    public init(noColor: Bool, theme: Theme = .defaultDark) throws(TerminalError) {
         guard isatty(STDIN_FILENO) == 1, isatty(STDOUT_FILENO) == 1 else {
             throw TerminalError("not a terminal: the dashboard needs one (use --headless to print instead)")
         }
@@ -29,13 +32,14 @@ public final class NcursesTerminal {
         keypad(mt_stdscr(), true)
         curs_set(0)
         set_escdelay(25)
-        var useColor = !noColor && has_colors()
+        var useColor = !noColor && !theme.monochrome && has_colors()
         if useColor {
             start_color()
             use_default_colors()
-            useColor = Self.definePairs()
+            useColor = Self.definePairs(theme, colors: Int(mt_colors()))
         }
         colors = useColor
+        self.theme = useColor ? theme : .monochromeTheme
     }
 
     deinit { close() }
@@ -112,24 +116,21 @@ public final class NcursesTerminal {
 
     private func attributes(_ style: Style) -> Int32 {
         var a: Int32 = 0
-        if style.bold { a |= mt_a_bold() }
+        let role = theme.style(style.role)
+        if style.bold || role.bold { a |= mt_a_bold() }
         if style.reverse { a |= mt_a_reverse() }
-        if style.underline { a |= mt_a_underline() }
-        if !colors, style.role == .muted { a |= mt_a_dim() }
-        if !colors, style.role == .header || style.role == .bad { a |= mt_a_bold() }
+        if style.underline || role.underline { a |= mt_a_underline() }
+        if role.dim { a |= mt_a_dim() }
         if !colors, style.role == .selection { a |= mt_a_reverse() }
         return a
     }
 
-    /// One colour pair per role, on the terminal's default background (8-colour safe).
-    private static func definePairs() -> Bool {
-        let palette: [Role: Int16] = [
-            .text: -1, .muted: Int16(COLOR_WHITE), .header: Int16(COLOR_CYAN), .border: Int16(COLOR_BLUE),
-            .selection: Int16(COLOR_CYAN), .good: Int16(COLOR_GREEN), .warn: Int16(COLOR_YELLOW),
-            .bad: Int16(COLOR_RED), .accent: Int16(COLOR_MAGENTA),
-        ]
+    /// One colour pair per role, mapped to what the terminal has (256, 16 or 8 colours).
+    private static func definePairs(_ theme: Theme, colors: Int) -> Bool {
         for role in Role.allCases {
-            if init_pair(Int16(role.rawValue + 1), palette[role] ?? -1, -1) == mt_err() { return false }
+            let s = theme.style(role)
+            let fg = Int16(s.foreground.index(colors: colors)), bg = Int16(s.background.index(colors: colors))
+            if init_pair(Int16(role.rawValue + 1), fg, bg) == mt_err() { return false }
         }
         return true
     }

@@ -18,6 +18,9 @@ struct DashboardCommand: ParsableCommand {
     @Flag(help: "Monochrome: no colours (also when NO_COLOR is set).")
     var noColor = false
 
+    @Option(help: ArgumentHelp("Colours: default-dark, light, tty16, okabe-ito (colour-blind safe), monochrome, or a YAML file.", valueName: "NAME|PATH"))
+    var theme = "default-dark"
+
     @Option(help: "Stop after drawing this many frames (for scripted runs).")
     var maxFrames: Int?
 
@@ -34,7 +37,7 @@ struct DashboardCommand: ParsableCommand {
         defer { live.stop() }
         let terminal: NcursesTerminal
         do {
-            terminal = try NcursesTerminal(noColor: noColor)
+            terminal = try NcursesTerminal(noColor: noColor, theme: loadTheme(theme))
         } catch {
             throw Exit.input("\(error)")
         }

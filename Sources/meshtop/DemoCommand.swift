@@ -35,6 +35,9 @@ struct Demo: AsyncParsableCommand {
     @Flag(help: "Monochrome: no colours (also when NO_COLOR is set).")
     var noColor = false
 
+    @Option(help: ArgumentHelp("Colours: default-dark, light, tty16, okabe-ito (colour-blind safe), monochrome, or a YAML file.", valueName: "NAME|PATH"))
+    var theme = "default-dark"
+
     @Option(help: "Stop after drawing this many frames (for scripted runs).")
     var maxFrames: Int?
 
@@ -100,7 +103,7 @@ struct Demo: AsyncParsableCommand {
             let noColor = self.noColor || !(ProcessInfo.processInfo.environment["NO_COLOR"] ?? "").isEmpty
             let terminal: NcursesTerminal
             do {
-                terminal = try NcursesTerminal(noColor: noColor)
+                terminal = try NcursesTerminal(noColor: noColor, theme: loadTheme(theme))
             } catch {
                 live.stop()
                 await mesh.stop()

@@ -4,6 +4,7 @@ import Dashboard
 import MeshSources
 import PromText
 import MeshMetrics
+import TerminalUI
 
 /// Where metrics come from: proxies scraped directly.
 struct SourceOptions: ParsableArguments {
@@ -204,5 +205,15 @@ extension Snapshot {
             return collector.store.stat(StatQuery(kindLabel: kindLabel, namespace: namespace, name: name, windowMs: windowMs, atMs: atMs))
         }
         return collector.stat(kindLabel: kindLabel, namespace: namespace, name: name, windowMs: windowMs)
+    }
+}
+
+/// The theme asked for, or the default with a warning when it cannot be used.
+func loadTheme(_ nameOrPath: String) -> Theme {
+    do {
+        return try ThemeLoader.load(nameOrPath)
+    } catch {
+        warn("meshtop: \(error); using default-dark")
+        return .defaultDark
     }
 }
