@@ -35,6 +35,7 @@ let package = Package(
         // System libraries, each behind a small C shim (variadic and macro APIs, C globals).
         .systemLibrary(name: "CNcurses", pkgConfig: "ncursesw", providers: [.apt(["libncurses-dev"])]),
         .systemLibrary(name: "CCurl", pkgConfig: "libcurl", providers: [.apt(["libcurl4-openssl-dev"])]),
+        .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
 
         // Pure core: no I/O.
         .target(name: "PromText", swiftSettings: swiftSettings),
@@ -44,7 +45,7 @@ let package = Package(
         // I/O at the edges.
         .target(
             name: "MeshSources",
-            dependencies: ["PromText", "MeshTap", "CCurl", .product(name: "Yams", package: "Yams")],
+            dependencies: ["PromText", "MeshTap", "CCurl", "CZlib", .product(name: "Yams", package: "Yams")],
             swiftSettings: swiftSettings),
         .target(name: "TerminalUI", dependencies: ["CNcurses"], swiftSettings: swiftSettings),
         .target(
@@ -73,7 +74,8 @@ let package = Package(
         .target(name: "MeshTesting", dependencies: ["PromText", "MeshMetrics"], swiftSettings: swiftSettings),
         .executableTarget(
             name: "meshbench",
-            dependencies: ["PromText", "MeshMetrics", "MeshTesting", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: ["PromText", "MeshMetrics", "MeshTesting", "Dashboard", "TerminalUI",
+                           .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: swiftSettings),
 
         .testTarget(name: "PromTextTests", dependencies: ["PromText"], swiftSettings: swiftSettings),

@@ -60,10 +60,17 @@ public enum DashboardLoop {
         state.tapSources = tap?.count ?? 0
         var frames = 0
         var lastRefresh: Int64 = 0
+        var lastTick = clock.nowMs()
         var dirty = true
         while !state.quit {
             let now = clock.nowMs()
             if let deadlineMs, now >= deadlineMs { break }
+            if state.replay != nil {
+                let before = state.replay
+                update(&state, .tick(elapsedMs: now - lastTick))
+                if state.replay != before { lastRefresh = 0 }
+            }
+            lastTick = now
             if let tap {
                 let (events, problems) = tap.drain()
                 if !events.isEmpty {
@@ -74,7 +81,7 @@ public enum DashboardLoop {
             }
             if now - lastRefresh >= Int64(state.refreshMs) {
                 lastRefresh = now
-                update(&state, .data(feed.data(for: state), clockText: clockText(now)))
+                update(&state, .data(feed.data(for: state), clockText: clockText(state.replay?.atMs ?? now)))
                 dirty = true
             }
             if dirty {
@@ -89,10 +96,10 @@ public enum DashboardLoop {
             case .resize, .control("l"):
                 terminal.invalidate()
             default:
-                let namespace = state.namespace, window = state.windowMs
+                let namespace = state.namespace, window = state.windowMs, position = state.replay
                 update(&state, .key(key))
-                // A new namespace or window needs new data now, not at the next refresh.
-                if state.namespace != namespace || state.windowMs != window { lastRefresh = 0 }
+                // A new namespace, window or replay position needs new data now, not at the next refresh.
+                if state.namespace != namespace || state.windowMs != window || state.replay != position { lastRefresh = 0 }
             }
             dirty = true
         }

@@ -53,6 +53,23 @@ public struct History: Sendable, Equatable {
     }
 }
 
+/// Where a replay is in its recording, on its virtual clock.
+public struct ReplayPosition: Sendable, Equatable {
+    public var startMs: Int64
+    public var endMs: Int64
+    public var atMs: Int64
+    /// Recorded seconds per wall-clock second.
+    public var speed: Double = 1
+    /// How far ←/→ move.
+    public var stepMs: Int64 = 5_000
+
+    public init(startMs: Int64, endMs: Int64, atMs: Int64) {
+        self.startMs = startMs
+        self.endMs = endMs
+        self.atMs = min(max(atMs, startMs), endMs)
+    }
+}
+
 /// The dashboard's whole state. Only `update` changes it; views are functions of it.
 public struct DashboardState: Sendable {
     public var title: String
@@ -94,6 +111,8 @@ public struct DashboardState: Sendable {
     public var clockText = ""
     /// Tap sources, for the status line (empty: no tap).
     public var tapSources = 0
+    /// Set when the dashboard plays a recording.
+    public var replay: ReplayPosition?
 
     public init(title: String, source: String, windowMs: Int64) {
         self.title = title
@@ -109,6 +128,8 @@ public enum Action: Sendable {
     case key(Key)
     /// New data arrived, at a wall-clock time shown as `clockText`.
     case data(DashboardData, clockText: String)
+    /// Wall-clock time passed (a replay plays on).
+    case tick(elapsedMs: Int64)
     case tap([TapEvent])
 }
 
@@ -116,7 +137,8 @@ public enum Action: Sendable {
 public func update(_ state: inout DashboardState, _ action: Action) {
     switch action {
     case .data(let data, let clock):
-        guard !state.paused else { return }
+        // A replay's data follows its position, which does not move while paused.
+        guard !state.paused || state.replay != nil else { return }
         state.data = data
         state.clockText = clock
         for w in data.workloads {
@@ -125,6 +147,14 @@ public func update(_ state: inout DashboardState, _ action: Action) {
         for e in data.edges {
             state.history["e:\(edgeKey(e.edge))", default: History()].append(rps: e.traffic.rps, success: e.traffic.success, p99: e.traffic.latencyP99)
         }
+    case .tick(let elapsedMs):
+        guard var r = state.replay, !state.paused else { return }
+        r.atMs = min(r.endMs, r.atMs + Int64(Double(elapsedMs) * r.speed))
+        if r.atMs == r.endMs {
+            state.paused = true
+            state.message = "end of the recording (Home restarts, \u{2190} steps back)"
+        }
+        state.replay = r
     case .tap(let events):
         for e in events { state.top.add(e) }
         if state.paused {
@@ -171,6 +201,23 @@ private func handleKey(_ state: inout DashboardState, _ key: Key) {
         default: break
         }
         return
+    }
+    if var r = state.replay {
+        var handled = true
+        switch key {
+        case .left: r.atMs = max(r.startMs, r.atMs - r.stepMs)
+        case .right: r.atMs = min(r.endMs, r.atMs + r.stepMs)
+        case .character("["): r.speed = max(0.125, r.speed / 2)
+        case .character("]"): r.speed = min(1024, r.speed * 2)
+        case .home: r.atMs = r.startMs
+        case .end: r.atMs = r.endMs
+        default: handled = false
+        }
+        if handled {
+            state.replay = r
+            if case .character = key { state.message = "speed x\(DashboardScreen.speedText(r.speed))" }
+            return
+        }
     }
     switch key {
     case .character("q"), .control("c"): state.quit = true
@@ -272,6 +319,18 @@ private func run(command: String, _ state: inout DashboardState) {
         state.message = "window \(DurationText.format(ms))"
     case "filter":
         state.filter = words.dropFirst().joined(separator: " ")
+    case "goto":
+        guard var r = state.replay else {
+            state.message = ":goto moves a replay (meshtop replay FILE)"
+            return
+        }
+        guard words.count > 1, let t = TimeSpec.milliseconds(words[1], startMs: r.startMs, endMs: r.endMs) else {
+            state.message = "usage: :goto 12:03:10, :goto -5m (before the end) or :goto +30s (after the start)"
+            return
+        }
+        r.atMs = min(max(t, r.startMs), r.endMs)
+        state.replay = r
+        state.message = "at \(TimeSpec.format(r.atMs))"
     default:
         state.message = "unknown command :\(command) (try :overview :edges :graph :top :tap :compare :help :ns NAME :window 1m :mark :q)"
     }

@@ -72,17 +72,28 @@ public enum DashboardScreen {
     static func drawStatus(_ state: DashboardState, _ screen: inout Screen) {
         let y = screen.height - 1
         screen.fill(row: y, style: Style(.muted, reverse: true))
-        let mode = state.paused ? " PAUSED " : " LIVE "
+        let mode = state.replay != nil ? (state.paused ? " REPLAY paused " : " REPLAY ") : (state.paused ? " PAUSED " : " LIVE ")
         screen.put(mode, x: 0, y: y, style: Style(state.paused ? .warn : .good, bold: true, reverse: true))
         var parts = [state.source, "targets \(state.data.targetsUp)/\(state.data.targetsTotal) up"]
+        if let r = state.replay {
+            let into = DurationText.format(max(0, (r.atMs - r.startMs) / 1000 * 1000))
+            let total = DurationText.format(max(0, (r.endMs - r.startMs) / 1000 * 1000))
+            parts = [state.source, "\(TimeSpec.format(r.atMs / 1000 * 1000)) (\(into) of \(total)) x\(speedText(r.speed))"]
+        }
         if state.tapSources > 0 { parts.append("tap \(state.tapSources)") }
         parts.append("refresh \(DurationText.format(Int64(state.refreshMs)))")
         let left = parts.joined(separator: "  ")
         screen.put(" " + left, x: mode.count, y: y, style: Style(.muted, reverse: true))
-        let hint = "? help  q quit "
+        let hint = state.replay != nil ? "\(screen.unicode ? "←→" : "<>") step  [] speed  ? help " : "? help  q quit "
         if mode.count + left.count + hint.count + 3 < screen.width {
             screen.put(hint, x: screen.width - hint.count, y: y, style: Style(.muted, reverse: true))
         }
+    }
+}
+
+extension DashboardScreen {
+    static func speedText(_ speed: Double) -> String {
+        speed >= 1 ? String(Int(speed)) : "1/\(Int((1 / speed).rounded()))"
     }
 }
 

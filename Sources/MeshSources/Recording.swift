@@ -32,23 +32,31 @@ public struct RecordingError: Error, Sendable, CustomStringConvertible {
 /// Each round of scrapes is written with one system call, so a crash loses at most that round.
 public final class RecordingWriter {
     private let handle: FileHandle
+    /// Set for `.gz` files: each round is compressed and flushed, so what is on disk always decompresses.
+    private let gzip: GzipDeflater?
     public let path: String
     public private(set) var events = 0
     public private(set) var bytes = 0
 
     public init(path: String, startedMs: Int64, meta: [String: String]) throws(RecordingError) {
         self.path = path
-        guard !path.hasSuffix(".gz") else {
-            throw RecordingError("\(path): writing .gz recordings is not supported yet; write plain NDJSON and gzip it afterwards")
-        }
         guard FileManager.default.createFile(atPath: path, contents: nil), let handle = FileHandle(forWritingAtPath: path) else {
             throw RecordingError("cannot create \(path)")
         }
         self.handle = handle
+        if path.hasSuffix(".gz") {
+            guard let deflater = GzipDeflater() else { throw RecordingError("cannot start gzip compression for \(path)") }
+            gzip = deflater
+        } else {
+            gzip = nil
+        }
         try write(["{\"meshrec\":1,\"started\":\(PromTextWriter.seconds(startedMs)),\"meta\":\(JSONText.object(meta))}"])
     }
 
-    deinit { try? handle.close() }
+    deinit {
+        if let gzip { try? handle.write(contentsOf: Data(gzip.deflate([], finish: true))) }
+        try? handle.close()
+    }
 
     /// Appends a round of scrape results.
     public func append(_ results: [ScrapeResult]) throws(RecordingError) {
@@ -68,7 +76,8 @@ public final class RecordingWriter {
 
     private func write(_ lines: [String]) throws(RecordingError) {
         guard !lines.isEmpty else { return }
-        let data = Data((lines.joined(separator: "\n") + "\n").utf8)
+        let text = Array((lines.joined(separator: "\n") + "\n").utf8)
+        let data = Data(gzip.map { $0.deflate(text) } ?? text)
         do {
             try handle.write(contentsOf: data)
         } catch {
@@ -94,6 +103,7 @@ public final class RecordingReader {
         self.path = path
         guard var lines = LineReader(path: path) else { throw RecordingError("cannot read \(path)") }
         let firstLine = lines.next()
+        if let problem = lines.problem { throw RecordingError("\(path): \(problem)") }
         self.lines = lines
         guard let first = firstLine else { throw RecordingError("\(path): empty file, not a meshrec recording") }
         guard let object = try? JSONSerialization.jsonObject(with: first.line) as? [String: Any],
@@ -111,6 +121,10 @@ public final class RecordingReader {
     public func next() throws(RecordingError) -> RecordedEvent? {
         while let (data, complete) = lines.next() {
             lineNumber += 1
+            if let problem = lines.problem {
+                warnings.append("\(path):\(lineNumber): \(problem); replayed up to line \(lineNumber - 1)")
+                return nil
+            }
             if data.allSatisfy({ $0 == 0x20 || $0 == 0x09 || $0 == 0x0D }) { continue }
             do {
                 return try parse(data)
@@ -172,10 +186,15 @@ struct LineReader {
     private var buffer: [UInt8] = []
     private var position = 0
     private(set) var atEnd = false
+    /// For `.gz` files (by name).
+    private let gunzip: GzipInflater?
+    /// Why reading stopped early (corrupt compressed data).
+    private(set) var problem: String?
 
     init?(path: String) {
         guard let h = FileHandle(forReadingAtPath: path) else { return nil }
         handle = h
+        gunzip = path.hasSuffix(".gz") ? GzipInflater() : nil
     }
 
     /// The next line without its newline, and whether it ended in one.
@@ -199,7 +218,18 @@ struct LineReader {
             }
             searchFrom = buffer.count
             let chunk = handle.readData(ofLength: 1 << 20)
-            if chunk.isEmpty { atEnd = true } else { buffer.append(contentsOf: chunk) }
+            if chunk.isEmpty {
+                atEnd = true
+            } else if let gunzip {
+                do {
+                    buffer.append(contentsOf: try gunzip.inflate(Array(chunk)))
+                } catch {
+                    problem = "\(error.description) after byte \(buffer.count)"
+                    atEnd = true
+                }
+            } else {
+                buffer.append(contentsOf: chunk)
+            }
         }
     }
 }

@@ -7,7 +7,9 @@ import Glibc
 /// delay, the cursor hidden. Draws a `Screen` by writing only the cells that changed since the
 /// last frame, so a steady dashboard costs almost nothing over SSH.
 ///
-/// Restores the terminal on `close()`, at exit, and on SIGINT, SIGTERM, SIGHUP and SIGQUIT.
+/// Restores the terminal on `close()`, at exit, on SIGINT, SIGTERM, SIGHUP and SIGQUIT, and on
+/// crashes. SIGTSTP/SIGCONT (Ctrl-Z, fg) and SIGWINCH are ncurses' own: it leaves and re-enters
+/// the screen, and a resize arrives as a key.
 public final class NcursesTerminal {
     private var previous: Screen?
     public let unicode: Bool
@@ -136,10 +138,11 @@ public final class NcursesTerminal {
     }
 }
 
-/// Restores the terminal if the process is told to stop or hangs up while the screen is up.
+/// Restores the terminal if the process is told to stop, hangs up, or crashes (a Swift trap is
+/// SIGILL or SIGTRAP) while the screen is up; the signal then takes its usual course.
 private func installRestoreHandlers() {
     atexit { if isendwin() == false { endwin() } }
-    for sig in [SIGINT, SIGTERM, SIGHUP, SIGQUIT] {
+    for sig in [SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP, SIGABRT] {
         signal(sig) { received in
             endwin()
             signal(received, SIG_DFL)

@@ -3,6 +3,8 @@ import Foundation
 import MeshMetrics
 import PromText
 import MeshTesting
+import Dashboard
+import TerminalUI
 
 /// Benchmark helpers for scripts/bench-*: payloads and timed runs of meshtop's hot paths.
 /// Figures are printed, never asserted: see Benchmarks/ and scripts/.
@@ -10,7 +12,7 @@ import MeshTesting
 struct Meshbench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Generate benchmark payloads and time meshtop's parser and aggregation.",
-        subcommands: [Payload.self, Parse.self, Aggregate.self])
+        subcommands: [Payload.self, Parse.self, Aggregate.self, Render.self])
 }
 
 struct Payload: ParsableCommand {
@@ -82,5 +84,40 @@ struct Aggregate: ParsableCommand {
         print("aggregate: \(targets) targets × \(store.keys.count / targets) series")
         print("  ingest per round (the first creates the series): \(ingest) s")
         print("  stat (\(rows) rows) + edges (\(edgeRows)) per refresh (the first resolves selections): \(views) s")
+    }
+}
+
+struct Render: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Time rendering a many-row view into the screen model.")
+    @Option var rows = 10_000
+    @Option var width = 160
+    @Option var height = 48
+
+    func run() throws {
+        var data = DashboardData()
+        data.targetsTotal = rows
+        data.targetsUp = rows
+        data.windowMs = 60_000
+        for i in 0..<rows {
+            var m = GoldenMetrics(workload: WorkloadID(namespace: "ns-\(i % 20)", name: "workload-\(i)"), meshedPods: 1, runningPods: 1)
+            m.success = 1 - Double(i % 97) / 1000
+            m.rps = Double(i % 300)
+            m.latencyP50 = Double(i % 50)
+            m.latencyP95 = Double(i % 90)
+            m.latencyP99 = Double(i % 200)
+            m.tcpOpenConnections = 2
+            data.workloads.append(m)
+        }
+        var state = DashboardState(title: "render benchmark", source: "synthetic", windowMs: 60_000)
+        update(&state, .data(data, clockText: "00:00:00Z"))
+        var times: [Double] = []
+        for _ in 0..<50 {
+            let t0 = DispatchTime.now().uptimeNanoseconds
+            let screen = DashboardScreen.render(state, width: width, height: height, unicode: true)
+            times.append(Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e6)
+            precondition(screen.width == width)
+        }
+        times.sort()
+        print("render: Overview of \(rows) workloads into \(width)x\(height): median \(String(format: "%.2f", times[times.count / 2])) ms, best \(String(format: "%.2f", times[0])) ms")
     }
 }

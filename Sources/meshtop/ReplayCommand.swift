@@ -1,0 +1,78 @@
+import ArgumentParser
+import Dashboard
+import Foundation
+import MeshSources
+import TerminalUI
+
+struct Replay: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "The dashboard over a recording, on a virtual clock.",
+        discussion: """
+        Plays FILE (meshrec, from `meshtop record` or `meshtop demo --record`) through the same
+        pipeline a live session uses. Space pauses, ←/→ step five seconds, [ and ] change speed,
+        Home/End jump to the start/end, :goto 12:03:10 (or -5m, +30s) moves anywhere. The status
+        line shows the recorded time and the position in the recording.
+        """)
+
+    @Argument(help: ArgumentHelp("The recording.", valueName: "FILE"))
+    var file: String
+
+    @Option(help: ArgumentHelp("Start paused at this moment (-5m, +30s, 21:30:05, RFC 3339); default: play from the start.", valueName: "TIME"))
+    var at: String?
+
+    @Option(help: "Recorded seconds per second (0.125 to 1024).")
+    var speed: Double = 1
+
+    @Option(name: .shortAndLong, help: "Only this namespace.")
+    var namespace: String?
+
+    @Flag(help: "Monochrome: no colours (also when NO_COLOR is set).")
+    var noColor = false
+
+    @Option(help: ArgumentHelp("Colours: default-dark, light, tty16, okabe-ito, monochrome, or a YAML file.", valueName: "NAME|PATH"))
+    var theme = "default-dark"
+
+    @Option(help: "Stop after drawing this many frames (for scripted runs).")
+    var maxFrames: Int?
+
+    @OptionGroup var window: WindowOption
+
+    func run() throws {
+        guard (0.125...1024).contains(speed) else { throw Exit.input("--speed \(speed): use 0.125 to 1024") }
+        var scrapes: [ScrapeResult] = []
+        do {
+            let reader = try RecordingReader(path: file)
+            while let event = try reader.next() {
+                if case .scrape(let r) = event { scrapes.append(r) }
+            }
+            for w in reader.warnings { warn("meshtop: \(w)") }
+        } catch {
+            throw Exit.input(error.description)
+        }
+        let feed = ReplayFeed(events: scrapes)
+        guard let start = feed.startMs, let end = feed.endMs else { throw Exit.input("\(file): the recording has no scrapes to replay") }
+        var position = start
+        if let at {
+            guard let t = TimeSpec.milliseconds(at, startMs: start, endMs: end) else {
+                throw Exit.input("--at \(at): not a time (try -5m, +30s, 21:30:05 or 2026-11-25T21:30:05Z)")
+            }
+            position = t
+        }
+        let noColor = self.noColor || !(ProcessInfo.processInfo.environment["NO_COLOR"] ?? "").isEmpty
+        let terminal: NcursesTerminal
+        do {
+            terminal = try NcursesTerminal(noColor: noColor, theme: loadTheme(theme))
+        } catch {
+            throw Exit.input("\(error)")
+        }
+        var state = DashboardState(title: "replay: \(URL(fileURLWithPath: file).lastPathComponent)",
+                                   source: URL(fileURLWithPath: file).lastPathComponent, windowMs: try window.milliseconds)
+        state.namespace = namespace
+        var replay = ReplayPosition(startMs: start, endMs: end, atMs: position)
+        replay.speed = speed
+        state.replay = replay
+        state.paused = at != nil
+        DashboardLoop.run(state, feed: feed, terminal: terminal, maxFrames: maxFrames)
+        terminal.close()
+    }
+}
