@@ -34,14 +34,18 @@ enum OverviewScreen {
             return
         }
         let trendWidth = max(0, min(20, screen.width - 76))
+        let unicode = screen.unicode
         var columns = [Column("", .left), Column("NAME", .left), Column("MESHED"), Column("SUCCESS"), Column("RPS"),
                        Column("P50"), Column("P95"), Column("P99"), Column("TCP")]
         if state.namespace == nil { columns.insert(Column("NAMESPACE", .left), at: 1) }
         if trendWidth >= 6 { columns.append(Column("RPS TREND", .left)) }
-        let cells: [[TableCell]] = rows.map { r in
+        let selected = state.selected
+        screen.drawScrollingTable(columns, count: rows.count, in: Area(x: area.x, y: y, width: area.width, height: area.y + area.height - y),
+                                  selected: selected) { i in
+            let r = rows[i]
             let health = Health(success: r.success)
             var row = [
-                TableCell(health.symbol(unicode: screen.unicode), health.style),
+                TableCell(health.symbol(unicode: unicode), health.style),
                 TableCell(r.workload.name, Style(.text, bold: true)),
                 TableCell("\(r.meshedPods)/\(r.runningPods)", Style(r.meshedPods < r.runningPods ? .warn : .text)),
                 TableCell(Format.percent(r.success), health.style),
@@ -54,11 +58,10 @@ enum OverviewScreen {
             if state.namespace == nil { row.insert(TableCell(r.workload.namespace, Style(.muted)), at: 1) }
             if trendWidth >= 6 {
                 let h = state.history["w:\(r.workload.namespace)/\(r.workload.name)"]?.rps ?? []
-                row.append(TableCell(Sparkline.render(h, width: trendWidth, unicode: screen.unicode), Style(.accent)))
+                row.append(TableCell(Sparkline.render(h, width: trendWidth, unicode: unicode), Style(.accent)))
             }
             return row
         }
-        screen.drawScrollingTable(columns, rows: cells, in: Area(x: area.x, y: y, width: area.width, height: area.y + area.height - y), selected: state.selected)
     }
 }
 

@@ -163,18 +163,23 @@ enum Format {
 }
 
 extension Screen {
-    /// Draws a table that scrolls to keep `selected` in view; returns the rows shown.
-    mutating func drawScrollingTable(_ columns: [Column], rows: [[TableCell]], in area: Area, selected: Int?) {
+    /// Draws a table that scrolls to keep `selected` in view, building only the rows that show:
+    /// a view of ten thousand rows costs what a view of a screenful does.
+    mutating func drawScrollingTable(_ columns: [Column], count: Int, in area: Area, selected: Int?, row: (Int) -> [TableCell]) {
         guard area.height > 1 else { return }
         let visible = area.height - 1
-        let sel = selected.map { min($0, max(0, rows.count - 1)) }
-        let first = max(0, min((sel ?? 0) - visible + 1, rows.count - visible))
-        let shown = Array(rows.dropFirst(first).prefix(visible))
+        let sel = selected.map { min($0, max(0, count - 1)) }
+        let first = max(0, min((sel ?? 0) - visible + 1, count - visible))
+        let shown = (first..<min(count, first + visible)).map(row)
         drawTable(columns, rows: shown, y: area.y, maxRows: visible, selected: sel.map { $0 - first })
-        if rows.count > visible {
-            let note = " \(first + 1)-\(first + shown.count) of \(rows.count) "
+        if count > visible {
+            let note = " \(first + 1)-\(first + shown.count) of \(count) "
             put(note, x: max(0, width - note.count - 1), y: area.y, style: Style(.muted))
         }
+    }
+
+    mutating func drawScrollingTable(_ columns: [Column], rows: [[TableCell]], in area: Area, selected: Int?) {
+        drawScrollingTable(columns, count: rows.count, in: area, selected: selected) { rows[$0] }
     }
 }
 
@@ -184,14 +189,20 @@ extension DashboardState {
         filter.isEmpty || text.localizedLowercase.contains(filter.localizedLowercase)
     }
 
+    /// Items in the chosen order. Sorts small keys by index and copies each item once, so large
+    /// rows are not moved around by the sort.
     func sorted<T>(_ items: [T], name: (T) -> String, success: (T) -> Double?, rps: (T) -> Double?, p99: (T) -> Double?) -> [T] {
-        let ordered: [T]
-        switch sort {
-        case .health: ordered = items.sorted { (success($0) ?? 2, name($0)) < (success($1) ?? 2, name($1)) }
-        case .name: ordered = items.sorted { name($0) < name($1) }
-        case .rps: ordered = items.sorted { (rps($0) ?? -1, name($1)) > (rps($1) ?? -1, name($0)) }
-        case .p99: ordered = items.sorted { (p99($0) ?? -1, name($1)) > (p99($1) ?? -1, name($0)) }
+        let keys: [(index: Int, number: Double, name: String)] = items.indices.map { i in
+            let item = items[i]
+            switch sort {
+            case .health: return (i, success(item) ?? 2, name(item))
+            case .name: return (i, 0, name(item))
+            case .rps: return (i, -(rps(item) ?? -1), name(item))
+            case .p99: return (i, -(p99(item) ?? -1), name(item))
+            }
         }
-        return sortReversed ? ordered.reversed() : ordered
+        var order = keys.sorted { $0.number != $1.number ? $0.number < $1.number : $0.name < $1.name }.map(\.index)
+        if sortReversed { order.reverse() }
+        return order.map { items[$0] }
     }
 }

@@ -34,6 +34,15 @@ struct Meshproxy: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Admin listener: /metrics, /ready, /live.", valueName: "host:port"))
     var admin = "127.0.0.1:4191"
 
+    @Option(help: ArgumentHelp("Tap listener: streams requests live to meshtop tap/top (loopback by default, as Linkerd's 4190).", valueName: "host:port"))
+    var tap: String?
+
+    @Option(help: "A token tap subscribers must send.")
+    var tapToken: String?
+
+    @Option(name: .customLong("label"), help: ArgumentHelp("This workload's labels, shown by tap (repeatable): namespace=emojivoto, deployment=web, pod=web-0.", valueName: "name=value"))
+    var labels: [String] = []
+
     @Option(help: "How long connecting to an upstream may take, in milliseconds, before 504.")
     var connectTimeoutMs: Int64 = 1000
 
@@ -59,6 +68,13 @@ struct Meshproxy: AsyncParsableCommand {
             return a
         }
         var config = ProxyConfiguration(admin: try address(admin, "--admin"), connectTimeout: .milliseconds(connectTimeoutMs))
+        if let tap { config.tap = try address(tap, "--tap") }
+        config.tapToken = tapToken
+        for pair in labels {
+            let kv = pair.split(separator: "=", maxSplits: 1).map(String.init)
+            guard kv.count == 2, !kv[0].isEmpty else { throw ValidationError("--label \(pair): expected name=value") }
+            config.workloadLabels[kv[0]] = kv[1]
+        }
         switch (inbound, app) {
         case (let i?, let a?): config.inbound = (try address(i, "--inbound"), try address(a, "--app"))
         case (nil, nil): break
@@ -101,6 +117,7 @@ struct Meshproxy: AsyncParsableCommand {
         var lines = ["admin \(proxy.adminAddress)"]
         if let i = proxy.inboundAddress { lines.append("inbound \(i) -> \(config.inbound!.app)") }
         if let o = proxy.outboundAddress { lines.append("outbound \(o)") }
+        if let t = proxy.tapAddress { lines.append("tap \(t)") }
         FileHandle.standardError.write(Data(("meshproxy: listening: " + lines.joined(separator: ", ") + "\n").utf8))
         // Serve until SIGINT or SIGTERM.
         let (signals, continuation) = AsyncStream<Int32>.makeStream()

@@ -135,6 +135,31 @@ final class TapRecorder: Sendable {
         await app.stop()
     }
 
+    @Test func aTapTokenIsRequiredWhenConfigured() async throws {
+        let app = try await statusApp(group: group)
+        let loopback = HostPort(host: "127.0.0.1", port: 0)
+        var config = ProxyConfiguration(inbound: (loopback, app.address), admin: loopback)
+        config.tap = loopback
+        config.tapToken = "t0ken"
+        let proxy = try await MeshProxyServer.start(config, group: group)
+        let address = try #require(proxy.tapAddress).description
+        let refused = TapRecorder()
+        let without = TapSubscription(address: address, filter: TapFilter())
+        without.start { refused.deliver($0) }
+        let allowed = TapRecorder()
+        let with = TapSubscription(address: address, filter: TapFilter(token: "t0ken"))
+        with.start { allowed.deliver($0) }
+        defer { without.stop(); with.stop() }
+        let deadline = Date().addingTimeInterval(5)
+        while (refused.problems.withLock { $0.isEmpty } || proxy.tapHub.subscriberCount == 0), Date() < deadline {
+            try await Task.sleep(nanoseconds: 20_000_000)
+        }
+        #expect(refused.problems.withLock { $0.contains { $0.contains("needs a token") } })
+        #expect(proxy.tapHub.subscriberCount == 1)
+        await proxy.stop()
+        await app.stop()
+    }
+
     @Test func aBadFilterIsRefusedWithAReason() async throws {
         let (app, proxy, client) = try await start()
         defer { client.shutdown() }
