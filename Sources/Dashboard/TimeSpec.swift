@@ -1,13 +1,14 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import Foundation
 
 /// Parses the moments `--at` and `:goto` take, relative to a recording's span:
 /// `-5m` (before its end), `+30s` (after its start), `21:30:05` or `21:30` (UTC, on the day it
 /// started), `2026-11-25T21:30:05Z` (RFC 3339), or unix seconds.
 public enum TimeSpec {
     public static func milliseconds(_ text: String, startMs: Int64, endMs: Int64) -> Int64? {
-        let t = text.trimmingCharacters(in: " ")
+        let t = text.trimmingCharacters(in: .whitespaces)
         if t.isEmpty || t == "end" { return endMs }
         if t == "start" { return startMs }
         if t.hasPrefix("-"), let d = DurationText.milliseconds(String(t.dropFirst())) { return endMs - d }
@@ -73,14 +74,5 @@ public enum TimeSpec {
         let frac = ms % 1000
         return "\(p(parts.tm_year + 1900, 4))-\(p(parts.tm_mon + 1))-\(p(parts.tm_mday))T\(p(parts.tm_hour)):\(p(parts.tm_min)):\(p(parts.tm_sec))"
             + (frac == 0 ? "" : "." + p(Int32(frac), 3)) + "Z"
-    }
-}
-
-extension String {
-    func trimmingCharacters(in set: String) -> String {
-        var s = Substring(self)
-        while let f = s.first, set.contains(f) { s = s.dropFirst() }
-        while let l = s.last, set.contains(l) { s = s.dropLast() }
-        return String(s)
     }
 }

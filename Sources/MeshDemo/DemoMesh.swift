@@ -31,9 +31,20 @@ public final class DemoMesh: Sendable {
         self.generator = generator
     }
 
+    /// How the mesh behaves over time.
+    public enum Scenario: String, Sendable, CaseIterable {
+        /// voting fails a steady share of votes (`votingFailureRate`).
+        case steady
+        /// Everything succeeds.
+        case healthy
+        /// Healthy, then from 20 s to 50 s voting fails 40% of votes and answers 5x slower, then recovers.
+        case incident
+    }
+
     public struct Options: Sendable {
         /// Share of `voting`'s requests that fail with 500.
         public var votingFailureRate: Double = 0.1
+        public var scenario: Scenario = .steady
         /// Requests per second the vote-bot sends to `web`.
         public var rate: Double = 20
         public var namespace = "emojivoto"
@@ -61,6 +72,17 @@ public final class DemoMesh: Sendable {
         var targets: [Target] = []
         var endpoints: [String: Endpoint] = [:]  // service → its proxy's inbound
         let failureRate = options.votingFailureRate
+        let scenario = options.scenario
+        let startedAt = NIODeadline.now()
+        /// voting's failure share and slowdown at this moment of the scenario.
+        let votingBehaviour: @Sendable () -> (failure: Double, slowdown: Int64) = {
+            let seconds = (NIODeadline.now() - startedAt).nanoseconds / 1_000_000_000
+            switch scenario {
+            case .steady: return (failureRate, 1)
+            case .healthy: return (0, 1)
+            case .incident: return (20..<50).contains(seconds) ? (0.4, 5) : (0, 1)
+            }
+        }
 
         func mesh(_ name: String, app: AppServer?, outbound: Bool, routes: [(String, String, String)] = []) async throws -> MeshProxyServer {
             let table = DestinationTable(endpoints.map { service, endpoint in
@@ -98,8 +120,9 @@ public final class DemoMesh: Sendable {
             _ = try await mesh("emoji", app: emoji, outbound: false, routes: [("GET", "/list", "/list"), ("GET", "/find", "/find")])
 
             let voting = try await AppServer.start(group: group) { request, loop in
-                let delay = TimeAmount.microseconds(Int64.random(in: 2_000...12_000))
-                let fail = Double.random(in: 0..<1) < failureRate
+                let (failure, slowdown) = votingBehaviour()
+                let delay = TimeAmount.microseconds(Int64.random(in: 2_000...12_000) * slowdown)
+                let fail = Double.random(in: 0..<1) < failure
                 return loop.scheduleTask(in: delay) {
                     fail ? AppResponse(status: 500, body: "vote store unavailable\n") : AppResponse(status: 200, body: "voted\n")
                 }.futureResult

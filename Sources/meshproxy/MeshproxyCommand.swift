@@ -10,9 +10,9 @@ struct Meshproxy: AsyncParsableCommand {
         commandName: "meshproxy",
         abstract: "A sidecar HTTP proxy that exports Linkerd's metrics.",
         discussion: """
-        Inbound: requests to --inbound are forwarded to the local app at --app. Outbound: the app
-        sends requests to --outbound, and they are routed by their Host header through the
-        --destinations file. The admin listener serves /metrics (Linkerd's names and labels),
+        Inbound: requests to --inbound are forwarded to the local app at --app. Outbound: the app \
+        sends requests to --outbound, and they are routed by their Host header through the \
+        --destinations file. The admin listener serves /metrics (Linkerd's names and labels), \
         /ready and /live. Every listener binds to loopback unless told otherwise.
         """)
 

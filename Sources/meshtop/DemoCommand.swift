@@ -12,8 +12,8 @@ struct Demo: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run a small mesh in this process and open the dashboard on it.",
         discussion: """
-        Starts an emojivoto-like mesh on loopback: web, emoji and voting, each behind its own
-        meshproxy, and a meshed vote-bot sending open-loop traffic to web. voting fails a steady
+        Starts an emojivoto-like mesh on loopback: web, emoji and voting, each behind its own \
+        meshproxy, and a meshed vote-bot sending open-loop traffic to web. voting fails a steady \
         share of votes, so its success rate (and web's) sits below 100%.
         """)
 
@@ -26,20 +26,16 @@ struct Demo: AsyncParsableCommand {
     @Option(help: "Requests per second the vote-bot sends.")
     var rate: Double = 20
 
-    @Option(help: "Share of voting's requests that fail (0 to 1).")
+    @Option(help: "Share of voting's requests that fail (0 to 1), in the steady scenario.")
     var failureRate: Double = 0.1
+
+    @Option(help: "steady (voting fails --failure-rate), healthy, or incident (voting fails 40% and slows 5x from 20 s to 50 s, then recovers).")
+    var scenario = "steady"
 
     @Option(name: .shortAndLong, help: "Output format of the final table with --headless: table, wide or json.")
     var output = "table"
 
-    @Flag(help: "Monochrome: no colours (also when NO_COLOR is set).")
-    var noColor = false
-
-    @Option(help: ArgumentHelp("Colours: default-dark, light, tty16, okabe-ito (colour-blind safe), monochrome, or a YAML file.", valueName: "NAME|PATH"))
-    var theme = "default-dark"
-
-    @Option(help: "Stop after drawing this many frames (for scripted runs).")
-    var maxFrames: Int?
+    @OptionGroup var display: DisplayOptions
 
     @Option(help: ArgumentHelp("Also record the demo's scrapes to this meshrec file.", valueName: "FILE"))
     var record: String?
@@ -50,13 +46,18 @@ struct Demo: AsyncParsableCommand {
         guard (0...1).contains(failureRate) else { throw Exit.input("--failure-rate \(failureRate): must be between 0 and 1") }
         guard rate > 0, rate <= 10_000 else { throw Exit.input("--rate \(rate): must be above 0 and at most 10000") }
         guard let format = OutputFormat(rawValue: output) else { throw Exit.input("-o \(output): use table, wide or json") }
+        guard let scenario = DemoMesh.Scenario(rawValue: scenario) else {
+            throw Exit.input("--scenario \(scenario): use \(DemoMesh.Scenario.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
         let windowMs = try window.milliseconds
         let durationMs = try duration.map { try parseDuration($0, flag: "--duration") } ?? (headless ? 10_000 : nil)
 
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let mesh: DemoMesh
         do {
-            mesh = try await DemoMesh.start(DemoMesh.Options(votingFailureRate: failureRate, rate: rate), group: group)
+            var options = DemoMesh.Options(votingFailureRate: failureRate, rate: rate)
+            options.scenario = scenario
+            mesh = try await DemoMesh.start(options, group: group)
         } catch {
             throw Exit(code: 1, message: "the demo mesh could not start: \(error)")
         }
@@ -100,20 +101,19 @@ struct Demo: AsyncParsableCommand {
             let traffic = mesh.traffic
             warn("demo: window \(DurationText.format(collector.effectiveWindow(windowMs))); vote-bot sent \(traffic.sent), answered \(traffic.byStatus.values.reduce(0, +)), errors \(traffic.errors)")
         } else {
-            let noColor = self.noColor || !(ProcessInfo.processInfo.environment["NO_COLOR"] ?? "").isEmpty
-            let terminal: NcursesTerminal
+                let terminal: NcursesTerminal
             do {
-                terminal = try NcursesTerminal(noColor: noColor, theme: loadTheme(theme))
+                terminal = try display.openTerminal()
             } catch {
                 live.stop()
                 await mesh.stop()
-                throw Exit.input("\(error)")
+                throw error
             }
             var state = DashboardState(title: "demo mesh: \(mesh.namespace)", source: "demo, \(targets.count) proxies", windowMs: windowMs)
             state.namespace = mesh.namespace
             let tap = TapFeed(addresses: mesh.targets.compactMap { $0.tap?.description }, filter: TapFilter(direction: .outbound, maxRps: 50))
             tap.start()
-            DashboardLoop.run(state, feed: live, tap: tap, terminal: terminal, maxFrames: maxFrames,
+            DashboardLoop.run(state, feed: live, tap: tap, terminal: terminal, maxFrames: display.maxFrames,
                               deadlineMs: durationMs.map { started + $0 }, clock: clock)
             terminal.close()
             tap.stop()

@@ -6,31 +6,20 @@ struct Edges: ParsableCommand {
         abstract: "Edges between workloads, as `linkerd viz edges` prints them, with each edge's traffic.",
         discussion: """
         An edge is a source workload calling a destination, seen from the source's outbound proxy:
-        linkerd viz edges' columns (SRC, DST, SRC_NS, DST_NS, CLIENT_ID, SERVER_ID, SECURED), then the
+        linkerd viz edges' columns (SRC, DST, SRC_NS, DST_NS, CLIENT_ID, SERVER_ID, SECURED), then the \
         edge's SUCCESS, RPS and LATENCY_P50/P95/P99 over the window.
         """)
 
     @Argument(help: "Resource kind: deploy, pod, sts or ds.")
     var kind: String
 
-    @Option(name: .shortAndLong, help: "Only edges from this namespace.")
-    var namespace: String?
-
-    @Option(name: .shortAndLong, help: "Output format: table, wide or json.")
-    var output = "table"
-
-    @Option(help: "Time between the two scrapes a live command takes.")
-    var sample = "2s"
-
-    @OptionGroup var window: WindowOption
-    @OptionGroup var sources: SourceOptions
+    @OptionGroup var options: OneShotOptions
 
     func run() throws {
         let label = try kindLabel(kind)
-        guard let format = OutputFormat(rawValue: output) else { throw Exit.input("-o \(output): use table, wide or json") }
-        let windowMs = try window.milliseconds
-        let source = try sources.source(sampleMs: try parseDuration(sample, flag: "--sample"))
-        let edges = try source.edges(kindLabel: label, namespace: namespace, windowMs: windowMs)
+        let format = try options.format
+        let (source, windowMs) = try options.resolve()
+        let edges = try source.edges(kindLabel: label, namespace: options.namespace, windowMs: windowMs)
         switch format {
         case .json: print(EdgesView.json(edges), terminator: "")
         case .table, .wide:

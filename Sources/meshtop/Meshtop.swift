@@ -17,7 +17,7 @@ struct Meshtop: AsyncParsableCommand {
         commandName: "meshtop",
         abstract: "A terminal dashboard for a service mesh: golden metrics per workload and edge, live.",
         discussion: """
-        Reads Linkerd-shaped proxy metrics (meshproxy's or linkerd2-proxy's /metrics) and shows
+        Reads Linkerd-shaped proxy metrics (meshproxy's or linkerd2-proxy's /metrics) and shows \
         success rate, requests per second and latency percentiles as linkerd viz does.
 
         Start with `meshtop demo`: it runs a small mesh in this process and opens the dashboard on it.

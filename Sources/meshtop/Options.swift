@@ -217,3 +217,53 @@ func loadTheme(_ nameOrPath: String) -> Theme {
         return .defaultDark
     }
 }
+
+/// What `stat`, `edges` and `routes` share: namespace, output format, window and sources.
+struct OneShotOptions: ParsableArguments {
+    @Option(name: .shortAndLong, help: "Only this namespace (all namespaces by default).")
+    var namespace: String?
+
+    @Option(name: .shortAndLong, help: "Output format: table, wide or json.")
+    var output = "table"
+
+    @Option(help: "Time between the two scrapes a live command takes.")
+    var sample = "2s"
+
+    @OptionGroup var window: WindowOption
+    @OptionGroup var sources: SourceOptions
+
+    var format: OutputFormat {
+        get throws {
+            guard let f = OutputFormat(rawValue: output) else { throw Exit.input("-o \(output): use table, wide or json") }
+            return f
+        }
+    }
+
+    /// The source to ask, and the window, checked.
+    func resolve() throws -> (source: any OneShotSource, windowMs: Int64) {
+        let windowMs = try window.milliseconds
+        return (try sources.source(sampleMs: try parseDuration(sample, flag: "--sample")), windowMs)
+    }
+}
+
+/// What the full-screen commands share: colours and scripted runs.
+struct DisplayOptions: ParsableArguments {
+    @Flag(help: "Monochrome: no colours (also when NO_COLOR is set).")
+    var noColor = false
+
+    @Option(help: ArgumentHelp("Colours: default-dark, light, tty16, okabe-ito (colour-blind safe), monochrome, or a YAML file.", valueName: "NAME|PATH"))
+    var theme = "default-dark"
+
+    @Option(help: "Stop after drawing this many frames (for scripted runs).")
+    var maxFrames: Int?
+
+    /// The terminal, opened with the theme asked for (monochrome under --no-color or NO_COLOR).
+    func openTerminal() throws -> NcursesTerminal {
+        let monochrome = noColor || !(ProcessInfo.processInfo.environment["NO_COLOR"] ?? "").isEmpty
+        do {
+            return try NcursesTerminal(noColor: monochrome, theme: loadTheme(theme))
+        } catch {
+            throw Exit.input("\(error)")
+        }
+    }
+}

@@ -8,8 +8,8 @@ struct Record: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Record proxies' metrics to a meshrec file, for replay and post-mortems.",
         discussion: """
-        Scrapes every --interval and appends each round to FILE as it comes (meshrec v1, NDJSON),
-        so an interrupted recording keeps all but the last round. Replay it with
+        Scrapes every --interval and appends each round to FILE as it comes (meshrec v1, NDJSON), \
+        so an interrupted recording keeps all but the last round. Replay it with \
         `meshtop stat deploy --replay FILE`.
         """)
 

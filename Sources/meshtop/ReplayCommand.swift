@@ -8,9 +8,9 @@ struct Replay: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "The dashboard over a recording, on a virtual clock.",
         discussion: """
-        Plays FILE (meshrec, from `meshtop record` or `meshtop demo --record`) through the same
-        pipeline a live session uses. Space pauses, ←/→ step five seconds, [ and ] change speed,
-        Home/End jump to the start/end, :goto 12:03:10 (or -5m, +30s) moves anywhere. The status
+        Plays FILE (meshrec, from `meshtop record` or `meshtop demo --record`) through the same \
+        pipeline a live session uses. Space pauses, ←/→ step five seconds, [ and ] change speed, \
+        Home/End jump to the start/end, :goto 12:03:10 (or -5m, +30s) moves anywhere. The status \
         line shows the recorded time and the position in the recording.
         """)
 
@@ -26,14 +26,7 @@ struct Replay: ParsableCommand {
     @Option(name: .shortAndLong, help: "Only this namespace.")
     var namespace: String?
 
-    @Flag(help: "Monochrome: no colours (also when NO_COLOR is set).")
-    var noColor = false
-
-    @Option(help: ArgumentHelp("Colours: default-dark, light, tty16, okabe-ito, monochrome, or a YAML file.", valueName: "NAME|PATH"))
-    var theme = "default-dark"
-
-    @Option(help: "Stop after drawing this many frames (for scripted runs).")
-    var maxFrames: Int?
+    @OptionGroup var display: DisplayOptions
 
     @OptionGroup var window: WindowOption
 
@@ -58,13 +51,7 @@ struct Replay: ParsableCommand {
             }
             position = t
         }
-        let noColor = self.noColor || !(ProcessInfo.processInfo.environment["NO_COLOR"] ?? "").isEmpty
-        let terminal: NcursesTerminal
-        do {
-            terminal = try NcursesTerminal(noColor: noColor, theme: loadTheme(theme))
-        } catch {
-            throw Exit.input("\(error)")
-        }
+        let terminal = try display.openTerminal()
         var state = DashboardState(title: "replay: \(URL(fileURLWithPath: file).lastPathComponent)",
                                    source: URL(fileURLWithPath: file).lastPathComponent, windowMs: try window.milliseconds)
         state.namespace = namespace
@@ -72,7 +59,7 @@ struct Replay: ParsableCommand {
         replay.speed = speed
         state.replay = replay
         state.paused = at != nil
-        DashboardLoop.run(state, feed: feed, terminal: terminal, maxFrames: maxFrames)
+        DashboardLoop.run(state, feed: feed, terminal: terminal, maxFrames: display.maxFrames)
         terminal.close()
     }
 }

@@ -7,8 +7,8 @@ struct Stat: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Golden metrics per workload, as `linkerd viz stat` prints them.",
         discussion: """
-        Scrapes the proxies twice, --sample apart, and reports success rate, requests per second
-        and p50/p95/p99 latency of each workload's inbound traffic over that span (the same PromQL
+        Scrapes the proxies twice, --sample apart, and reports success rate, requests per second \
+        and p50/p95/p99 latency of each workload's inbound traffic over that span (the same PromQL \
         linkerd viz sends to Prometheus, evaluated on the samples taken).
         """)
 
@@ -18,26 +18,13 @@ struct Stat: ParsableCommand {
     @Argument(help: "Only this resource.")
     var name: String?
 
-    @Option(name: .shortAndLong, help: "Only this namespace (all namespaces by default, with a NAMESPACE column).")
-    var namespace: String?
-
-    @Option(name: .shortAndLong, help: "Output format: table, wide or json.")
-    var output = "table"
-
-    @Option(help: "Time between the two scrapes a live stat takes.")
-    var sample = "2s"
-
-    @OptionGroup var window: WindowOption
-    @OptionGroup var sources: SourceOptions
+    @OptionGroup var options: OneShotOptions
 
     func run() throws {
         let label = try kindLabel(kind)
-        guard let format = OutputFormat(rawValue: output) else {
-            throw Exit.input("-o \(output): use table, wide or json")
-        }
-        let windowMs = try window.milliseconds
-        let sampleMs = try parseDuration(sample, flag: "--sample")
-        let source = try sources.source(sampleMs: sampleMs)
+        let format = try options.format
+        let (source, windowMs) = try options.resolve()
+        let namespace = options.namespace
         let rows = try source.stat(kindLabel: label, namespace: namespace, name: name, windowMs: windowMs)
         switch format {
         case .json: print(StatView.json(rows, kind: label), terminator: "")

@@ -101,7 +101,7 @@ struct Tap: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Stream requests live, as `linkerd viz tap` prints them (\"HTTP-level tcpdump\").",
         discussion: """
-        Never shows bodies; credential headers (authorization, cookie, set-cookie,
+        Never shows bodies; credential headers (authorization, cookie, set-cookie, \
         proxy-authorization) are redacted by the proxy. -o json prints linkerd's JSON.
         """)
 
