@@ -41,6 +41,7 @@ let package = Package(
         .target(name: "PromText", swiftSettings: swiftSettings),
         .target(name: "MeshMetrics", dependencies: ["PromText"], swiftSettings: swiftSettings),
         .target(name: "MeshTap", swiftSettings: swiftSettings),
+        .target(name: "MeshCanary", dependencies: ["MeshMetrics"], swiftSettings: swiftSettings),
 
         // I/O at the edges.
         .target(
@@ -62,7 +63,7 @@ let package = Package(
         .executableTarget(
             name: "meshtop",
             dependencies: [
-                "Dashboard", "MeshDemo", "MeshSources", "MeshMetrics", "TerminalUI",
+                "Dashboard", "MeshDemo", "MeshSources", "MeshMetrics", "MeshCanary", "MeshTap", "TerminalUI",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings),
@@ -80,6 +81,7 @@ let package = Package(
 
         .testTarget(name: "PromTextTests", dependencies: ["PromText"], swiftSettings: swiftSettings),
         .testTarget(name: "MeshTapTests", dependencies: ["MeshTap"], swiftSettings: swiftSettings),
+        .testTarget(name: "MeshCanaryTests", dependencies: ["MeshCanary"], swiftSettings: swiftSettings),
         .testTarget(name: "MeshMetricsTests", dependencies: ["MeshMetrics", "PromText"], swiftSettings: swiftSettings),
         .testTarget(
             name: "MeshProxyTests",

@@ -22,7 +22,14 @@ public final class DemoMesh: Sendable {
     private let client: HTTPClient
     private let generator: OpenLoopGenerator
 
-    private init(namespace: String, targets: [Target], apps: [AppServer], proxies: [MeshProxyServer], client: HTTPClient, generator: OpenLoopGenerator) {
+    /// The admin listener whose outbound split sends voting-svc's traffic (web's proxy), and that authority.
+    public let splitAdmin: HostPort
+    public let votingAuthority: String
+
+    private init(namespace: String, targets: [Target], apps: [AppServer], proxies: [MeshProxyServer], client: HTTPClient, generator: OpenLoopGenerator,
+                 splitAdmin: HostPort, votingAuthority: String) {
+        self.splitAdmin = splitAdmin
+        self.votingAuthority = votingAuthority
         self.namespace = namespace
         self.targets = targets
         self.apps = apps
@@ -39,6 +46,12 @@ public final class DemoMesh: Sendable {
         case healthy
         /// Healthy, then from 20 s to 50 s voting fails 40% of votes and answers 5x slower, then recovers.
         case incident
+        /// A `voting-canary` beside a healthy voting, failing 30% of votes: a canary to roll back.
+        case canary
+        /// A `voting-canary` as healthy as voting: a canary to promote.
+        case canaryGood = "canary-good"
+
+        var hasCanary: Bool { self == .canary || self == .canaryGood }
     }
 
     public struct Options: Sendable {
@@ -79,14 +92,19 @@ public final class DemoMesh: Sendable {
             let seconds = (NIODeadline.now() - startedAt).nanoseconds / 1_000_000_000
             switch scenario {
             case .steady: return (failureRate, 1)
-            case .healthy: return (0, 1)
+            case .healthy, .canary, .canaryGood: return (0, 1)
             case .incident: return (20..<50).contains(seconds) ? (0.4, 5) : (0, 1)
             }
         }
 
         func mesh(_ name: String, app: AppServer?, outbound: Bool, routes: [(String, String, String)] = []) async throws -> MeshProxyServer {
-            let table = DestinationTable(endpoints.map { service, endpoint in
-                Destination(authority: authority(service), backends: [Backend(name: service, endpoints: [endpoint])])
+            // voting-svc splits between voting and, in canary scenarios, voting-canary (weight 0 to start).
+            let table = DestinationTable(endpoints.filter { $0.key != "voting-canary" }.map { service, endpoint in
+                var backends = [Backend(name: service, weight: 100, endpoints: [endpoint])]
+                if service == "voting", let canary = endpoints["voting-canary"] {
+                    backends.append(Backend(name: "voting-canary", weight: 0, endpoints: [canary]))
+                }
+                return Destination(authority: authority(service), backends: backends)
             })
             var config = ProxyConfiguration(inbound: app.map { (loopback, $0.address) },
                                             outbound: outbound ? (loopback, table) : nil,
@@ -130,6 +148,19 @@ public final class DemoMesh: Sendable {
             apps.append(voting)
             _ = try await mesh("voting", app: voting, outbound: false, routes: [("POST", "/vote", "/vote")])
 
+            if scenario.hasCanary {
+                let canaryFailure = scenario == .canary ? 0.3 : 0.0
+                let canary = try await AppServer.start(group: group) { request, loop in
+                    let delay = TimeAmount.microseconds(Int64.random(in: 2_000...12_000))
+                    let fail = Double.random(in: 0..<1) < canaryFailure
+                    return loop.scheduleTask(in: delay) {
+                        fail ? AppResponse(status: 500, body: "canary: vote store unavailable\n") : AppResponse(status: 200, body: "voted\n")
+                    }.futureResult
+                }
+                apps.append(canary)
+                _ = try await mesh("voting-canary", app: canary, outbound: false, routes: [("POST", "/vote", "/vote")])
+            }
+
             // web calls emoji and voting through its own outbound listener.
             let webOutbound = NIOLockedValueBox<HostPort?>(nil)
             let web = try await AppServer.start(group: group) { request, loop in
@@ -160,7 +191,8 @@ public final class DemoMesh: Sendable {
                 let path = n % 3 == 0 ? "/api/list" : "/api/vote?choice=\(choices[Int(n % UInt64(choices.count))])"
                 return client.send(.GET, path, host: authority("web"), to: botOut)
             }
-            return DemoMesh(namespace: ns, targets: targets, apps: apps, proxies: proxies, client: client, generator: generator)
+            return DemoMesh(namespace: ns, targets: targets, apps: apps, proxies: proxies, client: client, generator: generator,
+                            splitAdmin: webProxy.adminAddress, votingAuthority: authority("voting"))
         } catch {
             for p in proxies { await p.stop() }
             for a in apps { await a.stop() }

@@ -1,24 +1,35 @@
+import Foundation
+import MeshTap
 import NIOCore
 import NIOHTTP1
 
-/// The admin listener, as linkerd2-proxy's on port 4191: `/metrics`, `/ready`, `/live`.
+/// The admin listener, as linkerd2-proxy's on port 4191: `/metrics`, `/ready`, `/live`, and
+/// `/split` — `GET` shows every authority's backend weights, `POST {"authority": "…",
+/// "weights": {"backend": 90, …}}` sets them (a canary step). `/split` answers only peers on
+/// loopback, and wants `Authorization: Bearer TOKEN` when a token is configured.
 final class AdminHandler: ChannelInboundHandler {
     typealias InboundIn = HTTPServerRequestPart
     typealias OutboundOut = HTTPServerResponsePart
 
     private let registry: MetricsRegistry
+    private let router: OutboundRouter?
+    private let token: String?
     private var request: HTTPRequestHead?
+    private var body: [UInt8] = []
 
-    init(registry: MetricsRegistry) {
+    init(registry: MetricsRegistry, router: OutboundRouter? = nil, token: String? = nil) {
         self.registry = registry
+        self.router = router
+        self.token = token
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         switch unwrapInboundIn(data) {
         case .head(let head):
             request = head
-        case .body:
-            break
+            body.removeAll()
+        case .body(var chunk):
+            if body.count < 65_536 { body += chunk.readBytes(length: min(chunk.readableBytes, 65_536 - body.count)) ?? [] }
         case .end:
             guard let head = request else { return }
             request = nil
@@ -31,6 +42,8 @@ final class AdminHandler: ChannelInboundHandler {
                 (status, type, body) = (.ok, "text/plain", "ready\n")
             case (.GET, "/live"):
                 (status, type, body) = (.ok, "text/plain", "live\n")
+            case (.GET, "/split"), (.POST, "/split"):
+                (status, type, body) = split(head, peer: context.channel.remoteAddress)
             default:
                 (status, type, body) = (.notFound, "text/plain", "not found\n")
             }
@@ -47,6 +60,39 @@ final class AdminHandler: ChannelInboundHandler {
                 if !keepAlive { context.close(promise: nil) }
             }
         }
+    }
+
+    private func split(_ head: HTTPRequestHead, peer: SocketAddress?) -> (HTTPResponseStatus, String, String) {
+        let json = "application/json"
+        guard let router else { return (.notFound, json, "{\"error\":\"this proxy has no outbound destinations\"}\n") }
+        guard let ip = peer?.ipAddress, ip == "127.0.0.1" || ip == "::1" || ip.hasPrefix("127.") else {
+            return (.forbidden, json, "{\"error\":\"requests are only permitted from localhost\"}\n")
+        }
+        if let token, head.headers.first(name: "authorization") != "Bearer \(token)" {
+            return (.unauthorized, json, "{\"error\":\"a bearer token is required\"}\n")
+        }
+        if head.method == .POST {
+            guard let object = try? JSONSerialization.jsonObject(with: Data(body)) as? [String: Any],
+                  let authority = object["authority"] as? String, let weights = object["weights"] as? [String: Any] else {
+                return (.badRequest, json, "{\"error\":\"expected a JSON object: authority (host:port) and weights (backend: number)\"}\n")
+            }
+            var parsed: [String: Int] = [:]
+            for (k, v) in weights {
+                guard let n = (v as? Int) ?? (v as? Double).map({ Int($0) }) else {
+                    return (.badRequest, json, "{\"error\":\"weight of \(k) is not a number\"}\n")
+                }
+                parsed[k] = n
+            }
+            if let problem = router.setWeights(authority: authority, parsed) {
+                return (.badRequest, json, "{\"error\":\(JSONEscape.quoted(problem))}\n")
+            }
+        }
+        var byAuthority: [String: [(String, Int)]] = [:]
+        for w in router.weights() { byAuthority[w.authority, default: []].append((w.backend, w.weight)) }
+        let out = byAuthority.keys.sorted().map { a in
+            JSONEscape.quoted(a) + ":{" + byAuthority[a]!.map { JSONEscape.quoted($0.0) + ":\($0.1)" }.joined(separator: ",") + "}"
+        }.joined(separator: ",")
+        return (.ok, json, "{" + out + "}\n")
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {

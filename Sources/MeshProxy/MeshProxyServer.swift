@@ -13,6 +13,8 @@ public struct ProxyConfiguration: Sendable {
     /// The tap listener (loopback by default, as Linkerd's 4190), and a token subscribers must send.
     public var tap: HostPort?
     public var tapToken: String?
+    /// A token `POST /split` must carry (`Authorization: Bearer …`).
+    public var adminToken: String?
     /// This workload's own labels (`namespace`, `deployment`, `pod`…), shown by tap for this side.
     public var workloadLabels: [String: String] = [:]
     /// The admin listener: `/metrics`, `/ready`, `/live`. Loopback by default, as Linkerd's 4191.
@@ -106,7 +108,10 @@ public final class MeshProxyServer: Sendable {
                 channels.append(channel)
                 tapAddress = channel.localHostPort
             }
-            let admin = try await bindHTTP(config.admin, group: group) { AdminHandler(registry: registry) }
+            let adminToken = config.adminToken
+            let splitRouter = outboundRouter
+            if let splitRouter { registry.splitWeights = { splitRouter.weights() } }
+            let admin = try await bindHTTP(config.admin, group: group) { AdminHandler(registry: registry, router: splitRouter, token: adminToken) }
             channels.append(admin)
             return MeshProxyServer(registry: registry, channels: channels, inbound: inboundAddress, outbound: outboundAddress,
                                    admin: admin.localHostPort ?? config.admin, tap: tapAddress, tapHub: hub, outboundRouter: outboundRouter)

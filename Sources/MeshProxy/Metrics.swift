@@ -97,6 +97,12 @@ public final class MetricsRegistry: Sendable {
 
     private let state = NIOLockedValueBox(State())
     private let tapBox = NIOLockedValueBox<TapHub?>(nil)
+    private let splitBox = NIOLockedValueBox<(@Sendable () -> [(authority: String, backend: String, weight: Int)])?>(nil)
+    /// The outbound traffic split, exported as `meshproxy_split_weight`.
+    var splitWeights: (@Sendable () -> [(authority: String, backend: String, weight: Int)])? {
+        get { splitBox.withLockedValue { $0 } }
+        set { splitBox.withLockedValue { $0 = newValue } }
+    }
     /// The tap emitter whose counters are exported.
     var tapHub: TapHub? {
         get { tapBox.withLockedValue { $0 } }
@@ -252,6 +258,12 @@ public final class MetricsRegistry: Sendable {
             }
         }
 
+        if let weights = splitWeights?(), !weights.isEmpty {
+            out += "# HELP meshproxy_split_weight The weight of each backend of an authority's traffic split.\n# TYPE meshproxy_split_weight gauge\n"
+            for w in weights {
+                out += "meshproxy_split_weight{authority=\"\(escapeLabelValue(w.authority))\",backend=\"\(escapeLabelValue(w.backend))\"} \(w.weight)\n"
+            }
+        }
         if let hub = tapHub {
             out += "# HELP tap_subscribers Number of connected tap subscribers.\n# TYPE tap_subscribers gauge\n"
             out += "tap_subscribers \(hub.subscriberCount)\n"

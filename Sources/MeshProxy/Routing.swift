@@ -104,6 +104,33 @@ final class OutboundRouter: Router {
         state.withLockedValue { $0.table = table }
     }
 
+    /// Every authority's backends and their weights, for `GET /split` and the weight gauge.
+    func weights() -> [(authority: String, backend: String, weight: Int)] {
+        state.withLockedValue { s in
+            s.table.destinations.values.sorted { $0.authority < $1.authority }.flatMap { d in
+                d.backends.map { (DestinationTable.normalize(d.authority), $0.name, $0.weight) }
+            }
+        }
+    }
+
+    /// Sets backend weights of one authority (a traffic split step). Unknown authorities or
+    /// backends are refused; backends not named keep their weight.
+    func setWeights(authority: String, _ weights: [String: Int]) -> String? {
+        state.withLockedValue { s in
+            let key = DestinationTable.normalize(authority)
+            guard var d = s.table.destinations[key] else { return "no destination for authority \(authority)" }
+            let names = Set(d.backends.map(\.name))
+            if let unknown = weights.keys.first(where: { !names.contains($0) }) {
+                return "\(authority) has no backend \(unknown) (backends: \(names.sorted().joined(separator: ", ")))"
+            }
+            if let bad = weights.first(where: { $0.value < 0 }) { return "weight of \(bad.key) must be 0 or more" }
+            for i in d.backends.indices { if let w = weights[d.backends[i].name] { d.backends[i].weight = w } }
+            guard d.backends.contains(where: { $0.weight > 0 }) else { return "at least one backend needs a weight above 0" }
+            s.table.destinations[key] = d
+            return nil
+        }
+    }
+
     func route(_ head: HTTPRequestHead) -> RouteDecision {
         guard let authority = head.headers.first(name: "host"), !authority.isEmpty else {
             return .reject(.badRequest, "meshproxy: the request has no Host header, so no destination can be chosen\n")

@@ -7,6 +7,7 @@ import NIOPosix
 import PromText
 import TerminalUI
 import MeshTap
+import MeshCanary
 
 struct Demo: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -29,7 +30,7 @@ struct Demo: AsyncParsableCommand {
     @Option(help: "Share of voting's requests that fail (0 to 1), in the steady scenario.")
     var failureRate: Double = 0.1
 
-    @Option(help: "steady (voting fails --failure-rate), healthy, or incident (voting fails 40% and slows 5x from 20 s to 50 s, then recovers).")
+    @Option(help: "steady (voting fails --failure-rate), healthy, incident (voting fails 40% and slows 5x from 20 s to 50 s, then recovers), canary (a voting canary failing 30%: rolled back) or canary-good (promoted).")
     var scenario = "steady"
 
     @Option(name: .shortAndLong, help: "Output format of the final table with --headless: table, wide or json.")
@@ -78,6 +79,30 @@ struct Demo: AsyncParsableCommand {
         live.start(clock: clock)
         let started = clock.nowMs()
 
+        if scenario == .canary || scenario == .canaryGood {
+            // A short analysis so the demo decides in about half a minute.
+            var policy = CanaryPolicy()
+            policy.stepWeight = 20
+            policy.maxWeight = 60
+            policy.threshold = 2
+            policy.minRequests = 5
+            let quiet = !headless  // under the dashboard, progress lines would scribble over the screen
+            let say: @Sendable (String) -> Void = { line in if !quiet { sayLine(line) } }
+            let split = SplitClient(adminURL: "http://\(mesh.splitAdmin)")
+            let run = CanaryRun(policy: policy, intervalMs: 5_000, namespace: mesh.namespace, canary: "voting-canary", primary: "voting",
+                                authority: mesh.votingAuthority, canaryBackend: "voting-canary", primaryBackend: "voting",
+                                splits: [split], dryRun: false, say: say)
+            if headless {
+                let stop = StopFlag.install()
+                let code = run.run(live, stop: { stop.isSet })
+                live.stop()
+                await mesh.stop()
+                try? await group.shutdownGracefully()
+                if code != 0 { throw ExitCode(code) }
+                return
+            }
+            Thread.detachNewThread { _ = run.run(live) }
+        }
         if headless {
             let end = started + (durationMs ?? 10_000)
             let progress = isatty(STDERR_FILENO) == 0
