@@ -123,7 +123,7 @@ struct Meshproxy: AsyncParsableCommand {
         let (signals, continuation) = AsyncStream<Int32>.makeStream()
         let sources = [SIGINT, SIGTERM].map { sig in
             signal(sig, SIG_IGN)
-            let source = DispatchSource.makeSignalSource(signal: sig)
+            let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
             source.setEventHandler { continuation.yield(sig) }
             source.resume()
             return source

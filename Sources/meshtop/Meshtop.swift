@@ -23,7 +23,7 @@ struct Meshtop: AsyncParsableCommand {
         Start with `meshtop demo`: it runs a small mesh in this process and opens the dashboard on it.
         Exit codes: 0 ok, 1 check failed, 2 usage or input error, 3 sources unreachable.
         """,
-        subcommands: [DashboardCommand.self, Demo.self, Stat.self, Edges.self, Routes.self, Top.self, Tap.self, Record.self, Replay.self, Canary.self],
+        subcommands: [DashboardCommand.self, Demo.self, Stat.self, Edges.self, Routes.self, Top.self, Tap.self, Record.self, Replay.self, Canary.self, Check.self],
         defaultSubcommand: DashboardCommand.self)
 
     static func main() async {

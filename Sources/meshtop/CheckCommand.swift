@@ -1,0 +1,52 @@
+import ArgumentParser
+import Dashboard
+import Foundation
+import MeshSources
+import MeshTap
+
+struct Check: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Check the mesh as `linkerd check` does: proxies, metrics, versions, certificates, tap, Prometheus.",
+        discussion: "Each check prints √ (ok), ‼ (warning) or × (failed, with a hint). Exit 0 when nothing failed, 1 otherwise.")
+
+    @OptionGroup var sources: SourceOptions
+    @Option(name: .customLong("tap"), help: ArgumentHelp("A tap listener to check (repeatable).", valueName: "host:port")) var taps: [String] = []
+    @Option(name: .shortAndLong, help: "Output: table (default) or json.") var output = "table"
+    @Option(help: "Warn when a certificate expires within this many days.") var warnDays: Double = 60
+
+    func run() throws {
+        guard output == "table" || output == "json" else { throw Exit.input("-o \(output): use table or json") }
+        let clock = WallClock()
+        var outcomes: [CheckOutcome] = []
+        if sources.prometheus == nil || !sources.scrape.isEmpty || sources.targetsFile != nil {
+            let targets = try sources.targets()
+            let results = Scraper(timeoutSeconds: 5).scrape(targets) { clock.nowMs() }
+            outcomes += ProxyChecks.run(results, nowMs: clock.nowMs(), warnDays: warnDays)
+        }
+        for address in taps {
+            switch TapSubscription.connect(address) {
+            case .success(let fd):
+                close(fd)
+                outcomes.append(CheckOutcome("meshtop-tap", "tap listener \(address) accepts subscribers", .ok))
+            case .failure(let e):
+                outcomes.append(CheckOutcome("meshtop-tap", "tap listener \(address) accepts subscribers", .error,
+                                             hint: "\(e.description) — start meshproxy with --tap \(address)"))
+            }
+        }
+        if let url = sources.prometheus {
+            let client = PrometheusClient(baseURL: url, timeoutSeconds: 5)
+            do {
+                let up = try client.query("up", atMs: clock.nowMs())
+                let proxies = try client.query("count(request_total)", atMs: clock.nowMs())
+                outcomes.append(CheckOutcome("meshtop-prometheus", "Prometheus at \(client.baseURL) answers (\(up.count) targets)", .ok))
+                outcomes.append(proxies.isEmpty
+                    ? CheckOutcome("meshtop-prometheus", "Prometheus has proxy metrics", .warning, hint: "no request_total series: is it scraping the proxies' admin ports?")
+                    : CheckOutcome("meshtop-prometheus", "Prometheus has proxy metrics", .ok))
+            } catch {
+                outcomes.append(CheckOutcome("meshtop-prometheus", "Prometheus answers", .error, hint: error.description))
+            }
+        }
+        print(output == "json" ? ProxyChecks.json(outcomes) : ProxyChecks.text(outcomes), terminator: "")
+        if outcomes.contains(where: { $0.status == .error }) { throw ExitCode(1) }
+    }
+}

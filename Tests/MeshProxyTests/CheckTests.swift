@@ -1,0 +1,90 @@
+import Foundation
+import Testing
+import NIOPosix
+import MeshDemo
+import MeshProxy
+
+@Suite(.serialized) struct MeshCheck {
+    func scrapeArguments(_ mesh: DemoMesh) -> [String] {
+        mesh.targets.flatMap { t in ["--scrape", "\(t.admin);" + t.labels.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ",")] }
+    }
+
+    @Test func demoPassesAStoppedProxyFailsWithAHint() async throws {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let mesh = try await DemoMesh.start(DemoMesh.Options(votingFailureRate: 0.1, rate: 30), group: group)
+        try await Task.sleep(nanoseconds: 1_500_000_000)
+        let taps = mesh.targets.compactMap(\.tap).flatMap { ["--tap", $0.description] }
+        let ok = try meshtop(["check"] + scrapeArguments(mesh) + taps)
+        #expect(ok.status == 0, "\(ok.stdout)")
+        #expect(ok.stdout.contains("√ 4 proxies are reachable") && ok.stdout.contains("√ metrics parse"))
+        #expect(ok.stdout.contains("√ proxy versions are consistent"))
+        #expect(!ok.stdout.contains("×"))
+        await mesh.stop()
+        try await group.shutdownGracefully()
+
+        let stopped = try meshtop(["check", "--scrape", "127.0.0.1:1;deployment=web", "-o", "json"])
+        #expect(stopped.status == 1)
+        let report = try #require(try JSONSerialization.jsonObject(with: Data(stopped.stdout.utf8)) as? [String: Any])
+        #expect(report["success"] as? Bool == false)
+        let failed = (report["checks"] as? [[String: Any]] ?? []).filter { $0["result"] as? String == "error" }
+        #expect(failed.contains { ($0["hint"] as? String)?.contains("is the proxy running") == true })
+    }
+
+    @Test func certificatesExpiringSoonWarnAndExpiredOnesFail() async throws {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let now = Date().timeIntervalSince1970
+        let expiry = Mutex(now + 10 * 86_400)
+        let proxyLike = try await AppServer.start(group: group) { _, loop in
+            let e = expiry.withLock { $0 }
+            return loop.makeSucceededFuture(AppResponse(status: 200, body: """
+            # TYPE identity_cert_expiration_timestamp_seconds gauge
+            identity_cert_expiration_timestamp_seconds \(Int(e))
+            proxy_build_info{git_version="2.14.0"} 1
+
+            """))
+        }
+        let soon = try meshtop(["check", "--scrape", "\(proxyLike.address);deployment=web"])
+        #expect(soon.status == 0)
+        #expect(soon.stdout.contains("‼ identity certificates are not expiring soon") && soon.stdout.contains("9 days left"))
+        expiry.withLock { $0 = now - 86_400 * 3 }
+        let expired = try meshtop(["check", "--scrape", "\(proxyLike.address);deployment=web"])
+        #expect(expired.status == 1)
+        #expect(expired.stdout.contains("× identity certificates are valid") && expired.stdout.contains("expired 3 days ago"))
+        await proxyLike.stop()
+        try await group.shutdownGracefully()
+    }
+}
+
+@Suite struct MeshproxyProcess {
+    var binary: URL { URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("meshproxy") }
+
+    @Test func sigtermStopsItCleanly() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("meshproxy-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let err = dir.appendingPathComponent("err")
+        _ = FileManager.default.createFile(atPath: err.path, contents: nil)
+        let p = Process()
+        p.executableURL = binary
+        p.arguments = ["--inbound", "127.0.0.1:0", "--app", "127.0.0.1:9", "--admin", "127.0.0.1:0"]
+        p.standardError = try FileHandle(forWritingTo: err)
+        try p.run()
+        var admin: String?
+        let deadline = Date().addingTimeInterval(10)
+        while admin == nil, Date() < deadline {
+            let text = (try? String(contentsOf: err, encoding: .utf8)) ?? ""
+            admin = text.firstMatch(of: /admin (127\.0\.0\.1:\d+)/).map { String($0.1) }
+            Thread.sleep(forTimeInterval: 0.05)
+        }
+        let address = try #require(admin, "meshproxy never said where it listens")
+        let ready = try meshtop(["check", "--scrape", "\(address);deployment=x"])
+        #expect(ready.stdout.contains("√ 1 proxies are reachable"))
+        p.terminate()  // SIGTERM
+        p.waitUntilExit()
+        #expect(p.terminationReason == .exit && p.terminationStatus == 0)
+        let after = try meshtop(["check", "--scrape", "\(address);deployment=x"])
+        #expect(after.status == 1, "the admin port is still open after SIGTERM")
+    }
+}
+
+import Synchronization
