@@ -40,6 +40,9 @@ struct Meshproxy: AsyncParsableCommand {
     @Option(help: "A token tap subscribers must send.")
     var tapToken: String?
 
+    @Option(help: "A bearer token POST /split must carry (changing the traffic split).")
+    var adminToken: String?
+
     @Option(name: .customLong("label"), help: ArgumentHelp("This workload's labels, shown by tap (repeatable): namespace=emojivoto, deployment=web, pod=web-0.", valueName: "name=value"))
     var labels: [String] = []
 
@@ -70,6 +73,7 @@ struct Meshproxy: AsyncParsableCommand {
         var config = ProxyConfiguration(admin: try address(admin, "--admin"), connectTimeout: .milliseconds(connectTimeoutMs))
         if let tap { config.tap = try address(tap, "--tap") }
         config.tapToken = tapToken
+        config.adminToken = adminToken
         for pair in labels {
             let kv = pair.split(separator: "=", maxSplits: 1).map(String.init)
             guard kv.count == 2, !kv[0].isEmpty else { throw ValidationError("--label \(pair): expected name=value") }
