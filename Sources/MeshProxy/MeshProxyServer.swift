@@ -134,6 +134,7 @@ public final class MeshProxyServer: Sendable {
     private static func bindProxy(_ address: HostPort, router: any Router, accept: TCPTarget, registry: MetricsRegistry, tap: TapHub,
                                   config: ProxyConfiguration, group: any EventLoopGroup) async throws -> any Channel {
         let connectTimeout = config.connectTimeout
+        let pools = UpstreamPools()
         return try await ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 1024)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -143,7 +144,7 @@ public final class MeshProxyServer: Sendable {
                     let sync = channel.pipeline.syncOperations
                     try sync.addHandler(ConnectionMetricsHandler(registry: registry, target: accept))
                     try sync.configureHTTPServerPipeline(withErrorHandling: true)
-                    try sync.addHandler(ProxyHandler(router: router, registry: registry, tap: tap, connectTimeout: connectTimeout))
+                    try sync.addHandler(ProxyHandler(router: router, registry: registry, tap: tap, pools: pools, connectTimeout: connectTimeout))
                 }
             }
             .bind(host: address.host, port: address.port)

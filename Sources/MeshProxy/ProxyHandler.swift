@@ -2,6 +2,7 @@ import MeshTap
 import NIOCore
 import NIOPosix
 import NIOHTTP1
+import NIOConcurrencyHelpers
 
 /// Headers that belong to one hop and are not forwarded (RFC 9110 §7.6.1).
 private let hopByHopHeaders = ["connection", "keep-alive", "proxy-connection", "te", "upgrade", "proxy-authenticate", "proxy-authorization"]
@@ -14,9 +15,9 @@ private func stripHopByHop(_ headers: inout HTTPHeaders) {
     for name in hopByHopHeaders { headers.remove(name: name) }
 }
 
-/// One downstream HTTP/1.1 connection of a proxy listener. Each request is routed, forwarded on
-/// an upstream connection owned by this downstream connection (kept alive and reused while the
-/// route's endpoint stays the same), and its response streamed back, counted as Linkerd counts:
+/// One downstream HTTP/1.1 connection of a proxy listener. Each request is routed, forwarded on a
+/// keep-alive upstream connection (kept while the route's endpoint stays the same, else taken
+/// from and given back to the event loop's pool), and its response streamed back, counted as Linkerd counts:
 /// `request_total` when the request starts, latency at the first response byte, `response_total`
 /// at the end of the response stream.
 final class ProxyHandler: ChannelInboundHandler {
@@ -52,14 +53,18 @@ final class ProxyHandler: ChannelInboundHandler {
     /// Request parts waiting for the upstream connection.
     private var pending: [HTTPClientRequestPart] = []
     private var upstream: (any Channel)?
+    private var upstreamHandler: UpstreamHandler?
+    private let pools: UpstreamPools?
+    private var pool: UpstreamPool?
     private var upstreamEndpoint: HostPort?
     private var upstreamReady = false
     private var upstreamReusable = true
     /// Request parts of a rejected request are read and dropped.
     private var discarding = false
 
-    init(router: any Router, registry: MetricsRegistry, tap: TapHub? = nil, connectTimeout: TimeAmount = .seconds(1)) {
+    init(router: any Router, registry: MetricsRegistry, tap: TapHub? = nil, pools: UpstreamPools? = nil, connectTimeout: TimeAmount = .seconds(1)) {
         self.router = router
+        self.pools = pools
         self.registry = registry
         self.tap = tap
         self.connectTimeout = connectTimeout
@@ -67,6 +72,7 @@ final class ProxyHandler: ChannelInboundHandler {
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
+        pool = pools?.pool(for: context.eventLoop)
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
@@ -94,9 +100,10 @@ final class ProxyHandler: ChannelInboundHandler {
             // The client went away before its response ended: the stream failed.
             responseEnded(exchange, .failed("unclassified"))
         }
+        let idle = exchange == nil
         exchange = nil
         pending.removeAll()
-        closeUpstream()
+        if idle { releaseUpstream() } else { closeUpstream() }
         context.fireChannelInactive()
     }
 
@@ -126,9 +133,14 @@ final class ProxyHandler: ChannelInboundHandler {
             if let upstream, upstream.isActive, upstreamReady, upstreamReusable, upstreamEndpoint == route.endpoint {
                 upstream.write(HTTPClientRequestPart.head(upstreamHead), promise: nil)
             } else {
-                closeUpstream()
-                pending.append(.head(upstreamHead))
-                connect(to: route)
+                releaseUpstream()
+                if let pooled = pool?.take(route.endpoint) {
+                    adopt(pooled, endpoint: route.endpoint)
+                    pooled.channel.write(HTTPClientRequestPart.head(upstreamHead), promise: nil)
+                } else {
+                    pending.append(.head(upstreamHead))
+                    connect(to: route)
+                }
             }
         }
     }
@@ -176,14 +188,16 @@ final class ProxyHandler: ChannelInboundHandler {
                 channel.close(promise: nil)
                 return
             }
+            let handler = UpstreamHandler(owner: self)
             do {
-                try channel.pipeline.syncOperations.addHandler(UpstreamHandler(owner: self))
+                try channel.pipeline.syncOperations.addHandler(handler)
             } catch {
                 channel.close(promise: nil)
                 failExchange(error: "unclassified", status: .badGateway, message: "meshproxy: upstream \(endpoint) failed: \(error)\n")
                 return
             }
             upstream = channel
+            upstreamHandler = handler
             upstreamReady = true
             let parts = pending
             pending.removeAll()
@@ -349,24 +363,56 @@ final class ProxyHandler: ChannelInboundHandler {
             self.upstream = nil
             upstream.close(promise: nil)
         }
+        upstreamHandler = nil
         upstreamReady = false
         upstreamEndpoint = nil
+    }
+
+    /// Gives the upstream connection back to the pool when it is open and kept alive, else closes
+    /// it. Callers know it is idle: HTTP/1.1 pipelining assistance hands this handler the next
+    /// request only after the last response ended, and a closing client with nothing in flight.
+    private func releaseUpstream() {
+        guard let upstream, let handler = upstreamHandler, let endpoint = upstreamEndpoint,
+              let pool, upstream.isActive, upstreamReady, upstreamReusable else {
+            closeUpstream()
+            return
+        }
+        handler.owner = nil
+        pool.put(endpoint, UpstreamPool.Idle(channel: upstream, handler: handler))
+        self.upstream = nil
+        upstreamHandler = nil
+        upstreamReady = false
+        upstreamEndpoint = nil
+    }
+
+    private func adopt(_ pooled: UpstreamPool.Idle, endpoint: HostPort) {
+        pooled.handler.owner = self
+        upstream = pooled.channel
+        upstreamHandler = pooled.handler
+        upstreamEndpoint = endpoint
+        upstreamReady = true
+        upstreamReusable = true
     }
 }
 
 /// The upstream side of a `ProxyHandler`: hands response parts and closure back to it.
-/// Both channels share one event loop, so no locking is needed.
-private final class UpstreamHandler: ChannelInboundHandler {
+/// Both channels share one event loop, so no locking is needed. While pooled it has no owner:
+/// anything the upstream sends then is unexpected, and the connection is closed.
+final class UpstreamHandler: ChannelInboundHandler {
     typealias InboundIn = HTTPClientResponsePart
 
-    private weak var owner: ProxyHandler?
+    weak var owner: ProxyHandler?
 
     init(owner: ProxyHandler) {
         self.owner = owner
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        owner?.upstreamRead(unwrapInboundIn(data), from: context.channel)
+        guard let owner else {
+            context.close(promise: nil)
+            return
+        }
+        owner.upstreamRead(unwrapInboundIn(data), from: context.channel)
     }
 
     func channelInactive(context: ChannelHandlerContext) {
@@ -376,6 +422,55 @@ private final class UpstreamHandler: ChannelInboundHandler {
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         context.close(promise: nil)
+    }
+}
+
+/// Idle keep-alive upstream connections of one event loop, per endpoint. Only touched on its loop.
+final class UpstreamPool {
+    struct Idle {
+        let channel: any Channel
+        let handler: UpstreamHandler
+    }
+
+    private var idle: [HostPort: [Idle]] = [:]
+    let maxIdlePerEndpoint: Int
+
+    init(maxIdlePerEndpoint: Int = 64) {
+        self.maxIdlePerEndpoint = maxIdlePerEndpoint
+    }
+
+    /// An open idle connection to `endpoint`, if there is one (closed ones are dropped on the way).
+    func take(_ endpoint: HostPort) -> Idle? {
+        while let c = idle[endpoint]?.popLast() {
+            if c.channel.isActive { return c }
+        }
+        return nil
+    }
+
+    func put(_ endpoint: HostPort, _ c: Idle) {
+        var list = idle[endpoint, default: []].filter { $0.channel.isActive }
+        if list.count >= maxIdlePerEndpoint {
+            c.channel.close(promise: nil)
+        } else {
+            list.append(c)
+        }
+        idle[endpoint] = list
+    }
+}
+
+/// One upstream pool per event loop, for a proxy's handlers (each uses its own loop's pool).
+final class UpstreamPools: Sendable {
+    private let pools = NIOLockedValueBox<[ObjectIdentifier: NIOLoopBound<UpstreamPool>]>([:])
+
+    /// The pool of `loop`; call on that loop.
+    func pool(for loop: any EventLoop) -> UpstreamPool {
+        pools.withLockedValue { p in
+            let key = ObjectIdentifier(loop)
+            if let existing = p[key] { return existing.value }
+            let pool = NIOLoopBound(UpstreamPool(), eventLoop: loop)
+            p[key] = pool
+            return pool.value
+        }
     }
 }
 

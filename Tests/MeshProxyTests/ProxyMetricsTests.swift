@@ -156,3 +156,37 @@ func value(_ e: Exposition, _ name: String, _ labels: [String: String]) -> Doubl
         try await group.shutdownGracefully()
     }
 }
+
+@Suite struct UpstreamPooling {
+    @Test func upstreamConnectionsAreReusedAcrossAuthoritiesAndClientConnections() async throws {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let a = try await statusApp(group: group)
+        let b = try await statusApp(group: group)
+        let table = DestinationTable([
+            Destination(authority: "a.test:80", backends: [Backend(name: "a", endpoints: [Endpoint(host: a.address.host, port: a.address.port)])]),
+            Destination(authority: "b.test:80", backends: [Backend(name: "b", endpoints: [Endpoint(host: b.address.host, port: b.address.port)])]),
+        ])
+        let loopback = HostPort(host: "127.0.0.1", port: 0)
+        let proxy = try await MeshProxyServer.start(ProxyConfiguration(outbound: (loopback, table), admin: loopback), group: group)
+        let out = try #require(proxy.outboundAddress)
+        // One client connection alternating between two authorities.
+        let client = HTTPClient(group: group)
+        for i in 0..<40 { #expect(try await client.send(.GET, "/ok", host: i % 2 == 0 ? "a.test" : "b.test", to: out).get().status == 200) }
+        client.shutdown()
+        // Then many short-lived client connections.
+        for _ in 0..<20 {
+            let once = HTTPClient(group: group)
+            #expect(try await once.send(.GET, "/ok", host: "a.test", to: out).get().status == 200)
+            once.shutdown()
+        }
+        let (e, _) = try scrape(proxy)
+        let opened = value(e, "tcp_open_total", ["direction": "outbound", "peer": "dst"]) ?? 0
+        // 60 requests; without pooling that was about 60 upstream connections.
+        #expect(opened <= 4, "\(opened) upstream connections opened for 60 requests")
+        #expect(value(e, "response_total", ["direction": "outbound", "classification": "success"]) == 60)
+        await proxy.stop()
+        await a.stop()
+        await b.stop()
+        try await group.shutdownGracefully()
+    }
+}
