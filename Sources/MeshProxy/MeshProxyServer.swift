@@ -21,6 +21,8 @@ public struct ProxyConfiguration: Sendable {
     public var admin: HostPort
     /// How long connecting to an upstream may take before the request fails with 504.
     public var connectTimeout: TimeAmount
+    /// How long a client may take to send a request's headers once it began (then 408).
+    public var headerTimeout: TimeAmount = .seconds(10)
 
     public init(inbound: (listen: HostPort, app: HostPort)? = nil,
                 outbound: (listen: HostPort, destinations: DestinationTable)? = nil,
@@ -134,6 +136,7 @@ public final class MeshProxyServer: Sendable {
     private static func bindProxy(_ address: HostPort, router: any Router, accept: TCPTarget, registry: MetricsRegistry, tap: TapHub,
                                   config: ProxyConfiguration, group: any EventLoopGroup) async throws -> any Channel {
         let connectTimeout = config.connectTimeout
+        let headerTimeout = config.headerTimeout
         let pools = UpstreamPools()
         return try await ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 1024)
@@ -142,8 +145,12 @@ public final class MeshProxyServer: Sendable {
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     let sync = channel.pipeline.syncOperations
+                    let clock = HeaderClock()
                     try sync.addHandler(ConnectionMetricsHandler(registry: registry, target: accept))
-                    try sync.configureHTTPServerPipeline(withErrorHandling: true)
+                    try sync.addHandler(HeaderTimeoutHandler(clock: clock, timeout: headerTimeout))
+                    try sync.configureHTTPServerPipeline(withErrorHandling: false)
+                    try sync.addHandler(ProtocolErrorHandler())
+                    try sync.addHandler(RequestPhaseHandler(clock: clock))
                     try sync.addHandler(ProxyHandler(router: router, registry: registry, tap: tap, pools: pools, connectTimeout: connectTimeout))
                 }
             }

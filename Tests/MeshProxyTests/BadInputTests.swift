@@ -1,0 +1,75 @@
+import Foundation
+import Testing
+import NIOCore
+import NIOPosix
+@testable import MeshProxy
+import MeshDemo
+import MeshSources
+
+/// Sends raw bytes on a fresh connection and returns what comes back before the peer closes
+/// (or `wait` passes).
+func rawExchange(_ address: HostPort, _ bytes: [UInt8], wait: Double = 2) throws -> String {
+    let fd = try TapSubscription.connect(address.description).get()
+    defer { close(fd) }
+    var tv = timeval(tv_sec: Int(wait), tv_usec: Int((wait - Double(Int(wait))) * 1e6))
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+    _ = bytes.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+    var out: [UInt8] = []
+    var buffer = [UInt8](repeating: 0, count: 4096)
+    while true {
+        let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+        if n <= 0 { break }
+        out += buffer[0..<n]
+    }
+    return String(decoding: out, as: UTF8.self)
+}
+
+@Suite(.serialized) struct BadInput {
+    func start(group: any EventLoopGroup) async throws -> (AppServer, MeshProxyServer) {
+        let app = try await statusApp(group: group)
+        let loopback = HostPort(host: "127.0.0.1", port: 0)
+        var config = ProxyConfiguration(inbound: (loopback, app.address), admin: loopback)
+        config.headerTimeout = .milliseconds(300)
+        return (app, try await MeshProxyServer.start(config, group: group))
+    }
+
+    @Test func malformedOversizedAndTricklingRequestsGet400431And408() async throws {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let (app, proxy) = try await start(group: group)
+        let inbound = try #require(proxy.inboundAddress)
+        #expect(try rawExchange(inbound, Array("THIS IS NOT HTTP\r\n\r\n".utf8)).hasPrefix("HTTP/1.1 400"))
+        let huge = "GET / HTTP/1.1\r\nHost: app\r\nX-Big: " + String(repeating: "a", count: 100_000) + "\r\n\r\n"
+        #expect(try rawExchange(inbound, Array(huge.utf8)).hasPrefix("HTTP/1.1 431"))
+        let started = Date()
+        let trickle = try rawExchange(inbound, Array("GET / HTTP/1.1\r\nHost: app\r\nX-Slow: 1".utf8), wait: 3)
+        #expect(trickle.hasPrefix("HTTP/1.1 408"))
+        #expect(Date().timeIntervalSince(started) < 2.5)
+        // A good request still works, and an idle keep-alive connection is not cut.
+        #expect(try rawExchange(inbound, Array("GET /ok HTTP/1.1\r\nHost: app\r\nConnection: close\r\n\r\n".utf8)).hasPrefix("HTTP/1.1 200"))
+        await proxy.stop()
+        await app.stop()
+        try await group.shutdownGracefully()
+    }
+
+    @Test func manyRoundsOfBadInputLeakNoFileDescriptors() async throws {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let (app, proxy) = try await start(group: group)
+        let inbound = try #require(proxy.inboundAddress)
+        _ = try rawExchange(inbound, Array("GET /ok HTTP/1.1\r\nHost: app\r\nConnection: close\r\n\r\n".utf8))
+        let before = try #require(ProcessStats.openFileDescriptors())
+        for round in 0..<200 {
+            switch round % 4 {
+            case 0: _ = try rawExchange(inbound, Array("NOPE\r\n\r\n".utf8))
+            case 1: _ = try rawExchange(inbound, Array(("GET / HTTP/1.1\r\nX: " + String(repeating: "b", count: 90_000) + "\r\n\r\n").utf8))
+            case 2: _ = try rawExchange(inbound, Array("GET /ok HTTP/1.1\r\nHost: app\r\n".utf8), wait: 0.05)  // client gives up first
+            default: _ = try rawExchange(inbound, Array("GET /status/503 HTTP/1.1\r\nHost: app\r\nConnection: close\r\n\r\n".utf8))
+            }
+        }
+        try await Task.sleep(nanoseconds: 800_000_000)  // let header timers of abandoned connections fire
+        let after = try #require(ProcessStats.openFileDescriptors())
+        #expect(after <= before + 4, "open fds went from \(before) to \(after) over 200 rounds")
+        await proxy.stop()
+        await app.stop()
+        try await group.shutdownGracefully()
+    }
+}
