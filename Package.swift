@@ -89,7 +89,7 @@ let package = Package(
             swiftSettings: swiftSettings),
         .testTarget(
             name: "ConformanceTests",
-            dependencies: ["MeshMetrics", "MeshSources", "Dashboard", "PromText"],
+            dependencies: ["MeshMetrics", "MeshSources", "Dashboard", "PromText", "MeshDemo"] + nio,
             swiftSettings: swiftSettings),
         .testTarget(
             name: "EndToEndTests",

@@ -41,6 +41,9 @@ struct Demo: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Also record the demo's scrapes to this meshrec file.", valueName: "FILE"))
     var record: String?
 
+    @Option(help: ArgumentHelp("Write the demo's proxies as a Prometheus file_sd file (for meshtop --targets, or a Prometheus server).", valueName: "FILE"))
+    var targetsOut: String?
+
     @OptionGroup var window: WindowOption
 
     func run() async throws {
@@ -64,6 +67,17 @@ struct Demo: AsyncParsableCommand {
         }
         let targets = mesh.targets.map { t in
             ScrapeTarget(url: "http://\(t.admin)/metrics", labels: t.labels.map { Label($0.key, $0.value) }.sorted())
+        }
+        if let targetsOut {
+            let groups = mesh.targets.map { t in
+                "  {\"targets\": [\(JSONText.string(t.admin.description))], \"labels\": \(JSONText.object(t.labels))}"
+            }
+            do {
+                try ("[\n" + groups.joined(separator: ",\n") + "\n]\n").write(toFile: targetsOut, atomically: true, encoding: .utf8)
+            } catch {
+                await mesh.stop()
+                throw Exit.input("cannot write \(targetsOut): \(error)")
+            }
         }
         let clock = WallClock()
         var writer: RecordingWriter?

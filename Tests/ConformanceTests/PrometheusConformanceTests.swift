@@ -12,26 +12,32 @@ final class RealPrometheus {
     private let process: Process
     let directory: URL
 
-    init(openMetrics: String) throws {
-        for tool in ["/usr/bin/prometheus", "/usr/bin/promtool"] where !FileManager.default.isExecutableFile(atPath: tool) {
-            throw ConformanceError("\(tool) is missing: install Debian's prometheus package (make test does)")
-        }
+    /// A Prometheus over TSDB blocks built by promtool from `openMetrics`, scraping nothing.
+    convenience init(openMetrics: String) throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("meshtop-prom-\(UUID().uuidString)")
-        self.directory = directory
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         let input = directory.appendingPathComponent("samples.om")
         try openMetrics.write(to: input, atomically: true, encoding: .utf8)
         let data = directory.appendingPathComponent("data")
+        try Self.requireTools()
         let promtool = try runTool("/usr/bin/promtool", ["tsdb", "create-blocks-from", "openmetrics", input.path, data.path])
         guard promtool.status == 0 else { throw ConformanceError("promtool failed: \(promtool.output)") }
+        try self.init(directory: directory, config: "global:\n  scrape_interval: 15s\n")
+    }
 
-        let config = directory.appendingPathComponent("prometheus.yml")
-        try "global:\n  scrape_interval: 15s\n".write(to: config, atomically: true, encoding: .utf8)
+    /// A Prometheus with this configuration (scrape jobs and all), on loopback.
+    init(directory: URL, config: String) throws {
+        try Self.requireTools()
+        self.directory = directory
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let data = directory.appendingPathComponent("data")
+        let configFile = directory.appendingPathComponent("prometheus.yml")
+        try config.write(to: configFile, atomically: true, encoding: .utf8)
         let port = try freePort()
         let process = Process()
         self.process = process
         process.executableURL = URL(fileURLWithPath: "/usr/bin/prometheus")
-        process.arguments = ["--config.file=\(config.path)", "--storage.tsdb.path=\(data.path)",
+        process.arguments = ["--config.file=\(configFile.path)", "--storage.tsdb.path=\(data.path)",
                              "--storage.tsdb.retention.time=100y", "--web.listen-address=127.0.0.1:\(port)"]
         process.standardOutput = FileHandle.nullDevice
         let logURL = directory.appendingPathComponent("prometheus.log")
@@ -46,9 +52,15 @@ final class RealPrometheus {
             guard process.isRunning else { break }
             Thread.sleep(forTimeInterval: 0.2)
         }
-        let log = (try? String(contentsOf: directory.appendingPathComponent("prometheus.log"), encoding: .utf8)) ?? ""
+        let log = (try? String(contentsOf: logURL, encoding: .utf8)) ?? ""
         process.terminate()
         throw ConformanceError("prometheus did not become ready:\n\(log.suffix(2000))")
+    }
+
+    static func requireTools() throws {
+        for tool in ["/usr/bin/prometheus", "/usr/bin/promtool"] where !FileManager.default.isExecutableFile(atPath: tool) {
+            throw ConformanceError("\(tool) is missing: install Debian's prometheus package (make test does)")
+        }
     }
 
     deinit {

@@ -1,0 +1,65 @@
+import Foundation
+import Testing
+import NIOPosix
+import Dashboard
+import MeshDemo
+import MeshMetrics
+import MeshSources
+import PromText
+
+/// A real Prometheus scraping the demo's meshproxies, as it would scrape Linkerd's: the same
+/// file_sd file feeds it and meshtop.
+@Suite(.serialized) struct PrometheusScrapesTheDemo {
+    @Test func meshtopThroughPrometheusAgreesWithDirectScrapesAndFlaggersQueriesAnswer() async throws {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let mesh = try await DemoMesh.start(DemoMesh.Options(votingFailureRate: 0.2, rate: 40), group: group)
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("meshtop-scrape-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        let targetsFile = dir.appendingPathComponent("targets.json")
+        let groups = mesh.targets.map { t in "{\"targets\":[\"\(t.admin)\"],\"labels\":\(JSONText.object(t.labels))}" }
+        try ("[" + groups.joined(separator: ",") + "]").write(to: targetsFile, atomically: true, encoding: .utf8)
+        let prometheus = try RealPrometheus(directory: dir, config: """
+        global:
+          scrape_interval: 1s
+        scrape_configs:
+          - job_name: linkerd-proxy
+            file_sd_configs:
+              - files: ["\(targetsFile.path)"]
+
+        """)
+        // meshtop scrapes the same proxies directly, every second, meanwhile.
+        let targets = try TargetsFile.parse(String(contentsOf: targetsFile, encoding: .utf8), file: "targets.json")
+        let live = LiveCollector(targets: targets, intervalSeconds: 1)
+        live.start(clock: WallClock())
+        try await Task.sleep(nanoseconds: 14_000_000_000)
+        let now = WallClock().nowMs() - 1_500  // a moment both have scraped past
+        let direct = live.read { c in c.store.stat(StatQuery(kindLabel: "deployment", namespace: "emojivoto", windowMs: 10_000, atMs: now)) }
+        live.stop()
+        let viaPrometheus = try PrometheusSource(client: prometheus.client).stat(kindLabel: "deployment", namespace: "emojivoto", name: nil,
+                                                                                 windowMs: 10_000, atMs: now)
+        for name in ["web", "emoji", "voting"] {
+            let d = try #require(direct.first { $0.workload.name == name }, "no direct row for \(name)")
+            let p = try #require(viaPrometheus.first { $0.workload.name == name }, "Prometheus has no row for \(name)")
+            // Two scrapers, unsynchronised: the same traffic seen through different samples.
+            let rpsD = try #require(d.rps), rpsP = try #require(p.rps)
+            #expect(abs(rpsD - rpsP) / max(rpsD, rpsP) < 0.25, "\(name): rps direct \(rpsD) vs Prometheus \(rpsP)")
+            #expect(abs((d.success ?? 0) - (p.success ?? 0)) < 0.08, "\(name): success direct \(d.success ?? -1) vs Prometheus \(p.success ?? -1)")
+            #expect(p.latencyP99 != nil && p.meshedPods == 1 && p.runningPods == 1)
+        }
+        // Flagger's Linkerd templates (reference §5), rendered for voting over 10s.
+        let sr = try prometheus.client.query("""
+        sum(rate(response_total{namespace="emojivoto", deployment=~"voting", classification!="failure", direction="inbound"}[10s])) \
+        / sum(rate(response_total{namespace="emojivoto", deployment=~"voting", direction="inbound"}[10s])) * 100
+        """, atMs: now)
+        let successRate = try #require(sr.first?.value)
+        #expect(successRate > 60 && successRate < 95, "Flagger's success rate for voting: \(successRate)")
+        let duration = try prometheus.client.query("""
+        histogram_quantile(0.99, sum(rate(response_latency_ms_bucket{namespace="emojivoto", deployment=~"voting", direction="inbound"}[10s])) by (le))
+        """, atMs: now)
+        let p99 = try #require(duration.first?.value)
+        #expect(p99.isFinite && p99 > 0 && p99 < 100, "Flagger's request duration for voting: \(p99) ms")
+        await mesh.stop()
+        try await group.shutdownGracefully()
+        try? FileManager.default.removeItem(at: dir)
+    }
+}
