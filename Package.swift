@@ -85,7 +85,7 @@ let package = Package(
         .testTarget(name: "MeshMetricsTests", dependencies: ["MeshMetrics", "PromText"], swiftSettings: swiftSettings),
         .testTarget(
             name: "MeshProxyTests",
-            dependencies: ["MeshProxy", "MeshDemo", "MeshSources", "MeshTap", "PromText", "MeshMetrics"] + nio,
+            dependencies: ["MeshProxy", "MeshDemo", "MeshSources", "MeshTap", "PromText", "MeshMetrics", "Dashboard"] + nio,
             swiftSettings: swiftSettings),
         .testTarget(
             name: "ConformanceTests",

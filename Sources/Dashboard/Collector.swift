@@ -5,6 +5,8 @@ import PromText
 /// How a target's last scrape went.
 public enum TargetState: String, Sendable {
     case up, down, badFormat = "bad format"
+    /// No longer a target (removed from the targets file): shown, not silently dropped.
+    case gone
 }
 
 public struct TargetHealth: Sendable {
@@ -27,6 +29,14 @@ public struct Collector: Sendable {
     public private(set) var lastScrapeMs: Int64?
     /// Recording problems (the recorder stops at the first).
     public var recordingError: String?
+    /// Why the targets file's latest version is not in use.
+    public var targetsFileProblem: String?
+
+    /// Marks a target that is no longer scraped; its last data stays until it ages out.
+    public mutating func markGone(_ target: ScrapeTarget, reason: String) {
+        health[target.url] = TargetHealth(target: target, state: .gone, message: "\(target.instance) is gone: \(reason)",
+                                          lastScrapeMs: health[target.url]?.lastScrapeMs ?? 0)
+    }
 
     public init(store: MetricStore = MetricStore()) {
         self.store = store
@@ -86,4 +96,7 @@ public struct Collector: Sendable {
     }
 
     public var upCount: Int { health.values.filter { $0.state == .up }.count }
+
+    /// Targets being scraped (gone ones left out).
+    public var activeCount: Int { health.values.filter { $0.state != .gone }.count }
 }

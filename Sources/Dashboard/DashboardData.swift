@@ -28,9 +28,10 @@ public struct DashboardData: Sendable, Equatable {
         d.workloads = collector.store.stat(StatQuery(kindLabel: kindLabel, namespace: namespace, windowMs: d.windowMs, atMs: at))
         d.edges = collector.store.edges(kindLabel: kindLabel, namespace: namespace, windowMs: d.windowMs, atMs: at)
         d.targetsUp = collector.upCount
-        d.targetsTotal = collector.health.count
+        d.targetsTotal = collector.activeCount
         d.problems = collector.health.values.compactMap(\.message).sorted()
         if let e = collector.recordingError { d.problems.insert(e, at: 0) }
+        if let e = collector.targetsFileProblem { d.problems.insert(e, at: 0) }
         return d
     }
 

@@ -7,25 +7,60 @@ import Synchronization
 public final class LiveCollector: Sendable {
     private let state = Mutex(Collector())
     private let stopped = Mutex(false)
-    private let targets: [ScrapeTarget]
+    private let targetList: Mutex<[ScrapeTarget]>
+    /// A file_sd file to follow: re-read when it changes.
+    private let targetsFile: String?
+    private let targetsFileStamp = Mutex<Date?>(nil)
     private let intervalSeconds: Double
     private let timeoutSeconds: Double
 
     private let recorder: Mutex<RecordingWriter?>
 
     /// With a `recorder`, every round of scrapes is also written to a recording.
-    public init(targets: [ScrapeTarget], intervalSeconds: Double = 1, timeoutSeconds: Double = 2, recorder: sending RecordingWriter? = nil) {
-        self.targets = targets
+    /// With `targetsFile`, targets listed there are added to `targets` and followed: the file is
+    /// read again whenever it changes.
+    public init(targets: [ScrapeTarget], targetsFile: String? = nil, intervalSeconds: Double = 1, timeoutSeconds: Double = 2,
+                recorder: sending RecordingWriter? = nil) {
+        self.targetList = Mutex(targets)
+        self.targetsFile = targetsFile
         self.recorder = Mutex(recorder)
         self.intervalSeconds = intervalSeconds
         self.timeoutSeconds = min(timeoutSeconds, intervalSeconds * 0.9)
     }
 
+    /// The targets scraped now.
+    public var targets: [ScrapeTarget] { targetList.withLock { $0 } }
+
     /// Takes one round of scrapes now, on the calling thread.
     public func scrapeOnce(clock: any Clock) {
+        followTargetsFile()
         let scraper = Scraper(timeoutSeconds: timeoutSeconds)
         let results = scraper.scrape(targets) { clock.nowMs() }
         absorb(results)
+    }
+
+    /// Re-reads the targets file when its modification time changed. A file that does not parse
+    /// keeps the last good list, and says why; targets no longer listed are shown as gone.
+    private func followTargetsFile() {
+        guard let file = targetsFile else { return }
+        let stamp = (try? FileManager.default.attributesOfItem(atPath: file))?[.modificationDate] as? Date
+        guard stamp != targetsFileStamp.withLock({ $0 }) else { return }
+        targetsFileStamp.withLock { $0 = stamp }
+        do {
+            guard let text = try? String(contentsOfFile: file, encoding: .utf8) else { throw SourceError("cannot read the targets file \(file)") }
+            let fresh = try TargetsFile.parse(text, file: file)
+            let old = targetList.withLock { list in
+                defer { list = fresh }
+                return list
+            }
+            let gone = old.filter { o in !fresh.contains { $0.url == o.url } }
+            state.withLock { c in
+                c.targetsFileProblem = nil
+                for t in gone { c.markGone(t, reason: "removed from \(file)") }
+            }
+        } catch {
+            state.withLock { $0.targetsFileProblem = "\(error); still scraping the last good list" }
+        }
     }
 
     private func absorb(_ results: [ScrapeResult]) {
@@ -56,6 +91,7 @@ public final class LiveCollector: Sendable {
             let scraper = Scraper(timeoutSeconds: timeoutSeconds)
             while !stopped.withLock({ $0 }) {
                 let started = clock.nowMs()
+                followTargetsFile()
                 let results = scraper.scrape(targets) { clock.nowMs() }
                 absorb(results)
                 let elapsed = Double(clock.nowMs() - started) / 1000

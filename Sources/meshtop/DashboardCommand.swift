@@ -21,10 +21,10 @@ struct DashboardCommand: ParsableCommand {
     var taps: [String] = []
 
     func run() throws {
-        let targets = try sources.targets()
+        let targets = try sources.targets()  // checked now, so a bad file is an error before the screen opens
         let windowMs = try window.milliseconds
         let clock = WallClock()
-        let live = LiveCollector(targets: targets, intervalSeconds: 1)
+        let live = LiveCollector(targets: try sources.targets(includingFile: false), targetsFile: sources.targetsFile, intervalSeconds: 1)
         live.start(clock: clock)
         defer { live.stop() }
         let terminal = try display.openTerminal()

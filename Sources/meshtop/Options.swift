@@ -27,11 +27,12 @@ struct SourceOptions: ParsableArguments {
     @Option(help: ArgumentHelp("With --replay: the moment to report (-5m, +30s, 21:30:05, RFC 3339, unix seconds; default: the last event).", valueName: "TIME"))
     var at: String?
 
-    func targets() throws -> [ScrapeTarget] {
+    /// The targets given; without `includingFile`, only the --scrape ones (a follower reads the file).
+    func targets(includingFile: Bool = true) throws -> [ScrapeTarget] {
         var out: [ScrapeTarget] = []
         do {
             for argument in scrape { out.append(try TargetsFile.parseScrapeArgument(argument)) }
-            if let file = targetsFile {
+            if includingFile, let file = targetsFile {
                 guard let text = try? String(contentsOfFile: file, encoding: .utf8) else {
                     throw Exit.input("cannot read the targets file \(file)")
                 }
@@ -40,7 +41,7 @@ struct SourceOptions: ParsableArguments {
         } catch let e as SourceError {
             throw Exit.input(e.description)
         }
-        guard !out.isEmpty else {
+        guard !out.isEmpty || (!includingFile && targetsFile != nil) else {
             throw Exit.input("no sources: give --scrape URL or --targets FILE (or try `meshtop demo`)")
         }
         return out

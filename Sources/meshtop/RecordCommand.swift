@@ -36,7 +36,8 @@ struct Record: ParsableCommand {
         } catch {
             throw Exit.input(error.description)
         }
-        let live = LiveCollector(targets: targets, intervalSeconds: Double(intervalMs) / 1000, recorder: writer)
+        let live = LiveCollector(targets: try sources.targets(includingFile: false), targetsFile: sources.targetsFile,
+                                 intervalSeconds: Double(intervalMs) / 1000, recorder: writer)
         try recordUntilDone(live, clock: clock, durationMs: durationMs, output: output)
     }
 }
