@@ -21,6 +21,7 @@ let package = Package(
     products: [
         .executable(name: "meshtop", targets: ["meshtop"]),
         .executable(name: "meshproxy", targets: ["meshproxy"]),
+        .executable(name: "meshload", targets: ["meshload"]),
         // The core, for Benchmarks/ and for tools built on meshtop.
         .library(name: "PromText", targets: ["PromText"]),
         .library(name: "MeshMetrics", targets: ["MeshMetrics"]),
@@ -30,6 +31,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
     ],
     targets: [
         // System libraries, each behind a small C shim (variadic and macro APIs, C globals).
@@ -72,6 +74,11 @@ let package = Package(
             dependencies: ["MeshProxy", .product(name: "ArgumentParser", package: "swift-argument-parser")] + nio,
             swiftSettings: swiftSettings),
 
+        .executableTarget(
+            name: "meshload",
+            dependencies: ["MeshDemo", "MeshProxy", .product(name: "Histogram", package: "hdrhistogram-swift"),
+                           .product(name: "ArgumentParser", package: "swift-argument-parser")] + nio,
+            swiftSettings: swiftSettings),
         .target(name: "MeshTesting", dependencies: ["PromText", "MeshMetrics"], swiftSettings: swiftSettings),
         .executableTarget(
             name: "meshbench",

@@ -46,6 +46,9 @@ struct Meshproxy: AsyncParsableCommand {
     @Option(name: .customLong("label"), help: ArgumentHelp("This workload's labels, shown by tap (repeatable): namespace=emojivoto, deployment=web, pod=web-0.", valueName: "name=value"))
     var labels: [String] = []
 
+    @Option(help: "Event-loop threads (1 is Linkerd's default for a sidecar).")
+    var threads = 1
+
     @Option(help: "How long connecting to an upstream may take, in milliseconds, before 504.")
     var connectTimeoutMs: Int64 = 1000
 
@@ -113,7 +116,8 @@ struct Meshproxy: AsyncParsableCommand {
         }
         let proxy: MeshProxyServer
         do {
-            proxy = try await MeshProxyServer.start(config)
+            guard (1...64).contains(threads) else { throw ValidationError("--threads must be 1 to 64") }
+            proxy = try await MeshProxyServer.start(config, group: MultiThreadedEventLoopGroup(numberOfThreads: threads))
         } catch {
             FileHandle.standardError.write(Data("meshproxy: cannot listen: \(error)\n".utf8))
             Foundation.exit(3)
