@@ -22,14 +22,7 @@ enum DetailScreen {
                 return
             }
             title = "workload \(id.namespace)/\(id.name)   pods \(w.meshedPods)/\(w.runningPods)   tcp \(w.tcpOpenConnections.map { String(Int($0)) } ?? "-")"
-            var t = TrafficMetrics()
-            t.success = w.success
-            t.rps = w.rps
-            t.latencyP50 = w.latencyP50
-            t.latencyP95 = w.latencyP95
-            t.latencyP99 = w.latencyP99
-            t.buckets = w.latencyBuckets
-            traffic = t
+            traffic = w.traffic
             history = state.history["w:\(id.namespace)/\(id.name)"] ?? History()
             paths = state.top.sortedRows.filter { $0.destination == id.name || $0.destination.hasPrefix(id.name + "-") }
         case .edge(let id)?:

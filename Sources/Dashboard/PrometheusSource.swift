@@ -30,13 +30,7 @@ public struct PrometheusSource: Sendable {
         for s in try client.query("sum(up\(all)) by (\(by))", atMs: atMs) { update(id(s.labels)) { $0.meshedPods = Int(s.value) } }
         let inbound = "{" + (["direction=\"inbound\""] + selector).joined(separator: ", ") + "}"
         for (w, t) in try traffic(selector: inbound, by: by, windowMs: windowMs, atMs: atMs, key: id) {
-            update(w) { r in
-                r.success = t.success
-                r.rps = t.rps
-                r.latencyP50 = t.latencyP50
-                r.latencyP95 = t.latencyP95
-                r.latencyP99 = t.latencyP99
-            }
+            update(w) { $0.traffic = t }
         }
         for s in try client.query("sum(tcp_open_connections\(inbound)) by (\(by))", atMs: atMs) {
             update(id(s.labels)) { $0.tcpOpenConnections = s.value }

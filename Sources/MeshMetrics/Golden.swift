@@ -34,6 +34,28 @@ public struct GoldenMetrics: Sendable, Equatable {
     /// The latency distribution behind the quantiles.
     public var latencyBuckets: [LatencyBucket] = []
 
+    /// The traffic part: success, RPS, quantiles and the latency distribution behind them.
+    public var traffic: TrafficMetrics {
+        get {
+            var t = TrafficMetrics()
+            t.success = success
+            t.rps = rps
+            t.latencyP50 = latencyP50
+            t.latencyP95 = latencyP95
+            t.latencyP99 = latencyP99
+            t.buckets = latencyBuckets
+            return t
+        }
+        set {
+            success = newValue.success
+            rps = newValue.rps
+            latencyP50 = newValue.latencyP50
+            latencyP95 = newValue.latencyP95
+            latencyP99 = newValue.latencyP99
+            latencyBuckets = newValue.buckets
+        }
+    }
+
     public init(workload: WorkloadID, meshedPods: Int = 0, runningPods: Int = 0) {
         self.workload = workload
         self.meshedPods = meshedPods
@@ -178,12 +200,7 @@ extension MetricStore {
         for (group, t) in traffic(inbound, groupBy: groupBy, windowMs: query.windowMs, at: end) {
             let w = id(group)
             var r = row(w)
-            r.success = t.success
-            r.rps = t.rps
-            r.latencyP50 = t.latencyP50
-            r.latencyP95 = t.latencyP95
-            r.latencyP99 = t.latencyP99
-            r.latencyBuckets = t.buckets
+            r.traffic = t
             rows[w] = r
         }
         let connections = selection("tcp_open_connections", inbound, groupBy: groupBy, extra: "")

@@ -103,10 +103,6 @@ final class HeaderTimeoutHandler: ChannelDuplexHandler {
         context.fireChannelReadComplete()
     }
 
-    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
-        context.write(data, promise: promise)
-    }
-
     func channelInactive(context: ChannelHandlerContext) {
         timer?.cancel()
         timer = nil
