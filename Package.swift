@@ -53,7 +53,7 @@ let package = Package(
         .target(name: "TerminalUI", dependencies: ["CNcurses"], swiftSettings: swiftSettings),
         .target(
             name: "Dashboard",
-            dependencies: ["MeshMetrics", "MeshTap", "MeshSources", "TerminalUI", .product(name: "Yams", package: "Yams")],
+            dependencies: ["MeshMetrics", "MeshTap", "MeshSources", "MeshCanary", "TerminalUI", .product(name: "Yams", package: "Yams")],
             swiftSettings: swiftSettings),
         .target(
             name: "MeshProxy",
@@ -96,11 +96,11 @@ let package = Package(
             swiftSettings: swiftSettings),
         .testTarget(
             name: "ConformanceTests",
-            dependencies: ["MeshMetrics", "MeshSources", "Dashboard", "PromText", "MeshDemo"] + nio,
+            dependencies: ["MeshMetrics", "MeshSources", "Dashboard", "PromText", "MeshDemo", "MeshCanary"] + nio,
             swiftSettings: swiftSettings),
         .testTarget(
             name: "EndToEndTests",
-            dependencies: ["Dashboard", "TerminalUI", "MeshMetrics", "MeshSources", "MeshTap", "PromText"],
+            dependencies: ["Dashboard", "TerminalUI", "MeshMetrics", "MeshSources", "MeshTap", "MeshCanary", "PromText"],
             exclude: ["Goldens"],
             swiftSettings: swiftSettings),
     ],

@@ -18,10 +18,39 @@ public struct CheckOutcome: Sendable, Equatable {
     }
 }
 
+extension ProxyChecks {
+    /// Each proxy's clock (its `Date` header) against this machine's at the middle of the scrape:
+    /// certificates and windows go wrong when clocks disagree. Dates have whole seconds, so a
+    /// second of difference is noise.
+    static func clockSkew(_ results: [ScrapeResult], maxSeconds: Double) -> CheckOutcome {
+        let cat = "meshtop-proxies"
+        let skews = results.compactMap { r -> (String, Double)? in
+            guard let date = r.serverDateMs else { return nil }
+            let middle = Double(r.startedMs) + r.durationSeconds * 500
+            // The header drops the fraction of a second: compare with the middle of that second.
+            return (r.target.instance, (Double(date) + 500 - middle) / 1000)
+        }
+        guard !skews.isEmpty else {
+            return CheckOutcome(cat, "proxy clocks: no proxy sent a Date header, skew not checked", results.contains { $0.body != nil } ? .warning : .ok,
+                                hint: results.contains { $0.body != nil } ? "meshproxy's admin sends one; other servers may not" : nil)
+        }
+        let bad = skews.filter { abs($0.1) > maxSeconds }
+        let largest = skews.map { abs($0.1) }.max() ?? 0
+        let spread = (skews.map(\.1).max() ?? 0) - (skews.map(\.1).min() ?? 0)
+        func seconds(_ v: Double) -> String { (v >= 0 ? "+" : "") + String(Int(v.rounded())) + "s" }
+        if bad.isEmpty && spread <= maxSeconds {
+            return CheckOutcome(cat, "proxy clocks agree with this machine and each other (within \(Int(max(1, largest.rounded())))s)", .ok)
+        }
+        let list = (bad.isEmpty ? skews : bad).sorted { abs($0.1) > abs($1.1) }.map { "\($0.0) \(seconds($0.1))" }.joined(separator: ", ")
+        return CheckOutcome(cat, "proxy clocks are not skewed", .warning,
+                            hint: "clocks differ by more than \(Int(maxSeconds))s: \(list) (relative to this machine) — run NTP on those hosts; skew breaks certificate validity and rate windows")
+    }
+}
+
 /// The checks that need only scrapes: reachability, formats, versions, certificate expiry.
 public enum ProxyChecks {
     /// Judges one round of scrapes taken at `nowMs`.
-    public static func run(_ results: [ScrapeResult], nowMs: Int64, warnDays: Double = 60) -> [CheckOutcome] {
+    public static func run(_ results: [ScrapeResult], nowMs: Int64, warnDays: Double = 60, maxSkewSeconds: Double = 5) -> [CheckOutcome] {
         let cat = "meshtop-proxies"
         var out: [CheckOutcome] = []
         let down = results.filter { $0.body == nil }
@@ -54,6 +83,7 @@ public enum ProxyChecks {
             ? CheckOutcome(cat, "proxy versions are consistent (\(versions.keys.first ?? "none"))", .ok)
             : CheckOutcome(cat, "proxy versions are consistent", .warning,
                            hint: versions.map { "\($0.key): \($0.value.joined(separator: ", "))" }.sorted().joined(separator: "; ")))
+        out.append(clockSkew(results, maxSeconds: maxSkewSeconds))
         // Identity: the certificate each proxy holds, by the expiry gauge (classic and newer names).
         let cert = "meshtop-identity"
         var expiring: [String] = []

@@ -51,12 +51,27 @@ public final class TapFeed: Sendable {
     }
 }
 
+/// The latest canary watch, handed from the controller's thread to the dashboard's.
+public final class CanaryBoard: Sendable {
+    private let latest = Mutex<(watch: CanaryWatch?, version: Int)>((nil, 0))
+
+    public init() {}
+
+    public func post(_ watch: CanaryWatch) { latest.withLock { $0 = (watch, $0.version + 1) } }
+
+    /// The watch if it changed since `version`.
+    func take(since version: Int) -> (CanaryWatch, Int)? {
+        latest.withLock { l in l.version > version ? l.watch.map { ($0, l.version) } : nil }
+    }
+}
+
 /// Runs the dashboard on a real terminal: reads keys, folds them, fresh data and tap events into
 /// the state, renders the view and draws it, until `q`, Ctrl-C, a deadline or `maxFrames`.
 public enum DashboardLoop {
-    public static func run(_ initial: DashboardState, feed: any DashboardFeed, tap: TapFeed? = nil, terminal: NcursesTerminal,
-                           maxFrames: Int? = nil, deadlineMs: Int64? = nil, clock: any Clock = WallClock()) {
+    public static func run(_ initial: DashboardState, feed: any DashboardFeed, tap: TapFeed? = nil, canary: CanaryBoard? = nil,
+                           terminal: NcursesTerminal, maxFrames: Int? = nil, deadlineMs: Int64? = nil, clock: any Clock = WallClock()) {
         var state = initial
+        var canaryVersion = 0
         state.tapSources = tap?.count ?? 0
         var frames = 0
         var lastRefresh: Int64 = 0
@@ -78,6 +93,11 @@ public enum DashboardLoop {
                     if state.view == .tap || state.view == .top { dirty = true }
                 }
                 if let p = problems.last { state.message = p; dirty = true }
+            }
+            if let (watch, version) = canary?.take(since: canaryVersion) {
+                canaryVersion = version
+                update(&state, .canary(watch))
+                dirty = true
             }
             if now - lastRefresh >= Int64(state.refreshMs) {
                 lastRefresh = now

@@ -4,7 +4,7 @@ public import TerminalUI
 
 /// The dashboard's views, in the order of their number keys.
 public enum ViewKind: Int, CaseIterable, Sendable {
-    case overview = 1, edges, graph, detail, top, tap, compare, help
+    case overview = 1, edges, graph, detail, top, tap, compare, help, canary
 
     public var title: String {
         switch self {
@@ -16,6 +16,7 @@ public enum ViewKind: Int, CaseIterable, Sendable {
         case .tap: return "Tap"
         case .compare: return "Compare"
         case .help: return "Help"
+        case .canary: return "Canary"
         }
     }
 
@@ -113,6 +114,8 @@ public struct DashboardState: Sendable {
     public var tapSources = 0
     /// Set when the dashboard plays a recording.
     public var replay: ReplayPosition?
+    /// A canary release being watched (view 9 exists only then).
+    public var canary: CanaryWatch?
 
     public init(title: String, source: String, windowMs: Int64) {
         self.title = title
@@ -121,6 +124,9 @@ public struct DashboardState: Sendable {
     }
 
     public var selected: Int { selection[view] ?? 0 }
+
+    /// The views there are now: Canary only while a canary is watched.
+    public var views: [ViewKind] { ViewKind.allCases.filter { $0 != .canary || canary != nil } }
 }
 
 /// What the user, the clock or a source asks for.
@@ -131,6 +137,8 @@ public enum Action: Sendable {
     /// Wall-clock time passed (a replay plays on).
     case tick(elapsedMs: Int64)
     case tap([TapEvent])
+    /// The canary watch changed.
+    case canary(CanaryWatch)
 }
 
 /// state + action → new state: the dashboard's only place that changes state.
@@ -164,6 +172,11 @@ public func update(_ state: inout DashboardState, _ action: Action) {
         }
         if state.tapEvents.count > state.tapCapacity { state.tapEvents.removeFirst(state.tapEvents.count - state.tapCapacity) }
         if state.tapHeld.count > state.tapCapacity { state.tapHeld.removeFirst(state.tapHeld.count - state.tapCapacity) }
+    case .canary(let watch):
+        if watch.result != nil, state.canary?.result == nil {
+            state.message = "canary \(watch.result!): \(watch.reason ?? "")"
+        }
+        state.canary = watch
     case .key(let key):
         handleKey(&state, key)
     }
@@ -234,9 +247,11 @@ private func handleKey(_ state: inout DashboardState, _ key: Key) {
             if state.tapEvents.count > state.tapCapacity { state.tapEvents.removeFirst(state.tapEvents.count - state.tapCapacity) }
         }
     case .character(let c) where c.isNumber:
-        if let n = c.wholeNumberValue, let v = ViewKind(rawValue: n) { show(v, &state) }
-    case .tab: show(ViewKind(rawValue: state.view.rawValue % ViewKind.allCases.count + 1)!, &state)
-    case .backTab: show(ViewKind(rawValue: (state.view.rawValue + ViewKind.allCases.count - 2) % ViewKind.allCases.count + 1)!, &state)
+        if let n = c.wholeNumberValue, let v = ViewKind(rawValue: n), state.views.contains(v) { show(v, &state) }
+    case .tab, .backTab:
+        let views = state.views
+        let i = views.firstIndex(of: state.view) ?? 0
+        show(views[(i + (key == .tab ? 1 : views.count - 1)) % views.count], &state)
     case .escape:
         if !state.filter.isEmpty { state.filter = "" } else { show(state.previousView == state.view ? .overview : state.previousView, &state) }
     case .down, .character("j"): move(&state, by: 1)
@@ -297,7 +312,7 @@ private func drillIn(_ state: inout DashboardState) {
 private func run(command: String, _ state: inout DashboardState) {
     let words = command.split(separator: " ").map(String.init)
     guard let verb = words.first?.lowercased() else { return }
-    if let v = ViewKind.allCases.first(where: { $0.command == verb || ($0 == .overview && verb == "ov") }) {
+    if let v = state.views.first(where: { $0.command == verb || ($0 == .overview && verb == "ov") }) {
         show(v, &state)
         return
     }

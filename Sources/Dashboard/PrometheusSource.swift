@@ -1,5 +1,6 @@
 public import MeshMetrics
 public import MeshSources
+import Synchronization
 
 /// Golden metrics from a Prometheus-compatible server that scrapes the proxies, by the PromQL
 /// linkerd viz sends (reference §4.1): the server does the work, meshtop formats the answers.
@@ -127,8 +128,42 @@ public struct PrometheusSource: Sendable {
         return out
     }
 
-    private func escape(_ v: String) -> String {
-        v.replacingAll("\\", "\\\\").replacingAll("\"", "\\\"")
+}
+
+/// A label value inside a PromQL string literal.
+func escape(_ v: String) -> String {
+    v.replacingAll("\\", "\\\\").replacingAll("\"", "\\\"")
+}
+
+/// The dashboard over a Prometheus server: each refresh sends linkerd viz's queries for now. When
+/// the server fails, the last good numbers stay on screen and the problem shows on the message line.
+public final class PrometheusFeed: DashboardFeed {
+    private let source: PrometheusSource
+    private let clock: any Clock
+    private let lastGood = Mutex<DashboardData?>(nil)
+
+    public init(source: PrometheusSource, clock: any Clock = WallClock()) {
+        self.source = source
+        self.clock = clock
+    }
+
+    public func data(for state: DashboardState) -> DashboardData {
+        let at = clock.nowMs()
+        var d = DashboardData()
+        d.atMs = at
+        d.windowMs = state.windowMs
+        do {
+            d.workloads = try source.stat(kindLabel: state.kindLabel, namespace: state.namespace, name: nil, windowMs: state.windowMs, atMs: at)
+            d.edges = try source.edges(kindLabel: state.kindLabel, namespace: state.namespace, windowMs: state.windowMs, atMs: at)
+            d.targetsUp = d.workloads.reduce(0) { $0 + $1.meshedPods }
+            d.targetsTotal = d.workloads.reduce(0) { $0 + $1.runningPods }
+            lastGood.withLock { $0 = d }
+            return d
+        } catch {
+            var kept = lastGood.withLock { $0 } ?? d
+            kept.problems = ["Prometheus at \(source.client.baseURL): \(error.description)"]
+            return kept
+        }
     }
 }
 

@@ -26,6 +26,8 @@ public enum DashboardScreen {
         case .tap: TapScreen.draw(state, in: area, &screen)
         case .compare: CompareScreen.draw(state, in: area, &screen)
         case .help: HelpScreen.draw(state, in: area, &screen)
+        case .canary:
+            if let w = state.canary { CanaryScreen.draw(w, in: area, &screen) }
         }
         drawMessageLine(state, &screen)
         drawStatus(state, &screen)
@@ -42,7 +44,10 @@ public enum DashboardScreen {
 
     static func drawTabs(_ state: DashboardState, _ screen: inout Screen) {
         var x = 1
-        for v in ViewKind.allCases {
+        var views = state.views
+        // Too narrow for every tab: Help goes (8 and ? still open it).
+        if views.reduce(0, { $0 + "\($1.rawValue) \($1.title)".count + 2 }) >= screen.width { views.removeAll { $0 == .help && state.view != .help } }
+        for v in views {
             let label = "\(v.rawValue) \(v.title)"
             guard x + label.count < screen.width else { break }
             let current = v == state.view

@@ -36,6 +36,8 @@ public struct ScrapeResult: Sendable {
     public var body: [UInt8]?
     /// A sentence naming what went wrong (connection refused, timeout, HTTP status…).
     public var error: String?
+    /// The target's clock, from its `Date` header (whole seconds), when it sent one. Not recorded.
+    public var serverDateMs: Int64?
 
     public init(target: ScrapeTarget, startedMs: Int64, durationSeconds: Double, body: [UInt8]?, error: String?) {
         self.target = target
@@ -115,8 +117,10 @@ public final class Scraper {
             } else if !(200...299).contains(status) {
                 error = "HTTP \(status) from \(t.target.url)"
             }
-            results.append(ScrapeResult(target: t.target, startedMs: t.started, durationSeconds: total,
-                                        body: error == nil ? t.sink.bytes : nil, error: error))
+            var result = ScrapeResult(target: t.target, startedMs: t.started, durationSeconds: total,
+                                      body: error == nil ? t.sink.bytes : nil, error: error)
+            result.serverDateMs = t.sink.dateHeader.flatMap(HTTPDate.parseMs)
+            results.append(result)
             curl_multi_remove_handle(multi, easy)
             curl_easy_cleanup(easy)
         }
@@ -133,6 +137,8 @@ public final class Scraper {
         mt_curl_setopt_string(easy, CURLOPT_PROTOCOLS_STR, "http,https")
         mt_curl_setopt_write(easy, bodyWriter)
         mt_curl_setopt_pointer(easy, CURLOPT_WRITEDATA, Unmanaged.passUnretained(sink).toOpaque())
+        mt_curl_setopt_header(easy, headerReader)
+        mt_curl_setopt_pointer(easy, CURLOPT_HEADERDATA, Unmanaged.passUnretained(sink).toOpaque())
     }
 
     private func describe(_ code: CURLcode, url: String) -> String {
@@ -161,8 +167,44 @@ private final class BodySink {
     var bytes: [UInt8] = []
     let limit: Int
     var overflowed = false
+    /// The value of the response's `Date` header.
+    var dateHeader: String?
 
     init(limit: Int) { self.limit = limit }
+}
+
+private let headerReader: mt_curl_write_fn = { pointer, size, count, userdata in
+    guard let pointer, let userdata else { return 0 }
+    let n = size * count
+    // Only `Date:` is kept; a header line is short, so reading it whole is cheap.
+    if n > 5, n < 200 {
+        let line = pointer.withMemoryRebound(to: UInt8.self, capacity: n) { String(decoding: UnsafeBufferPointer(start: $0, count: n), as: UTF8.self) }
+        if line.lowercased().hasPrefix("date:") {
+            Unmanaged<BodySink>.fromOpaque(userdata).takeUnretainedValue().dateHeader = String(line.dropFirst(5).drop(while: \.isWhitespace).reversed().drop(while: \.isWhitespace).reversed())
+        }
+    }
+    return n
+}
+
+/// HTTP dates (RFC 9110 IMF-fixdate).
+public enum HTTPDate {
+    /// `Sun, 06 Nov 1994 08:49:37 GMT` → milliseconds since the epoch; nil for any other form.
+    public static func parseMs(_ text: String) -> Int64? {
+        let months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
+        let parts = text.split(separator: " ")
+        guard parts.count == 6, parts[5] == "GMT", let day = Int32(parts[1]), let month = months.firstIndex(of: String(parts[2])),
+              let year = Int32(parts[3]) else { return nil }
+        let clock = parts[4].split(separator: ":").compactMap { Int32($0) }
+        guard clock.count == 3 else { return nil }
+        var t = tm()
+        t.tm_year = year - 1900
+        t.tm_mon = Int32(month)
+        t.tm_mday = day
+        t.tm_hour = clock[0]
+        t.tm_min = clock[1]
+        t.tm_sec = clock[2]
+        return Int64(timegm(&t)) * 1000
+    }
 }
 
 private let bodyWriter: mt_curl_write_fn = { pointer, size, count, userdata in

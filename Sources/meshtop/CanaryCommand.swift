@@ -4,102 +4,7 @@ import Foundation
 import MeshCanary
 import MeshMetrics
 import MeshSources
-
-/// A canary release driven by the mesh's own metrics: each interval judge the canary's inbound
-/// traffic, then step its weight through meshproxy's split API, roll it back, or promote it.
-struct CanaryRun {
-    var policy: CanaryPolicy
-    var intervalMs: Int64
-    var namespace: String?
-    var canary: String
-    var primary: String
-    var authority: String
-    var canaryBackend: String
-    var primaryBackend: String
-    var splits: [SplitClient]
-    var dryRun: Bool
-    /// Where progress lines go (stdout headless; nowhere under a TUI).
-    var say: @Sendable (String) -> Void
-
-    /// Runs until promotion or rollback (or `stop`); returns the exit code: 0 promoted, 1 rolled back.
-    func run(_ live: LiveCollector, stop: () -> Bool = { false }) -> Int32 {
-        var analysis = CanaryAnalysis(policy: policy)
-        say("canary: \(canary) against \(primary) on \(authority), every \(DurationText.format(intervalMs)): step \(policy.stepWeight), max \(policy.maxWeight), threshold \(policy.threshold)\(dryRun ? " (dry run: weights are not changed)" : "")")
-        if let problem = apply(weight: analysis.begin()) {
-            return finish(analysis, result: "rolled back", reason: "the split cannot be set: \(problem)", code: 1)
-        }
-        say("\(time()) start: canary weight \(analysis.weight)")
-        while !stop() {
-            let started = Date()
-            while Date().timeIntervalSince(started) * 1000 < Double(intervalMs) {
-                if stop() { return finish(analysis, result: "stopped", reason: "interrupted; canary left at weight \(analysis.weight)", code: 1) }
-                Thread.sleep(forTimeInterval: 0.1)
-            }
-            let (c, p) = live.read { collector -> (TrafficSample?, TrafficSample?) in
-                (sample(collector, canary), sample(collector, primary))
-            }
-            let checks = CanaryAnalysis.check(canary: c, primary: p, policy: policy)
-            let decision = analysis.step(checks)
-            let line = checks.map { "\($0.passed ? "✔" : "✖") \($0.name) \($0.detail)" }.joined(separator: "  ")
-            say("\(time()) weight \(analysis.weight)  \(line)  => \(CanaryAnalysis.describe(decision))")
-            switch decision {
-            case .advance(let w):
-                if let problem = apply(weight: w) {
-                    _ = apply(weight: 0)
-                    return finish(analysis, result: "rolled back", reason: "the split cannot be set: \(problem)", code: 1)
-                }
-            case .hold: break
-            case .rollback(let reason):
-                if let problem = apply(weight: 0) { say("canary: could not roll back the split: \(problem)") }
-                return finish(analysis, result: "rolled back", reason: reason, code: 1)
-            case .promote:
-                if let problem = apply(weight: 100) {
-                    _ = apply(weight: 0)
-                    return finish(analysis, result: "rolled back", reason: "the split cannot be set for promotion: \(problem)", code: 1)
-                }
-                return finish(analysis, result: "promoted", reason: "passed every check up to weight \(policy.maxWeight)", code: 0)
-            }
-        }
-        return finish(analysis, result: "stopped", reason: "interrupted; canary left at weight \(analysis.weight)", code: 1)
-    }
-
-    /// The canary's (or primary's) inbound traffic over the last interval.
-    private func sample(_ c: borrowing Collector, _ deployment: String) -> TrafficSample? {
-        guard let at = c.lastScrapeMs else { return nil }
-        var matchers: [Matcher] = [.eq("direction", "inbound"), .eq("deployment", deployment)]
-        if let namespace { matchers.append(.eq("namespace", namespace)) }
-        let window = c.effectiveWindow(intervalMs)
-        guard let t = c.store.traffic(matchers, groupBy: ["deployment"], windowMs: window, at: at).values.first, let rps = t.rps else { return nil }
-        return TrafficSample(requests: rps * Double(window) / 1000, success: t.success, p99Ms: t.latencyP99)
-    }
-
-    /// Sets canary = weight, primary = 100 - weight on every split; nil, or why it failed.
-    private func apply(weight: Int) -> String? {
-        guard !dryRun else { return nil }
-        for split in splits {
-            do {
-                try split.set(authority: authority, weights: [canaryBackend: weight, primaryBackend: 100 - weight])
-            } catch {
-                return error.description
-            }
-        }
-        return nil
-    }
-
-    private func finish(_ a: CanaryAnalysis, result: String, reason: String, code: Int32) -> Int32 {
-        say("\(time()) \(result): \(reason)")
-        let verdict = "{\"result\":\(JSONText.string(result)),\"canary\":\(JSONText.string(canary)),\"weight\":\(a.weight),"
-            + "\"intervals\":\(a.intervals),\"failed_checks\":\(a.failedChecks),\"reason\":\(JSONText.string(reason)),"
-            + "\"log\":[" + a.log.map(JSONText.string).joined(separator: ",") + "]}"
-        say(verdict)
-        return code
-    }
-
-    private func time() -> String {
-        let ms = WallClock().nowMs()
-        return TimeSpec.format(ms / 1000 * 1000)
-    }
-}
+import Synchronization
 
 struct CanaryOptions: ParsableArguments {
     @Option(help: "Canary analysis interval.") var interval = "30s"
@@ -137,6 +42,11 @@ struct Canary: ParsableCommand {
         volume are checked (no data or too few requests is a failed check, so missing data never \
         promotes); passing raises its weight by --step-weight through meshproxy's /split, --threshold \
         failed checks roll it back to 0, passing at --max-weight promotes it to 100.
+
+        Sources: the proxies scraped directly (--scrape, --targets), a Prometheus server asked with \
+        Flagger's Linkerd queries (--prometheus), or a recording judged as fast as it reads \
+        (--replay FILE [--at TIME]; weights are not moved). On a terminal the dashboard opens on \
+        its Canary view (9); --headless prints one line per interval and a final JSON verdict.
         """)
 
     @Option(help: "The canary's deployment.") var target: String
@@ -148,22 +58,127 @@ struct Canary: ParsableCommand {
     @Option(name: .customLong("split-admin"), help: ArgumentHelp("A meshproxy admin listener whose outbound split to step (repeatable).", valueName: "URL")) var splitAdmins: [String] = []
     @Option(help: "Token for the admin listeners' /split.") var adminToken: String?
     @Flag(help: "Judge without moving weights.") var dryRun = false
-    @Flag(help: "No terminal UI: one line per interval and a JSON verdict (the only mode so far).") var headless = false
+    @Flag(help: "No terminal UI: one line per interval and a JSON verdict.") var headless = false
     @OptionGroup var analysis: CanaryOptions
     @OptionGroup var sources: SourceOptions
+    @OptionGroup var display: DisplayOptions
 
     func run() throws {
         let (policy, intervalMs) = try analysis.policy()
-        guard dryRun || !splitAdmins.isEmpty else { throw Exit.input("give --split-admin URL (a proxy whose split to step), or --dry-run") }
-        let live = LiveCollector(targets: try sources.targets(), intervalSeconds: 1)
-        live.start(clock: WallClock())
+        let who = CanaryTarget(namespace: namespace, canary: target, primary: primary)
+        if sources.replay != nil, !splitAdmins.isEmpty {
+            throw Exit.input("--replay judges a recording and moves no weights: leave out --split-admin")
+        }
+        let judgeOnly = dryRun || sources.replay != nil
+        guard judgeOnly || !splitAdmins.isEmpty else { throw Exit.input("give --split-admin URL (a proxy whose split to step), or --dry-run") }
+        let controller = CanaryController(authority: authority, canaryBackend: canaryBackend ?? target, primaryBackend: primaryBackend ?? primary,
+                                          splits: splitAdmins.map { SplitClient(adminURL: $0, token: adminToken) }, dryRun: judgeOnly)
+        let clock = WallClock()
+
+        if let path = sources.replay {
+            let scrapes = try loadScrapes(path)
+            guard let first = scrapes.first?.startedMs, let last = scrapes.last?.startedMs else {
+                throw Exit.input("\(path): the recording has no scrapes to judge")
+            }
+            var start = first
+            if let at = sources.at {
+                guard let t = TimeSpec.milliseconds(at, startMs: first, endMs: last) else {
+                    throw Exit.input("--at \(at): not a time (try -5m, +30s, 21:30:05 or 2026-11-25T21:30:05Z)")
+                }
+                start = t
+            }
+            var observer = ReplayCanaryObserver(events: scrapes, target: who, intervalMs: intervalMs, startMs: start,
+                                                source: "replay of \(URL(fileURLWithPath: path).lastPathComponent)")
+            try headlessRun(controller, &observer, policy: policy, intervalMs: intervalMs, startMs: start, judgeOnly: true)
+            return
+        }
+        if let url = sources.prometheus {
+            guard sources.scrape.isEmpty, sources.targetsFile == nil else { throw Exit.input("--prometheus asks a server: leave out --scrape and --targets") }
+            let client = PrometheusClient(baseURL: url, timeoutSeconds: 5)
+            var observer = PrometheusCanaryObserver(client: client, target: who, intervalMs: intervalMs, clock: clock)
+            if headless {
+                try headlessRun(controller, &observer, policy: policy, intervalMs: intervalMs, startMs: clock.nowMs(), judgeOnly: judgeOnly)
+            } else {
+                try dashboardRun(controller, &observer, policy: policy, intervalMs: intervalMs,
+                                 feed: PrometheusFeed(source: PrometheusSource(client: client), clock: clock), judgeOnly: judgeOnly)
+            }
+            return
+        }
+        let targets = try sources.targets()
+        let live = LiveCollector(targets: try sources.targets(includingFile: false), targetsFile: sources.targetsFile, intervalSeconds: 1)
+        live.start(clock: clock)
         defer { live.stop() }
+        var observer = LiveCanaryObserver(live: live, target: who, intervalMs: intervalMs, source: "scraping \(targets.count) proxies", clock: clock)
+        if headless {
+            try headlessRun(controller, &observer, policy: policy, intervalMs: intervalMs, startMs: clock.nowMs(), judgeOnly: judgeOnly)
+        } else {
+            try dashboardRun(controller, &observer, policy: policy, intervalMs: intervalMs, feed: live, judgeOnly: judgeOnly)
+        }
+    }
+
+    private func watch(_ observer: some CanaryObserver, policy: CanaryPolicy, intervalMs: Int64, judgeOnly: Bool) -> CanaryWatch {
+        CanaryWatch(target: CanaryTarget(namespace: namespace, canary: target, primary: primary), authority: authority,
+                    source: observer.source, policy: policy, intervalMs: intervalMs, dryRun: judgeOnly)
+    }
+
+    /// One line per decision on stdout, then the JSON verdict; exit 0 promoted, 1 otherwise.
+    func headlessRun(_ controller: CanaryController, _ observer: inout some CanaryObserver, policy: CanaryPolicy,
+                             intervalMs: Int64, startMs: Int64, judgeOnly: Bool) throws {
         let stop = StopFlag.install()
-        let code = CanaryRun(policy: policy, intervalMs: intervalMs, namespace: namespace, canary: target, primary: primary,
-                             authority: authority, canaryBackend: canaryBackend ?? target, primaryBackend: primaryBackend ?? primary,
-                             splits: splitAdmins.map { SplitClient(adminURL: $0, token: adminToken) }, dryRun: dryRun,
-                             say: sayLine).run(live, stop: { stop.isSet })
+        let w = watch(observer, policy: policy, intervalMs: intervalMs, judgeOnly: judgeOnly)
+        sayLine(CanaryHeadless.header(w))
+        let (code, final) = controller.run(&observer, watch: w, startMs: startMs, stop: { stop.isSet }) { _, line in sayLine(line) }
+        sayLine(final.verdictJSON)
         if code != 0 { throw ExitCode(code) }
+    }
+
+    /// The dashboard, opened on its Canary view, while the controller runs on its own thread;
+    /// after the terminal closes the decision log and the verdict are printed, so nothing is lost.
+    private func dashboardRun(_ controller: CanaryController, _ observer: inout some CanaryObserver & Sendable, policy: CanaryPolicy,
+                              intervalMs: Int64, feed: any DashboardFeed, judgeOnly: Bool) throws {
+        let terminal = try display.openTerminal()
+        let board = CanaryBoard()
+        let w = watch(observer, policy: policy, intervalMs: intervalMs, judgeOnly: judgeOnly)
+        board.post(w)
+        let outcome = CanaryOutcome()
+        let started = WallClock().nowMs()
+        Thread.detachNewThread { [observer] in
+            var observer = observer
+            let result = controller.run(&observer, watch: w, startMs: started, stop: { outcome.abandoned }) { watch, _ in board.post(watch) }
+            outcome.finish(result.code, result.watch)
+        }
+        var state = DashboardState(title: "canary: \(target)", source: observer.source, windowMs: intervalMs)
+        state.namespace = namespace
+        state.view = .canary
+        DashboardLoop.run(state, feed: feed, canary: board, terminal: terminal, maxFrames: display.maxFrames)
+        terminal.close()
+        // Quitting before a verdict stops the controller (the canary stays at its weight, as said).
+        outcome.abandon()
+        let (code, final) = outcome.wait()
+        for line in final.log { sayLine(line) }
+        sayLine(final.verdictJSON)
+        if code != 0 { throw ExitCode(code) }
+    }
+}
+
+/// The controller thread's result, handed to the main thread.
+final class CanaryOutcome: Sendable {
+    private let state = Mutex<(code: Int32, watch: CanaryWatch?, abandoned: Bool)>((1, nil, false))
+    var abandoned: Bool { state.withLock { $0.abandoned } }
+    func abandon() { state.withLock { $0.abandoned = true } }
+    func finish(_ code: Int32, _ watch: CanaryWatch) { state.withLock { $0 = (code, watch, $0.abandoned) } }
+    func wait() -> (Int32, CanaryWatch) {
+        while true {
+            if let r = state.withLock({ s in s.watch.map { (s.code, $0) } }) { return r }
+            Thread.sleep(forTimeInterval: 0.02)
+        }
+    }
+}
+
+enum CanaryHeadless {
+    static func header(_ w: CanaryWatch) -> String {
+        "canary: \(w.target.canary) against \(w.target.primary) on \(w.authority) (\(w.source)), every \(DurationText.format(w.intervalMs)): "
+            + "step \(w.policy.stepWeight), max \(w.policy.maxWeight), threshold \(w.policy.threshold)\(w.dryRun ? " (weights are not changed)" : "")"
     }
 }
 

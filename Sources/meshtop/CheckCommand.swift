@@ -13,15 +13,17 @@ struct Check: ParsableCommand {
     @Option(name: .customLong("tap"), help: ArgumentHelp("A tap listener to check (repeatable).", valueName: "host:port")) var taps: [String] = []
     @Option(name: .shortAndLong, help: "Output: table (default) or json.") var output = "table"
     @Option(help: "Warn when a certificate expires within this many days.") var warnDays: Double = 60
+    @Option(help: "Warn when a proxy's clock is off by more than this (e.g. 5s).") var maxClockSkew = "5s"
 
     func run() throws {
         guard output == "table" || output == "json" else { throw Exit.input("-o \(output): use table or json") }
+        let skewMs = try parseDuration(maxClockSkew, flag: "--max-clock-skew")
         let clock = WallClock()
         var outcomes: [CheckOutcome] = []
         if sources.prometheus == nil || !sources.scrape.isEmpty || sources.targetsFile != nil {
             let targets = try sources.targets()
             let results = Scraper(timeoutSeconds: 5).scrape(targets) { clock.nowMs() }
-            outcomes += ProxyChecks.run(results, nowMs: clock.nowMs(), warnDays: warnDays)
+            outcomes += ProxyChecks.run(results, nowMs: clock.nowMs(), warnDays: warnDays, maxSkewSeconds: Double(skewMs) / 1000)
         }
         for address in taps {
             switch TapSubscription.connect(address) {

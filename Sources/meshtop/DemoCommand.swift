@@ -93,6 +93,7 @@ struct Demo: AsyncParsableCommand {
         live.start(clock: clock)
         let started = clock.nowMs()
 
+        var canaryBoard: CanaryBoard?
         if scenario == .canary || scenario == .canaryGood {
             // A short analysis so the demo decides in about half a minute.
             var policy = CanaryPolicy()
@@ -100,22 +101,34 @@ struct Demo: AsyncParsableCommand {
             policy.maxWeight = 60
             policy.threshold = 2
             policy.minRequests = 5
-            let quiet = !headless  // under the dashboard, progress lines would scribble over the screen
-            let say: @Sendable (String) -> Void = { line in if !quiet { sayLine(line) } }
-            let split = SplitClient(adminURL: "http://\(mesh.splitAdmin)")
-            let run = CanaryRun(policy: policy, intervalMs: 5_000, namespace: mesh.namespace, canary: "voting-canary", primary: "voting",
-                                authority: mesh.votingAuthority, canaryBackend: "voting-canary", primaryBackend: "voting",
-                                splits: [split], dryRun: false, say: say)
+            let who = CanaryTarget(namespace: mesh.namespace, canary: "voting-canary", primary: "voting")
+            let controller = CanaryController(authority: mesh.votingAuthority, canaryBackend: "voting-canary", primaryBackend: "voting",
+                                              splits: [SplitClient(adminURL: "http://\(mesh.splitAdmin)")], dryRun: false)
+            var observer = LiveCanaryObserver(live: live, target: who, intervalMs: 5_000, source: "scraping \(targets.count) proxies", clock: clock)
+            let watch = CanaryWatch(target: who, authority: mesh.votingAuthority, source: observer.source, policy: policy, intervalMs: 5_000, dryRun: false)
             if headless {
                 let stop = StopFlag.install()
-                let code = run.run(live, stop: { stop.isSet })
+                sayLine(CanaryHeadless.header(watch))
+                let (code, final) = controller.run(&observer, watch: watch, startMs: clock.nowMs(), stop: { stop.isSet }) { _, line in sayLine(line) }
+                sayLine(final.verdictJSON)
+                // With --duration the mesh runs on after the verdict (a recording then shows the aftermath).
+                if duration != nil, let explicit = durationMs {
+                    while !stop.isSet, clock.nowMs() < started + explicit { try await Task.sleep(nanoseconds: 200_000_000) }
+                }
                 live.stop()
                 await mesh.stop()
                 try? await group.shutdownGracefully()
                 if code != 0 { throw ExitCode(code) }
                 return
             }
-            Thread.detachNewThread { _ = run.run(live) }
+            let board = CanaryBoard()
+            board.post(watch)
+            canaryBoard = board
+            let startMs = clock.nowMs()
+            Thread.detachNewThread { [observer] in
+                var observer = observer
+                _ = controller.run(&observer, watch: watch, startMs: startMs) { w, _ in board.post(w) }
+            }
         }
         if headless {
             let end = started + (durationMs ?? 10_000)
@@ -150,9 +163,10 @@ struct Demo: AsyncParsableCommand {
             }
             var state = DashboardState(title: "demo mesh: \(mesh.namespace)", source: "demo, \(targets.count) proxies", windowMs: windowMs)
             state.namespace = mesh.namespace
+            if canaryBoard != nil { state.view = .canary }
             let tap = TapFeed(addresses: mesh.targets.compactMap { $0.tap?.description }, filter: TapFilter(direction: .outbound, maxRps: 50))
             tap.start()
-            DashboardLoop.run(state, feed: live, tap: tap, terminal: terminal, maxFrames: display.maxFrames,
+            DashboardLoop.run(state, feed: live, tap: tap, canary: canaryBoard, terminal: terminal, maxFrames: display.maxFrames,
                               deadlineMs: durationMs.map { started + $0 }, clock: clock)
             terminal.close()
             tap.stop()

@@ -32,17 +32,7 @@ struct Replay: ParsableCommand {
 
     func run() throws {
         guard (0.125...1024).contains(speed) else { throw Exit.input("--speed \(speed): use 0.125 to 1024") }
-        var scrapes: [ScrapeResult] = []
-        do {
-            let reader = try RecordingReader(path: file)
-            while let event = try reader.next() {
-                if case .scrape(let r) = event { scrapes.append(r) }
-            }
-            for w in reader.warnings { warn("meshtop: \(w)") }
-        } catch {
-            throw Exit.input(error.description)
-        }
-        let feed = ReplayFeed(events: scrapes)
+        let feed = ReplayFeed(events: try loadScrapes(file))
         guard let start = feed.startMs, let end = feed.endMs else { throw Exit.input("\(file): the recording has no scrapes to replay") }
         var position = start
         if let at {
@@ -62,4 +52,20 @@ struct Replay: ParsableCommand {
         DashboardLoop.run(state, feed: feed, terminal: terminal, maxFrames: display.maxFrames)
         terminal.close()
     }
+}
+
+/// Every scrape of a recording, in the order recorded; a damaged end is reported on stderr and
+/// what came before it is kept.
+func loadScrapes(_ path: String) throws -> [ScrapeResult] {
+    var scrapes: [ScrapeResult] = []
+    do {
+        let reader = try RecordingReader(path: path)
+        while let event = try reader.next() {
+            if case .scrape(let r) = event { scrapes.append(r) }
+        }
+        for w in reader.warnings { warn("meshtop: \(w)") }
+    } catch {
+        throw Exit.input(error.description)
+    }
+    return scrapes
 }

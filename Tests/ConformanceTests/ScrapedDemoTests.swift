@@ -3,6 +3,7 @@ import Testing
 import NIOPosix
 import Dashboard
 import MeshDemo
+import MeshCanary
 import MeshMetrics
 import MeshSources
 import PromText
@@ -60,6 +61,16 @@ import PromText
         """, atMs: now)
         let p99 = try #require(duration.first?.value)
         #expect(p99.isFinite && p99 > 0 && p99 < 100, "Flagger's request duration for voting: \(p99) ms")
+
+        // `meshtop canary --prometheus` judges from these queries: its samples agree with direct scrapes,
+        // and a deployment Prometheus has no series for gives no sample (a failed check, never a pass).
+        let who = CanaryTarget(namespace: "emojivoto", canary: "voting", primary: "emoji")
+        let observer = PrometheusCanaryObserver(client: prometheus.client, target: who, intervalMs: 15_000)
+        let viaFlagger = try #require(try observer.sample("voting", atMs: now))
+        let directVoting = try #require(direct.first { $0.workload.name == "voting" })
+        #expect(abs((viaFlagger.success ?? 0) - (directVoting.success ?? 0)) < 0.1, "success \(viaFlagger) vs \(directVoting)")
+        #expect(viaFlagger.requests > 100 && viaFlagger.p99Ms != nil, "\(viaFlagger)")
+        #expect(try observer.sample("voting-v9", atMs: now) == nil)
         await mesh.stop()
         try await group.shutdownGracefully()
         try? FileManager.default.removeItem(at: dir)

@@ -19,6 +19,7 @@ import MeshProxy
         #expect(ok.stdout.contains("√ 4 proxies are reachable") && ok.stdout.contains("√ metrics parse"))
         #expect(ok.stdout.contains("√ proxy versions are consistent"))
         #expect(!ok.stdout.contains("×"))
+        #expect(ok.stdout.contains("√ proxy clocks agree with this machine and each other"), "\(ok.stdout)")
         await mesh.stop()
         try await group.shutdownGracefully()
 
@@ -51,6 +52,28 @@ import MeshProxy
         #expect(expired.status == 1)
         #expect(expired.stdout.contains("× identity certificates are valid") && expired.stdout.contains("expired 3 days ago"))
         await proxyLike.stop()
+        try await group.shutdownGracefully()
+    }
+
+    @Test func aProxyWhoseClockIsOffIsReported() async throws {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        // A server whose Date header is 2 minutes ahead of this machine.
+        let ahead = try await AppServer.start(group: group) { _, loop in
+            var t = time(nil) + 120
+            var parts = tm()
+            gmtime_r(&t, &parts)
+            var buffer = [CChar](repeating: 0, count: 64)
+            strftime(&buffer, 64, "%a, %d %b %Y %H:%M:%S GMT", &parts)
+            return loop.makeSucceededFuture(AppResponse(status: 200, body: "proxy_build_info{git_version=\"1\"} 1\n",
+                                                        headers: [("date", String(cString: buffer))]))
+        }
+        let r = try meshtop(["check", "--scrape", "\(ahead.address);deployment=web"])
+        #expect(r.status == 0, "a skewed clock warns, it does not fail: \(r.stdout)")
+        #expect(r.stdout.contains("‼ proxy clocks are not skewed"), "\(r.stdout)")
+        #expect(r.stdout.contains("+120s") || r.stdout.contains("+119s") || r.stdout.contains("+121s"), "\(r.stdout)")
+        let tolerant = try meshtop(["check", "--scrape", "\(ahead.address);deployment=web", "--max-clock-skew", "5m"])
+        #expect(tolerant.stdout.contains("√ proxy clocks agree"), "\(tolerant.stdout)")
+        await ahead.stop()
         try await group.shutdownGracefully()
     }
 }
