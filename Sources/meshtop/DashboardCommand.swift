@@ -21,6 +21,25 @@ struct DashboardCommand: ParsableCommand {
     var taps: [String] = []
 
     func run() throws {
+        if let url = sources.prometheus {
+            guard sources.scrape.isEmpty, sources.targetsFile == nil, sources.replay == nil else {
+                throw Exit.input("--prometheus asks a server: leave out --scrape, --targets and --replay")
+            }
+            let client = PrometheusClient(baseURL: url, timeoutSeconds: 2)
+            let terminal = try display.openTerminal()
+            var state = DashboardState(title: "Prometheus \(client.baseURL)", source: "prometheus", windowMs: try window.milliseconds)
+            state.namespace = namespace
+            state.refreshMs = 2000  // each refresh is a round of queries to the server
+            let tap = taps.isEmpty ? nil : TapFeed(addresses: taps)
+            tap?.start()
+            DashboardLoop.run(state, feed: PrometheusFeed(source: PrometheusSource(client: client)), tap: tap, terminal: terminal, maxFrames: display.maxFrames)
+            terminal.close()
+            tap?.stop()
+            return
+        }
+        if let path = sources.replay {
+            throw Exit.input("to play a recording use `meshtop replay \(path)`")
+        }
         let targets = try sources.targets()  // checked now, so a bad file is an error before the screen opens
         let windowMs = try window.milliseconds
         let clock = WallClock()
