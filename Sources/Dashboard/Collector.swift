@@ -5,6 +5,9 @@ import PromText
 /// How a target's last scrape went.
 public enum TargetState: String, Sendable {
     case up, down, badFormat = "bad format"
+    /// Answered, but slower than the collector's `slowSeconds`: its numbers are late and the
+    /// proxy (or the path to it) is struggling.
+    case slow
     /// No longer a target (removed from the targets file): shown, not silently dropped.
     case gone
 }
@@ -31,6 +34,8 @@ public struct Collector: Sendable {
     public var recordingError: String?
     /// Why the targets file's latest version is not in use.
     public var targetsFileProblem: String?
+    /// A scrape that takes longer than this marks its target slow.
+    public var slowSeconds: Double = 0.5
 
     /// Marks a target that is no longer scraped; its last data stays until it ages out.
     public mutating func markGone(_ target: ScrapeTarget, reason: String) {
@@ -52,7 +57,10 @@ public struct Collector: Sendable {
                 do {
                     let exposition = try PromTextParser.parse(body)
                     store.ingest(exposition, target: labels, at: r.startedMs)
-                    health[r.target.url] = TargetHealth(target: r.target, state: .up, message: nil, lastScrapeMs: r.startedMs)
+                    let slow = r.durationSeconds > slowSeconds
+                    let message = slow ? "\(r.target.url) is slow: the scrape took \(Int(r.durationSeconds * 1000)) ms (over \(Int(slowSeconds * 1000)) ms)" : nil
+                    if let message { problems.append(message) }
+                    health[r.target.url] = TargetHealth(target: r.target, state: slow ? .slow : .up, message: message, lastScrapeMs: r.startedMs)
                 } catch {
                     let message = "\(r.target.url): bad metrics at \(error)"
                     problems.append(message)
@@ -95,7 +103,14 @@ public struct Collector: Sendable {
         }
     }
 
-    public var upCount: Int { health.values.filter { $0.state == .up }.count }
+    /// Targets answering with metrics (slow ones included).
+    public var upCount: Int { health.values.filter { $0.state == .up || $0.state == .slow }.count }
+
+    /// How many targets are in each state other than up, e.g. `1 slow, 2 down`.
+    public var stateSummary: String {
+        let counts = Dictionary(grouping: health.values.filter { $0.state != .up }, by: \.state).mapValues(\.count)
+        return [TargetState.slow, .down, .badFormat, .gone].compactMap { s in counts[s].map { "\($0) \(s.rawValue)" } }.joined(separator: ", ")
+    }
 
     /// Targets being scraped (gone ones left out).
     public var activeCount: Int { health.values.filter { $0.state != .gone }.count }

@@ -11,6 +11,8 @@ public struct DashboardData: Sendable, Equatable {
     public var atMs: Int64 = 0
     public var targetsUp = 0
     public var targetsTotal = 0
+    /// Targets not simply up, by state (`1 slow, 2 down`); empty when all are up.
+    public var targetStates = ""
     /// One line per target that is down or sent bad metrics, and recording trouble.
     public var problems: [String] = []
 
@@ -28,6 +30,7 @@ public struct DashboardData: Sendable, Equatable {
         d.workloads = collector.store.stat(StatQuery(kindLabel: kindLabel, namespace: namespace, windowMs: d.windowMs, atMs: at))
         d.edges = collector.store.edges(kindLabel: kindLabel, namespace: namespace, windowMs: d.windowMs, atMs: at)
         d.targetsUp = collector.upCount
+        d.targetStates = collector.stateSummary
         d.targetsTotal = collector.activeCount
         d.problems = collector.health.values.compactMap(\.message).sorted()
         if let e = collector.recordingError { d.problems.insert(e, at: 0) }

@@ -79,7 +79,7 @@ public enum DashboardScreen {
         screen.fill(row: y, style: Style(.muted, reverse: true))
         let mode = state.replay != nil ? (state.paused ? " REPLAY paused " : " REPLAY ") : (state.paused ? " PAUSED " : " LIVE ")
         screen.put(mode, x: 0, y: y, style: Style(state.paused ? .warn : .good, bold: true, reverse: true))
-        var parts = [state.source, "targets \(state.data.targetsUp)/\(state.data.targetsTotal) up"]
+        var parts = [state.source, "targets \(state.data.targetsUp)/\(state.data.targetsTotal) up" + (state.data.targetStates.isEmpty ? "" : " (\(state.data.targetStates))")]
         if let r = state.replay {
             let into = DurationText.format(max(0, (r.atMs - r.startMs) / 1000 * 1000))
             let total = DurationText.format(max(0, (r.endMs - r.startMs) / 1000 * 1000))

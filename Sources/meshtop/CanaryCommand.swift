@@ -149,6 +149,7 @@ struct Canary: ParsableCommand {
         }
         var state = DashboardState(title: "canary: \(target)", source: observer.source, windowMs: intervalMs)
         state.namespace = namespace
+        state.refreshMs = display.refreshMs
         state.view = .canary
         DashboardLoop.run(state, feed: feed, canary: board, terminal: terminal, maxFrames: display.maxFrames)
         terminal.close()

@@ -20,6 +20,9 @@ struct DashboardCommand: ParsableCommand {
     @Option(name: .customLong("tap"), help: ArgumentHelp("A proxy's tap listener, for the Top and Tap views (repeatable).", valueName: "host:port"))
     var taps: [String] = []
 
+    /// Tap listeners from the flags, else from the config file.
+    var tapAddresses: [String] { taps.isEmpty ? userConfig.tap : taps }
+
     func run() throws {
         if let url = sources.prometheus {
             guard sources.scrape.isEmpty, sources.targetsFile == nil, sources.replay == nil else {
@@ -29,8 +32,8 @@ struct DashboardCommand: ParsableCommand {
             let terminal = try display.openTerminal()
             var state = DashboardState(title: "Prometheus \(client.baseURL)", source: "prometheus", windowMs: try window.milliseconds)
             state.namespace = namespace
-            state.refreshMs = 2000  // each refresh is a round of queries to the server
-            let tap = taps.isEmpty ? nil : TapFeed(addresses: taps)
+            state.refreshMs = max(2000, display.refreshMs)  // each refresh is a round of queries to the server
+            let tap = tapAddresses.isEmpty ? nil : TapFeed(addresses: tapAddresses)
             tap?.start()
             DashboardLoop.run(state, feed: PrometheusFeed(source: PrometheusSource(client: client)), tap: tap, terminal: terminal, maxFrames: display.maxFrames)
             terminal.close()
@@ -49,7 +52,8 @@ struct DashboardCommand: ParsableCommand {
         let terminal = try display.openTerminal()
         var state = DashboardState(title: "\(targets.count) proxies", source: "scrape", windowMs: windowMs)
         state.namespace = namespace
-        let tap = taps.isEmpty ? nil : TapFeed(addresses: taps)
+        state.refreshMs = display.refreshMs
+        let tap = tapAddresses.isEmpty ? nil : TapFeed(addresses: tapAddresses)
         tap?.start()
         DashboardLoop.run(state, feed: live, tap: tap, terminal: terminal, maxFrames: display.maxFrames, clock: clock)
         terminal.close()

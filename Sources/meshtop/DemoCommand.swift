@@ -163,6 +163,7 @@ struct Demo: AsyncParsableCommand {
             }
             var state = DashboardState(title: "demo mesh: \(mesh.namespace)", source: "demo, \(targets.count) proxies", windowMs: windowMs)
             state.namespace = mesh.namespace
+            state.refreshMs = display.refreshMs
             if canaryBoard != nil { state.view = .canary }
             let tap = TapFeed(addresses: mesh.targets.compactMap { $0.tap?.description }, filter: TapFilter(direction: .outbound, maxRps: 50))
             tap.start()

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Dashboard
 
 /// The exit codes meshtop promises scripts: 0 ok, 1 check or canary failed, 2 usage or input
 /// error, 3 sources unreachable.
@@ -22,12 +23,21 @@ struct Meshtop: AsyncParsableCommand {
 
         Start with `meshtop demo`: it runs a small mesh in this process and opens the dashboard on it.
         Exit codes: 0 ok, 1 check failed, 2 usage or input error, 3 sources unreachable.
+
+        Configuration: \(UserConfig.defaultPath()) (\(FileManager.default.fileExists(atPath: UserConfig.defaultPath()) ? "read" : "not found")); \
+        $MESHTOP_CONFIG names another file. It may set scrape, targets, prometheus, tap, theme, \
+        refresh and window; flags win over it.
         """,
         subcommands: [DashboardCommand.self, Demo.self, Stat.self, Edges.self, Routes.self, Top.self, Tap.self, Record.self, Replay.self, Canary.self, Check.self],
         defaultSubcommand: DashboardCommand.self)
 
     static func main() async {
         do {
+            do {
+                userConfig = try UserConfig.load(path: UserConfig.defaultPath())
+            } catch {
+                throw Exit.input("config: \(error.description)")
+            }
             var command = try parseAsRoot()
             if var async = command as? any AsyncParsableCommand {
                 try await async.run()

@@ -12,17 +12,25 @@ struct SourceOptions: ParsableArguments {
         "A proxy's metrics URL, with the target's labels after ';' (repeatable).",
         discussion: "e.g. --scrape 'http://127.0.0.1:4191/metrics;namespace=emojivoto,deployment=web'",
         valueName: "URL[;name=value,…]"))
-    var scrape: [String] = []
+    var scrapeFlag: [String] = []
 
     @Option(name: .customLong("targets"), help: ArgumentHelp(
         "A Prometheus file_sd file (JSON or YAML) listing proxies and their labels.", valueName: "FILE"))
-    var targetsFile: String?
+    var targetsFlag: String?
 
     @Option(help: ArgumentHelp("Read a meshrec recording instead of scraping.", valueName: "FILE"))
     var replay: String?
 
-    @Option(help: ArgumentHelp("Ask a Prometheus-compatible server that scrapes the proxies (linkerd viz's PromQL).", valueName: "URL"))
-    var prometheus: String?
+    @Option(name: .customLong("prometheus"), help: ArgumentHelp("Ask a Prometheus-compatible server that scrapes the proxies (linkerd viz's PromQL).", valueName: "URL"))
+    var prometheusFlag: String?
+
+    /// No source on the command line: the config file's sources apply (its proxies before its Prometheus).
+    private var fromConfig: Bool { scrapeFlag.isEmpty && targetsFlag == nil && prometheusFlag == nil && replay == nil }
+    private var configScrapes: Bool { !userConfig.scrape.isEmpty || userConfig.targets != nil }
+
+    var scrape: [String] { fromConfig ? userConfig.scrape : scrapeFlag }
+    var targetsFile: String? { fromConfig ? userConfig.targets : targetsFlag }
+    var prometheus: String? { fromConfig ? (configScrapes ? nil : userConfig.prometheus) : prometheusFlag }
 
     @Option(help: ArgumentHelp("With --replay: the moment to report (-5m, +30s, 21:30:05, RFC 3339, unix seconds; default: the last event).", valueName: "TIME"))
     var at: String?
@@ -42,7 +50,7 @@ struct SourceOptions: ParsableArguments {
             throw Exit.input(e.description)
         }
         guard !out.isEmpty || (!includingFile && targetsFile != nil) else {
-            throw Exit.input("no sources: give --scrape URL or --targets FILE (or try `meshtop demo`)")
+            throw Exit.input("no sources: give --scrape URL or --targets FILE, or list them in \(UserConfig.defaultPath()) (or try `meshtop demo`)")
         }
         return out
     }
@@ -50,11 +58,12 @@ struct SourceOptions: ParsableArguments {
 
 /// `-t/--time-window`, as linkerd viz takes it.
 struct WindowOption: ParsableArguments {
-    @Option(name: [.customShort("t"), .customLong("time-window")], help: "The window metrics are computed over (e.g. 10s, 1m, 5m).")
-    var timeWindow = "1m"
+    @Option(name: [.customShort("t"), .customLong("time-window")], help: "The window metrics are computed over (e.g. 10s, 1m, 5m; default: the config's window, else 1m).")
+    var timeWindow: String?
 
     var milliseconds: Int64 {
         get throws {
+            guard let timeWindow else { return userConfig.windowMs ?? 60_000 }
             guard let ms = DurationText.milliseconds(timeWindow), ms > 0 else {
                 throw Exit.input("-t \(timeWindow): not a duration (try 10s, 1m or 5m)")
             }
@@ -252,8 +261,11 @@ struct DisplayOptions: ParsableArguments {
     @Flag(help: "Monochrome: no colours (also when NO_COLOR is set).")
     var noColor = false
 
-    @Option(help: ArgumentHelp("Colours: default-dark, light, tty16, okabe-ito (colour-blind safe), monochrome, or a YAML file.", valueName: "NAME|PATH"))
-    var theme = "default-dark"
+    @Option(help: ArgumentHelp("Colours: default-dark, light, tty16, okabe-ito (colour-blind safe), monochrome, or a YAML file (default: the config's theme, else default-dark).", valueName: "NAME|PATH"))
+    var theme: String?
+
+    /// How often the dashboard refreshes (the config's `refresh`, else 1 s).
+    var refreshMs: Int { Int(userConfig.refreshMs ?? 1000) }
 
     @Option(help: "Stop after drawing this many frames (for scripted runs).")
     var maxFrames: Int?
@@ -262,9 +274,12 @@ struct DisplayOptions: ParsableArguments {
     func openTerminal() throws -> NcursesTerminal {
         let monochrome = noColor || !(ProcessInfo.processInfo.environment["NO_COLOR"] ?? "").isEmpty
         do {
-            return try NcursesTerminal(noColor: monochrome, theme: loadTheme(theme))
+            return try NcursesTerminal(noColor: monochrome, theme: loadTheme(theme ?? userConfig.theme ?? "default-dark"))
         } catch {
             throw Exit.input("\(error)")
         }
     }
 }
+
+/// The user's config file (see `UserConfig`), read once at start, before arguments are parsed.
+nonisolated(unsafe) var userConfig = UserConfig()

@@ -45,6 +45,7 @@ struct Replay: ParsableCommand {
         var state = DashboardState(title: "replay: \(URL(fileURLWithPath: file).lastPathComponent)",
                                    source: URL(fileURLWithPath: file).lastPathComponent, windowMs: try window.milliseconds)
         state.namespace = namespace
+        state.refreshMs = display.refreshMs
         var replay = ReplayPosition(startMs: start, endMs: end, atMs: position)
         replay.speed = speed
         state.replay = replay

@@ -4,6 +4,7 @@ import NIOPosix
 import Dashboard
 import MeshDemo
 import MeshSources
+import PromText
 
 @Suite struct FollowingATargetsFile {
     @Test func removedTargetsShowAsGoneAndABadFileKeepsTheLastGoodList() async throws {
@@ -38,6 +39,26 @@ import MeshSources
         #expect(live.targets.count == 1 && after.targetsUp == 1)
         await a.stop()
         await b.stop()
+        try await group.shutdownGracefully()
+    }
+
+    @Test func aSlowTargetIsUpButShownSlow() async throws {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let body = "request_total{direction=\"inbound\"} 1\n"
+        let fast = try await AppServer.start(group: group) { _, loop in loop.makeSucceededFuture(AppResponse(status: 200, body: body)) }
+        let slow = try await AppServer.start(group: group) { _, loop in
+            loop.scheduleTask(in: .milliseconds(800)) { AppResponse(status: 200, body: body) }.futureResult
+        }
+        let targets = [fast, slow].map { ScrapeTarget(url: "http://\($0.address)/metrics", labels: [Label("deployment", "web")]) }
+        let live = LiveCollector(targets: targets, intervalSeconds: 1, timeoutSeconds: 2)
+        live.scrapeOnce(clock: WallClock())
+        let data = live.read { DashboardData.make(from: $0, kindLabel: "deployment", namespace: nil, windowMs: 60_000) }
+        #expect(data.targetsUp == 2 && data.targetsTotal == 2)
+        #expect(data.targetStates == "1 slow")
+        #expect(data.problems.contains { $0.contains("\(slow.address)/metrics is slow: the scrape took") }, "\(data.problems)")
+        #expect(live.read { $0.health[targets[0].url]?.state } == .up)
+        await fast.stop()
+        await slow.stop()
         try await group.shutdownGracefully()
     }
 }

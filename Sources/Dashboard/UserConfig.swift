@@ -1,0 +1,103 @@
+import Yams
+import Foundation
+
+/// `~/.config/meshtop/config.yaml`: the sources and display a user wants without typing flags.
+/// Every field is optional; flags given on the command line win over it.
+///
+/// ```yaml
+/// scrape:                 # proxies' metrics URLs, with labels after ';'
+///   - "http://10.0.0.5:4191/metrics;namespace=emojivoto,deployment=web"
+/// targets: /etc/meshtop/targets.yaml    # or a Prometheus file_sd file
+/// prometheus: http://prometheus.linkerd-viz:9090
+/// tap: ["127.0.0.1:4190"]
+/// theme: okabe-ito
+/// refresh: 2s
+/// window: 5m
+/// ```
+public struct UserConfig: Sendable, Equatable {
+    public var scrape: [String] = []
+    public var targets: String?
+    public var prometheus: String?
+    public var tap: [String] = []
+    public var theme: String?
+    public var refreshMs: Int64?
+    public var windowMs: Int64?
+    /// Where it was read from (nil: no file).
+    public var path: String?
+
+    public init() {}
+
+    /// Where meshtop looks: `$MESHTOP_CONFIG`, else `$XDG_CONFIG_HOME/meshtop/config.yaml`, else
+    /// `~/.config/meshtop/config.yaml`.
+    public static func defaultPath(environment: [String: String]? = nil) -> String {
+        let environment = environment ?? ProcessInfo.processInfo.environment
+        if let explicit = environment["MESHTOP_CONFIG"], !explicit.isEmpty { return explicit }
+        if let xdg = environment["XDG_CONFIG_HOME"], xdg.hasPrefix("/") { return xdg + "/meshtop/config.yaml" }
+        let home = environment["HOME"].flatMap { $0.isEmpty ? nil : $0 } ?? NSHomeDirectory()
+        return home + "/.config/meshtop/config.yaml"
+    }
+
+    /// The file at `path`, or an empty config when there is none; a file that exists but is wrong
+    /// is an error naming the line.
+    public static func load(path: String) throws(ConfigError) -> UserConfig {
+        guard FileManager.default.fileExists(atPath: path) else { return UserConfig() }
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { throw ConfigError("\(path): cannot be read") }
+        var config = try parse(text, file: path)
+        config.path = path
+        return config
+    }
+
+    public static func parse(_ text: String, file: String) throws(ConfigError) -> UserConfig {
+        let root: Node?
+        do {
+            root = try Yams.compose(yaml: text)
+        } catch let e as YamlError {
+            throw ConfigError("\(file): not valid YAML: \(e)")
+        } catch {
+            throw ConfigError("\(file): not valid YAML: \(error)")
+        }
+        var config = UserConfig()
+        guard let root else { return config }
+        guard let map = root.mapping else { throw ConfigError("\(file):\(root.mark?.line ?? 1): expected keys (scrape, targets, prometheus, tap, theme, refresh, window)") }
+        for (keyNode, value) in map {
+            let key = keyNode.string ?? ""
+            let at = "\(file):\(keyNode.mark?.line ?? 0)"
+            func string() throws(ConfigError) -> String {
+                guard let s = value.scalar?.string, !s.isEmpty else { throw ConfigError("\(at): \(key) needs a value") }
+                return s
+            }
+            func strings() throws(ConfigError) -> [String] {
+                if let s = value.scalar?.string { return [s] }
+                guard let seq = value.sequence else { throw ConfigError("\(at): \(key) needs a list") }
+                var out: [String] = []
+                for item in seq {
+                    guard let s = item.scalar?.string else { throw ConfigError("\(file):\(item.mark?.line ?? 0): \(key) entries must be strings") }
+                    out.append(s)
+                }
+                return out
+            }
+            func duration() throws(ConfigError) -> Int64 {
+                let s = try string()
+                guard let ms = DurationText.milliseconds(s), ms > 0 else { throw ConfigError("\(at): \(key): \"\(s)\" is not a duration (try 2s, 1m)") }
+                return ms
+            }
+            switch key {
+            case "scrape": config.scrape = try strings()
+            case "targets": config.targets = try string()
+            case "prometheus": config.prometheus = try string()
+            case "tap": config.tap = try strings()
+            case "theme": config.theme = try string()
+            case "refresh": config.refreshMs = try duration()
+            case "window": config.windowMs = try duration()
+            default:
+                throw ConfigError("\(at): unknown key \"\(key)\" (known: scrape, targets, prometheus, tap, theme, refresh, window)")
+            }
+        }
+        return config
+    }
+}
+
+public struct ConfigError: Error, CustomStringConvertible, Sendable {
+    public var description: String
+    public init(_ description: String) { self.description = description }
+}
