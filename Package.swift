@@ -82,8 +82,8 @@ let package = Package(
         .target(name: "MeshTesting", dependencies: ["PromText", "MeshMetrics"], swiftSettings: swiftSettings),
         .executableTarget(
             name: "meshbench",
-            dependencies: ["PromText", "MeshMetrics", "MeshTesting", "Dashboard", "TerminalUI",
-                           .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: ["PromText", "MeshMetrics", "MeshTesting", "Dashboard", "TerminalUI", "MeshDemo",
+                           .product(name: "ArgumentParser", package: "swift-argument-parser")] + nio,
             swiftSettings: swiftSettings),
 
         .testTarget(name: "PromTextTests", dependencies: ["PromText"], swiftSettings: swiftSettings),

@@ -95,7 +95,8 @@ public final class LiveCollector: Sendable {
                 let results = scraper.scrape(targets) { clock.nowMs() }
                 absorb(results)
                 let elapsed = Double(clock.nowMs() - started) / 1000
-                let pause = max(0.05, intervalSeconds - elapsed)
+                // ±10% jitter, so many meshtops (or one and a Prometheus) do not scrape in lockstep.
+                let pause = max(0.05, intervalSeconds * Double.random(in: 0.9...1.1) - elapsed)
                 var remaining = pause
                 while remaining > 0, !stopped.withLock({ $0 }) {
                     Thread.sleep(forTimeInterval: min(0.1, remaining))

@@ -34,6 +34,9 @@ public enum TargetsFile {
                 guard let a = address as? String, !a.isEmpty else {
                     throw SourceError("\(file): entry \(i + 1): each target must be a \"host:port\" string")
                 }
+                guard !a.contains("/") else {
+                    throw SourceError("\(file): entry \(i + 1): \"\(a)\" is a URL; file_sd targets are host:port, with the path in a __metrics_path__ label (and https in __scheme__)")
+                }
                 out.append(ScrapeTarget(url: "\(scheme)://\(a)\(path)", labels: kept))
             }
         }

@@ -1,5 +1,9 @@
 import ArgumentParser
 import Foundation
+import MeshSources
+import MeshDemo
+import NIOPosix
+import Synchronization
 import MeshMetrics
 import PromText
 import MeshTesting
@@ -9,10 +13,103 @@ import TerminalUI
 /// Benchmark helpers for scripts/bench-*: payloads and timed runs of meshtop's hot paths.
 /// Figures are printed, never asserted: see Benchmarks/ and scripts/.
 @main
-struct Meshbench: ParsableCommand {
+struct Meshbench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Generate benchmark payloads and time meshtop's parser and aggregation.",
-        subcommands: [Payload.self, Parse.self, Aggregate.self, Render.self])
+        subcommands: [Payload.self, Parse.self, Aggregate.self, Render.self, Serve.self, MakeRecording.self])
+}
+
+/// Many linkerd-shaped proxies behind one loopback port: target N is /proxy/N/metrics. Each
+/// answer's counters grow with time, as a live proxy's do.
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Serve --targets linkerd-shaped /metrics endpoints on loopback until killed.")
+    @Option var targets = 1000
+    @Option(help: "Outbound destinations per proxy (27 gives about 1,700 series).") var destinations = 27
+    @Option var port = 0
+    @Option var threads = 2
+    @Option(help: ArgumentHelp("Write the targets as a Prometheus file_sd file (with __metrics_path__ per target).", valueName: "FILE"))
+    var targetsOut: String
+
+    func run() async throws {
+        // A few variants (different pod labels); counters move every second by a whole offset.
+        let variants = (0..<4).map { LinkerdPayload.exposition(destinations: destinations, pod: $0) }
+        let series = try PromTextParser.parse(variants[0]).samples.count
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: threads)
+        let bumped = Mutex<(second: Int, bodies: [String])>((-1, variants))
+        let server = try await AppServer.start(port: port, group: group) { request, loop in
+            let parts = request.path.split(separator: "/")
+            guard parts.count == 3, parts[0] == "proxy", let n = Int(parts[1]), n >= 0, n < targets else {
+                return loop.makeSucceededFuture(AppResponse(status: 404, body: "no such target\n"))
+            }
+            let second = Int(Date().timeIntervalSince1970)
+            let body = bumped.withLock { state -> String in
+                if state.second != second {
+                    // A new second: every counter line ends in a number; grow each by the clock.
+                    state = (second, variants.map { grow($0, by: second % 100_000) })
+                }
+                return state.bodies[n % state.bodies.count]
+            }
+            return loop.makeSucceededFuture(AppResponse(status: 200, body: body))
+        }
+        let address = "127.0.0.1:\(server.address.port)"
+        let groups = (0..<targets).map { n in
+            "  {\"targets\": [\"\(address)\"], \"labels\": {\"__metrics_path__\": \"/proxy/\(n)/metrics\", \"namespace\": \"prod-\(n % 17)\", \"deployment\": \"app-\(n / 3)\", \"pod\": \"app-\(n)\"}}"
+        }
+        try ("[\n" + groups.joined(separator: ",\n") + "\n]\n").write(toFile: targetsOut, atomically: true, encoding: .utf8)
+        FileHandle.standardError.write(Data("serving \(targets) targets × \(series) series (\(variants[0].utf8.count / 1024) KiB each) at http://\(address)/proxy/N/metrics\n".utf8))
+        while true { try await Task.sleep(nanoseconds: 3_600_000_000_000) }
+    }
+}
+
+/// A long recording for the replay benchmark: the demo fixture's proxies copied to many targets,
+/// their counters growing round by round.
+struct MakeRecording: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "recording", abstract: "Write a synthetic meshrec recording of --targets proxies over --minutes.")
+    @Option var targets = 50
+    @Option var minutes = 60
+    @Option(help: "Seconds between scrape rounds.") var interval = 10
+    @Option(help: "A recording whose last round of bodies to copy.") var from: String
+    @Option(name: .shortAndLong) var output: String
+
+    func run() throws {
+        var latest: [String: ScrapeResult] = [:]
+        let reader = try RecordingReader(path: from)
+        while let e = try reader.next() { if case .scrape(let r) = e, r.body != nil { latest[r.target.url] = r } }
+        let bodies = latest.values.sorted { $0.target.url < $1.target.url }.compactMap { $0.body.map { String(decoding: $0, as: UTF8.self) } }
+        guard !bodies.isEmpty else { throw ValidationError("\(from) has no scrape bodies") }
+        let start: Int64 = 1_790_000_000_000
+        let writer = try RecordingWriter(path: output, startedMs: start, meta: ["source": "meshbench recording"])
+        let rounds = minutes * 60 / interval
+        for round in 0..<rounds {
+            let grown = bodies.map { grow($0, by: round * interval * 3) }
+            let at = start + Int64(round * interval * 1000)
+            let results = (0..<targets).map { n in
+                ScrapeResult(target: ScrapeTarget(url: "http://10.1.\(n / 256).\(n % 256):4191/metrics",
+                                                  labels: [Label("namespace", "bench"), Label("deployment", "app-\(n / 2)"), Label("pod", "app-\(n)")]),
+                             startedMs: at + Int64(n), durationSeconds: 0.002, body: Array(grown[n % grown.count].utf8), error: nil)
+            }
+            try writer.append(results)
+            if round % 60 == 0 { FileHandle.standardError.write(Data("recording: round \(round) of \(rounds)\n".utf8)) }
+        }
+        print("wrote \(output): \(rounds) rounds × \(targets) targets (\(minutes) minutes every \(interval) s), \(writer.events) events")
+    }
+}
+
+/// Adds `by` to the value at the end of every sample line (counters and buckets alike, so
+/// histograms stay monotonic).
+func grow(_ text: String, by: Int) -> String {
+    var out = ""
+    out.reserveCapacity(text.utf8.count + text.utf8.count / 20)
+    for line in text.split(separator: "\n", omittingEmptySubsequences: false) {
+        if line.first != "#", let space = line.lastIndex(of: " "), let v = Int(line[line.index(after: space)...]) {
+            out += line[...space]
+            out += String(v + by)
+        } else {
+            out += line
+        }
+        out += "\n"
+    }
+    return out
 }
 
 struct Payload: ParsableCommand {

@@ -40,5 +40,6 @@ struct Stat: ParsableCommand {
 
 func unreachableMessage(_ collector: Collector) -> String {
     let messages = collector.health.values.compactMap(\.message).sorted()
-    return "no target answered: " + messages.joined(separator: "; ")
+    let shown = messages.prefix(3).joined(separator: "; ")
+    return "no target answered: " + shown + (messages.count > 3 ? "; and \(messages.count - 3) more" : "")
 }
