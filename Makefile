@@ -11,7 +11,9 @@ build: deps
 demo: build
 	.build/debug/meshtop demo
 
-# Builds everything (the end-to-end tests run the built binaries) and runs every test.
+# Builds everything (the end-to-end tests run the built binaries), runs every test, then a
+# 60-second soak of two chained meshproxies under faults (scripts/soak).
 test: deps
 	swift build --build-tests
 	swift test
+	scripts/soak 60 1000

@@ -22,6 +22,7 @@ let package = Package(
         .executable(name: "meshtop", targets: ["meshtop"]),
         .executable(name: "meshproxy", targets: ["meshproxy"]),
         .executable(name: "meshload", targets: ["meshload"]),
+        .executable(name: "meshapp", targets: ["meshapp"]),
         // The core, for Benchmarks/ and for tools built on meshtop.
         .library(name: "PromText", targets: ["PromText"]),
         .library(name: "MeshMetrics", targets: ["MeshMetrics"]),
@@ -79,10 +80,14 @@ let package = Package(
             dependencies: ["MeshDemo", "MeshProxy", .product(name: "Histogram", package: "hdrhistogram-swift"),
                            .product(name: "ArgumentParser", package: "swift-argument-parser")] + nio,
             swiftSettings: swiftSettings),
+        .executableTarget(
+            name: "meshapp",
+            dependencies: ["MeshDemo", .product(name: "ArgumentParser", package: "swift-argument-parser")] + nio,
+            swiftSettings: swiftSettings),
         .target(name: "MeshTesting", dependencies: ["PromText", "MeshMetrics"], swiftSettings: swiftSettings),
         .executableTarget(
             name: "meshbench",
-            dependencies: ["PromText", "MeshMetrics", "MeshTesting", "Dashboard", "TerminalUI", "MeshDemo",
+            dependencies: ["PromText", "MeshMetrics", "MeshTesting", "Dashboard", "TerminalUI", "MeshDemo", "MeshSources",
                            .product(name: "ArgumentParser", package: "swift-argument-parser")] + nio,
             swiftSettings: swiftSettings),
 

@@ -430,13 +430,32 @@ final class UpstreamPool {
     struct Idle {
         let channel: any Channel
         let handler: UpstreamHandler
+        var since: NIODeadline = .now()
     }
 
     private var idle: [HostPort: [Idle]] = [:]
     let maxIdlePerEndpoint: Int
+    /// Idle connections older than this are closed (a burst's extra connections do not stay forever).
+    let idleTimeout: TimeAmount
 
-    init(maxIdlePerEndpoint: Int = 64) {
+    init(maxIdlePerEndpoint: Int = 64, idleTimeout: TimeAmount = .seconds(10)) {
         self.maxIdlePerEndpoint = maxIdlePerEndpoint
+        self.idleTimeout = idleTimeout
+    }
+
+    /// Closes connections idle for longer than `idleTimeout`; returns how many.
+    @discardableResult
+    func evictExpired(now: NIODeadline = .now()) -> Int {
+        var closed = 0
+        for (endpoint, list) in idle {
+            let keep = list.filter { $0.channel.isActive && now - $0.since < idleTimeout }
+            for c in list where c.channel.isActive && now - c.since >= idleTimeout {
+                c.channel.close(promise: nil)
+                closed += 1
+            }
+            idle[endpoint] = keep.isEmpty ? nil : keep
+        }
+        return closed
     }
 
     /// An open idle connection to `endpoint`, if there is one (closed ones are dropped on the way).
@@ -469,6 +488,10 @@ final class UpstreamPools: Sendable {
             if let existing = p[key] { return existing.value }
             let pool = NIOLoopBound(UpstreamPool(), eventLoop: loop)
             p[key] = pool
+            let sweep = pool.value.idleTimeout.nanoseconds / 2
+            loop.scheduleRepeatedTask(initialDelay: .nanoseconds(sweep), delay: .nanoseconds(sweep)) { _ in
+                pool.value.evictExpired()
+            }
             return pool.value
         }
     }

@@ -57,7 +57,9 @@ struct Meshload: AsyncParsableCommand {
         let unanswered = totals.sent - totals.errors - totals.byStatus.values.reduce(0, +)
         func ms(_ p: Double) -> Double { Double(h.valueAtPercentile(p)) / 1000 }
         if output == "json" {
+            let statuses = totals.byStatus.sorted { $0.key < $1.key }.map { "\"\($0.key)\":\($0.value)" }.joined(separator: ",")
             print("{\"rate\":\(rate),\"sent\":\(totals.sent),\"errors\":\(errors),\"unanswered\":\(unanswered),"
+                  + "\"statuses\":{\(statuses)},\"transport_errors\":\(totals.errors),"
                   + "\"latency_ms\":{\"p50\":\(ms(50)),\"p90\":\(ms(90)),\"p99\":\(ms(99)),\"p99_9\":\(ms(99.9)),\"max\":\(Double(h.maxRecorded) / 1000)}}")
         } else {
             func f(_ v: Double) -> String { String(format: "%.3fms", v) }
