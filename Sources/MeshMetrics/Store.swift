@@ -165,7 +165,9 @@ public struct MetricStore: Sendable {
     /// Drops samples older than the retention period before `now`.
     public mutating func trim(now: Int64) {
         let cutoff = now - retentionMs
-        guard earliestMs < cutoff else { return }
+        // Trimming walks every series: do it once the cutoff has moved a tenth of the retention,
+        // not on every scrape (points up to that much older than the retention stay meanwhile).
+        guard earliestMs <= cutoff - max(1_000, retentionMs / 10) else { return }
         for id in points.indices {
             if let first = points[id].firstIndex(where: { $0.t >= cutoff }) {
                 if first > 0 { points[id].removeFirst(first) }

@@ -106,7 +106,7 @@ public final class RecordingReader {
         if let problem = lines.problem { throw RecordingError("\(path): \(problem)") }
         self.lines = lines
         guard let first = firstLine else { throw RecordingError("\(path): empty file, not a meshrec recording") }
-        guard let object = try? JSONSerialization.jsonObject(with: first.line) as? [String: Any],
+        guard let object = try? JSONSerialization.jsonObject(with: Data(first.line)) as? [String: Any],
               let version = object["meshrec"] as? Int else {
             throw RecordingError("\(path):1: not a meshrec recording (the first line must be {\"meshrec\":1,…})")
         }
@@ -139,6 +139,29 @@ public final class RecordingReader {
         return nil
     }
 
+    /// The time of the next event, reading only the start of its line (for a first pass that
+    /// finds a recording's span); nil at the end.
+    public func nextTime() throws(RecordingError) -> Int64? {
+        while let (data, complete) = lines.next() {
+            lineNumber += 1
+            if let problem = lines.problem {
+                warnings.append("\(path):\(lineNumber): \(problem); replayed up to line \(lineNumber - 1)")
+                return nil
+            }
+            if !complete, lines.atEnd {
+                // A cut-short last line counts only if it is whole JSON.
+                guard (try? parse(data)) != nil else {
+                    warnings.append("\(path):\(lineNumber): the last line is cut short (was the recording interrupted?); replayed up to line \(lineNumber - 1)")
+                    return nil
+                }
+            }
+            if let t = JSONBytes.leadingTime(data) { return Int64((t * 1000).rounded()) }
+            if data.allSatisfy({ $0 == 0x20 || $0 == 0x09 || $0 == 0x0D }) { continue }
+            return try parse(data).timeMs
+        }
+        return nil
+    }
+
     /// Every remaining event.
     public func readAll() throws(RecordingError) -> [RecordedEvent] {
         var out: [RecordedEvent] = []
@@ -146,33 +169,46 @@ public final class RecordingReader {
         return out
     }
 
-    private func parse(_ data: Data) throws(RecordingError) -> RecordedEvent {
+    private func parse(_ data: [UInt8]) throws(RecordingError) -> RecordedEvent {
         let at = "\(path):\(lineNumber)"
-        guard let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else {
-            throw RecordingError("\(at): not a JSON object")
+        let object: JSONBytes.Value
+        do {
+            object = try JSONBytes.parse(data)
+        } catch {
+            throw RecordingError("\(at): not a JSON object (\(error.message) at byte \(error.offset + 1))")
         }
-        guard let t = object["t"] as? Double else { throw RecordingError("\(at): the event has no \"t\" (unix seconds)") }
+        guard case .object(let members) = object else { throw RecordingError("\(at): not a JSON object") }
+        guard let t = object["t"]?.number else { throw RecordingError("\(at): the event has no \"t\" (unix seconds)") }
         let ms = Int64((t * 1000).rounded())
         if let scrape = object["scrape"] {
-            guard let s = scrape as? [String: Any], let target = s["target"] as? String else {
+            guard case .object = scrape, let target = scrape["target"]?.text else {
                 throw RecordingError("\(at): a scrape event needs {\"target\":\"host:port\",…}")
             }
             var labels: [Label] = []
-            if let l = s["labels"] {
-                guard let map = l as? [String: Any] else { throw RecordingError("\(at): \"labels\" must be an object") }
-                labels = map.map { Label($0.key, "\($0.value)") }.sorted()
+            if let l = scrape["labels"] {
+                guard case .object(let map) = l else { throw RecordingError("\(at): \"labels\" must be an object") }
+                labels = map.map { m in
+                    let value: String
+                    switch m.value {
+                    case .string(let b): value = String(decoding: b, as: UTF8.self)
+                    case .number(let n): value = n == n.rounded() && abs(n) < 1e15 ? String(Int64(n)) : String(n)
+                    case .bool(let v): value = String(v)
+                    default: value = ""
+                    }
+                    return Label(String(decoding: m.key, as: UTF8.self), value)
+                }.sorted()
             }
             let url = target.contains("://") ? target : "http://\(target)/metrics"
             let st = ScrapeTarget(url: url, labels: labels)
-            if let body = s["body"] as? String {
-                return .scrape(ScrapeResult(target: st, startedMs: ms, durationSeconds: 0, body: Array(body.utf8), error: nil))
+            if case .string(let body)? = scrape["body"] {
+                return .scrape(ScrapeResult(target: st, startedMs: ms, durationSeconds: 0, body: body, error: nil))
             }
-            if let error = s["error"] as? String {
+            if let error = scrape["error"]?.text {
                 return .scrape(ScrapeResult(target: st, startedMs: ms, durationSeconds: 0, body: nil, error: error))
             }
             throw RecordingError("\(at): a scrape event needs a \"body\" or an \"error\"")
         }
-        let kind = object.keys.first { $0 != "t" } ?? "unknown"
+        let kind = members.first { $0.key != Array("t".utf8) }.map { String(decoding: $0.key, as: UTF8.self) } ?? "unknown"
         if !["tap", "query"].contains(kind), unknownKinds.insert(kind).inserted {
             warnings.append("\(at): unknown event kind \"\(kind)\" skipped")
         }
@@ -198,18 +234,23 @@ struct LineReader {
     }
 
     /// The next line without its newline, and whether it ended in one.
-    mutating func next() -> (line: Data, complete: Bool)? {
+    mutating func next() -> (line: [UInt8], complete: Bool)? {
         var searchFrom = position
         while true {
-            if let nl = buffer[searchFrom...].firstIndex(of: 0x0A) {
-                let line = Data(buffer[position..<nl])
+            let found: Int? = buffer.withUnsafeBufferPointer { b in
+                guard searchFrom < b.count, let base = b.baseAddress,
+                      let p = memchr(base + searchFrom, 0x0A, b.count - searchFrom) else { return nil }
+                return base.distance(to: p.assumingMemoryBound(to: UInt8.self))
+            }
+            if let nl = found {
+                let line = Array(buffer[position..<nl])
                 position = nl + 1
                 return (line, true)
             }
             if atEnd {
                 guard position < buffer.count else { return nil }
                 defer { position = buffer.count }
-                return (Data(buffer[position...]), false)
+                return (Array(buffer[position...]), false)
             }
             // Drop what has been read, then read more.
             if position > 0 {

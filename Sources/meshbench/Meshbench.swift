@@ -45,7 +45,7 @@ struct Serve: AsyncParsableCommand {
             let body = bumped.withLock { state -> String in
                 if state.second != second {
                     // A new second: every counter line ends in a number; grow each by the clock.
-                    state = (second, variants.map { grow($0, by: second % 100_000) })
+                    state = (second, variants.map { grow($0, times: second % 100_000 + 1) })
                 }
                 return state.bodies[n % state.bodies.count]
             }
@@ -81,7 +81,7 @@ struct MakeRecording: ParsableCommand {
         let writer = try RecordingWriter(path: output, startedMs: start, meta: ["source": "meshbench recording"])
         let rounds = minutes * 60 / interval
         for round in 0..<rounds {
-            let grown = bodies.map { grow($0, by: round * interval * 3) }
+            let grown = bodies.map { grow($0, times: round + 1) }
             let at = start + Int64(round * interval * 1000)
             let results = (0..<targets).map { n in
                 ScrapeResult(target: ScrapeTarget(url: "http://10.1.\(n / 256).\(n % 256):4191/metrics",
@@ -95,15 +95,18 @@ struct MakeRecording: ParsableCommand {
     }
 }
 
-/// Adds `by` to the value at the end of every sample line (counters and buckets alike, so
-/// histograms stay monotonic).
-func grow(_ text: String, by: Int) -> String {
+/// Counters (`_total`, `_bucket`, `_count`, `_sum`) times `times`: as if the traffic so far had
+/// gone on `times` times as long, so every rate and ratio stays what it was; gauges stay.
+func grow(_ text: String, times: Int) -> String {
     var out = ""
-    out.reserveCapacity(text.utf8.count + text.utf8.count / 20)
+    out.reserveCapacity(text.utf8.count + text.utf8.count / 10)
     for line in text.split(separator: "\n", omittingEmptySubsequences: false) {
-        if line.first != "#", let space = line.lastIndex(of: " "), let v = Int(line[line.index(after: space)...]) {
+        let name = line.prefix { $0 != "{" && $0 != " " }
+        if line.first != "#", name.hasSuffix("_total") || name.hasSuffix("_bucket") || name.hasSuffix("_count") || name.hasSuffix("_sum"),
+           let space = line.lastIndex(of: " "), let v = Double(line[line.index(after: space)...]) {
             out += line[...space]
-            out += String(v + by)
+            let grown = v * Double(times)
+            out += grown == grown.rounded() && grown < 1e15 ? String(Int64(grown)) : String(grown)
         } else {
             out += line
         }

@@ -173,22 +173,27 @@ extension SourceOptions {
 
 func replaySnapshot(path: String, at: String?) throws -> Snapshot {
     do {
+        guard let at else {
+            // The last moment: one pass, no need to find the span first.
+            let reader = try RecordingReader(path: path)
+            var collector = Collector()
+            try collector.replay(reader)
+            for w in reader.warnings { warn("meshtop: \(w)") }
+            guard let last = collector.lastScrapeMs else { throw Exit.input("\(path): the recording has no events") }
+            return Snapshot(collector: collector, atMs: last, exactWindow: true)
+        }
         // A first pass finds the span, so --at can be relative to it.
         let span = try RecordingReader(path: path)
         var first: Int64?
         var last: Int64?
-        while let e = try span.next() {
-            first = first ?? e.timeMs
-            last = e.timeMs
+        while let t = try span.nextTime() {
+            first = first ?? t
+            last = t
         }
         for w in span.warnings { warn("meshtop: \(w)") }
         guard let first, let last else { throw Exit.input("\(path): the recording has no events") }
-        var atMs = last
-        if let at {
-            guard let t = TimeSpec.milliseconds(at, startMs: first, endMs: last) else {
-                throw Exit.input("--at \(at): not a time (try -5m, +30s, 21:30:05 or 2026-11-25T21:30:05Z)")
-            }
-            atMs = t
+        guard let atMs = TimeSpec.milliseconds(at, startMs: first, endMs: last) else {
+            throw Exit.input("--at \(at): not a time (try -5m, +30s, 21:30:05 or 2026-11-25T21:30:05Z)")
         }
         let reader = try RecordingReader(path: path)
         var collector = Collector()

@@ -14,6 +14,31 @@ import PromText
         return ScrapeResult(target: target, startedMs: t, durationSeconds: 0, body: body.map { Array($0.utf8) }, error: body == nil ? "connection refused" : nil)
     }
 
+    @Test func readsAnyJSONEscapesAndNumberLabels() throws {
+        let path = temporaryPath()
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let lines = [
+            #"{"meshrec":1,"started":1700000000}"#,
+            #"{"t":1700000001.5,"scrape":{"target":"h:1","labels":{"pod":"p\u00e9\ud83d\ude00","replica":3},"body":"a{x=\"\\\/\"} 1\n\tb 2\n"}}"#,
+            #" { "scrape" : { "error" : "refused" , "target" : "h:1" } , "t" : 1700000002 } "#,
+        ]
+        try (lines.joined(separator: "\n") + "\n").write(toFile: path, atomically: true, encoding: .utf8)
+        let events = try RecordingReader(path: path).readAll()
+        guard events.count == 2, case .scrape(let a) = events[0], case .scrape(let b) = events[1] else {
+            Issue.record("expected two scrapes, got \(events)")
+            return
+        }
+        #expect(a.startedMs == 1_700_000_001_500 && b.startedMs == 1_700_000_002_000)
+        #expect(a.target.labels == [Label("pod", "pé😀"), Label("replica", "3")])
+        #expect(a.body.map { String(decoding: $0, as: UTF8.self) } == "a{x=\"\\/\"} 1\n\tb 2\n")
+        #expect(b.error == "refused" && b.body == nil)
+        // The span pass reads only each line's start, and agrees.
+        let span = try RecordingReader(path: path)
+        #expect(try span.nextTime() == 1_700_000_001_500)
+        #expect(try span.nextTime() == 1_700_000_002_000)
+        #expect(try span.nextTime() == nil)
+    }
+
     @Test func roundTripKeepsBodiesErrorsLabelsAndTimes() throws {
         let path = temporaryPath()
         defer { try? FileManager.default.removeItem(atPath: path) }
