@@ -2,10 +2,12 @@ public import NIOCore
 import NIOPosix
 public import MeshProxy
 import NIOConcurrencyHelpers
+import NIOHTTP1
 
-/// An emojivoto-like mesh in one process: `web`, `emoji` and `voting`, each behind its own
-/// meshproxy on loopback, calls between them going through the proxies, and a `vote-bot`
-/// (itself meshed) sending open-loop traffic to `web`. `voting` fails a steady share of votes.
+/// An emojivoto-like mesh in one process: `web`, `emoji`, `voting`, `auth` and `store`, each
+/// behind its own meshproxy on loopback, calls between them going through the proxies (web →
+/// auth, emoji, voting; emoji and voting → store), and a `vote-bot` (itself meshed) sending
+/// open-loop traffic to `web`. `voting` fails a steady share of votes.
 public final class DemoMesh: Sendable {
     /// A proxy's admin address and the labels Prometheus' relabelling would give it.
     public struct Target: Sendable {
@@ -129,24 +131,56 @@ public final class DemoMesh: Sendable {
         }
 
         do {
-            // Leaves first, so callers can route to them.
-            let emoji = try await AppServer.start(group: group) { request, loop in
-                let delay = TimeAmount.microseconds(Int64.random(in: 500...3_000))
-                return loop.scheduleTask(in: delay) { AppResponse(status: 200, body: "{\"emoji\":\":joy:\"}\n") }.futureResult
+            // Leaves first, so callers can route to them: store (votes and emoji data) and auth.
+            let store = try await AppServer.start(group: group) { _, loop in
+                loop.scheduleTask(in: .microseconds(Int64.random(in: 200...1_500))) { AppResponse(status: 200, body: "ok\n") }.futureResult
             }
-            apps.append(emoji)
-            _ = try await mesh("emoji", app: emoji, outbound: false, routes: [("GET", "/list", "/list"), ("GET", "/find", "/find")])
+            apps.append(store)
+            _ = try await mesh("store", app: store, outbound: false, routes: [("GET", "/get", "/get"), ("PUT", "/put", "/put")])
+            let auth = try await AppServer.start(group: group) { _, loop in
+                loop.scheduleTask(in: .microseconds(Int64.random(in: 300...1_000))) { AppResponse(status: 200, body: "{\"user\":\"bot\"}\n") }.futureResult
+            }
+            apps.append(auth)
+            _ = try await mesh("auth", app: auth, outbound: false, routes: [("GET", "/session", "/session")])
 
-            let voting = try await AppServer.start(group: group) { request, loop in
+            /// An app that calls store through its own proxy's outbound listener, then answers.
+            func storeBacked(_ method: HTTPMethod, _ path: String, answer: @escaping @Sendable (ClientResponse) -> EventLoopFuture<AppResponse>)
+                -> (NIOLockedValueBox<HostPort?>, AppLogic) {
+                let outbound = NIOLockedValueBox<HostPort?>(nil)
+                let logic: AppLogic = { _, loop in
+                    guard let out = outbound.withLockedValue({ $0 }) else {
+                        return loop.makeSucceededFuture(AppResponse(status: 503, body: "starting\n"))
+                    }
+                    return client.send(method, path, host: authority("store"), to: out)
+                        .flatMap(answer)
+                        .recover { _ in AppResponse(status: 502, body: "store failed\n") }
+                }
+                return (outbound, logic)
+            }
+
+            let (emojiOut, emojiLogic) = storeBacked(.GET, "/get") { _ in
+                let loop = group.next()
+                return loop.scheduleTask(in: .microseconds(Int64.random(in: 500...3_000))) { AppResponse(status: 200, body: "{\"emoji\":\":joy:\"}\n") }.futureResult
+            }
+            let emoji = try await AppServer.start(group: group, logic: emojiLogic)
+            apps.append(emoji)
+            let emojiProxy = try await mesh("emoji", app: emoji, outbound: true, routes: [("GET", "/list", "/list"), ("GET", "/find", "/find")])
+            emojiOut.withLockedValue { $0 = emojiProxy.outboundAddress }
+
+            /// voting's answer after the store: fails or slows as the scenario says.
+            let votingAnswer: @Sendable (ClientResponse) -> EventLoopFuture<AppResponse> = { _ in
                 let (failure, slowdown) = votingBehaviour()
                 let delay = TimeAmount.microseconds(Int64.random(in: 2_000...12_000) * slowdown)
                 let fail = Double.random(in: 0..<1) < failure
-                return loop.scheduleTask(in: delay) {
+                return group.next().scheduleTask(in: delay) {
                     fail ? AppResponse(status: 500, body: "vote store unavailable\n") : AppResponse(status: 200, body: "voted\n")
                 }.futureResult
             }
+            let (votingOut, votingLogic) = storeBacked(.PUT, "/put", answer: votingAnswer)
+            let voting = try await AppServer.start(group: group, logic: votingLogic)
             apps.append(voting)
-            _ = try await mesh("voting", app: voting, outbound: false, routes: [("POST", "/vote", "/vote")])
+            let votingProxy = try await mesh("voting", app: voting, outbound: true, routes: [("POST", "/vote", "/vote")])
+            votingOut.withLockedValue { $0 = votingProxy.outboundAddress }
 
             if scenario.hasCanary {
                 let canaryFailure = scenario == .canary ? 0.3 : 0.0
@@ -167,7 +201,8 @@ public final class DemoMesh: Sendable {
                 guard let out = webOutbound.withLockedValue({ $0 }) else {
                     return loop.makeSucceededFuture(AppResponse(status: 503, body: "starting\n"))
                 }
-                let list = client.send(.GET, "/list", host: authority("emoji"), to: out)
+                let session = client.send(.GET, "/session", host: authority("auth"), to: out)
+                let list = session.flatMap { _ in client.send(.GET, "/list", host: authority("emoji"), to: out) }
                 if request.path.hasPrefix("/api/vote") {
                     let vote = client.send(.POST, "/vote", host: authority("voting"), to: out)
                     return list.and(vote).map { _, v in

@@ -13,9 +13,10 @@ struct Demo: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run a small mesh in this process and open the dashboard on it.",
         discussion: """
-        Starts an emojivoto-like mesh on loopback: web, emoji and voting, each behind its own \
-        meshproxy, and a meshed vote-bot sending open-loop traffic to web. voting fails a steady \
-        share of votes, so its success rate (and web's) sits below 100%.
+        Starts an emojivoto-like mesh on loopback: web, emoji, voting, auth and store, each behind \
+        its own meshproxy (web calls auth, emoji and voting; emoji and voting call store), and a \
+        meshed vote-bot sending open-loop traffic to web. voting fails a steady share of votes, so \
+        its success rate (and web's) sits below 100%.
         """)
 
     @Flag(help: "No terminal UI: run for --duration, then print the stat table.")

@@ -16,7 +16,7 @@ import MeshProxy
         let taps = mesh.targets.compactMap(\.tap).flatMap { ["--tap", $0.description] }
         let ok = try meshtop(["check"] + scrapeArguments(mesh) + taps)
         #expect(ok.status == 0, "\(ok.stdout)")
-        #expect(ok.stdout.contains("√ 4 proxies are reachable") && ok.stdout.contains("√ metrics parse"))
+        #expect(ok.stdout.contains("√ 6 proxies are reachable") && ok.stdout.contains("√ metrics parse"))
         #expect(ok.stdout.contains("√ proxy versions are consistent"))
         #expect(!ok.stdout.contains("×"))
         #expect(ok.stdout.contains("√ proxy clocks agree with this machine and each other"), "\(ok.stdout)")
