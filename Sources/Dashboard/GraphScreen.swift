@@ -61,6 +61,7 @@ enum GraphScreen {
         let selectedIndex = edges.isEmpty ? nil : min(state.selected, edges.count - 1)
         let u = screen.unicode
         // Edges first, so boxes draw over line ends.
+        var joints: [Int: (bits: UInt8, style: Style)] = [:]
         for (i, e) in edges.enumerated() {
             guard let a = l.position[e.edge.source], let b = l.position[e.edge.destination] else { continue }
             let from = origin(e.edge.source), to = origin(e.edge.destination)
@@ -76,12 +77,15 @@ enum GraphScreen {
             }
             let bend = x1 + 1
             for x in x1..<bend { screen[x, y1] = Cell(u ? "─" : "-", style) }
+            // The bend column is shared by the edges leaving one column: its cells are joined
+            // from every edge's directions once all are known.
+            func join(_ y: Int, _ bits: UInt8) { joints[y * screen.width + bend, default: (0, style)].bits |= bits; joints[y * screen.width + bend]!.style = style }
             if y1 != y2 {
-                for y in min(y1, y2)...max(y1, y2) { screen[bend, y] = Cell(u ? "│" : "|", style) }
-                screen[bend, y1] = Cell(u ? (y2 > y1 ? "┐" : "┘") : "+", style)
-                screen[bend, y2] = Cell(u ? (y2 > y1 ? "└" : "┌") : "+", style)
+                for y in (min(y1, y2) + 1)..<max(y1, y2) { join(y, Joint.up | Joint.down) }
+                join(y1, Joint.left | (y2 > y1 ? Joint.down : Joint.up))
+                join(y2, Joint.right | (y2 > y1 ? Joint.up : Joint.down))
             } else {
-                screen[bend, y1] = Cell(u ? "─" : "-", style)
+                join(y1, Joint.left | Joint.right)
             }
             for x in (bend + 1)..<x2 { screen[x, y2] = Cell(u ? "─" : "-", style) }
             screen[x2, y2] = Cell(u ? "▶" : ">", style)
@@ -92,6 +96,9 @@ enum GraphScreen {
             if label.count > room { label = "\(health.symbol(unicode: u))\(sr) \(rps)" }
             if label.count > room { label = "\(health.symbol(unicode: u))\(sr)" }
             screen.put(label, x: bend + 2, y: y2 - 1, style: style, maxWidth: max(0, x2 - bend - 2))
+        }
+        for (cell, joint) in joints {
+            screen[cell % screen.width, cell / screen.width] = Cell(Joint.glyph(joint.bits, unicode: u), joint.style)
         }
         // Boxes: name and the workload's own success rate.
         for n in l.position.keys.sorted() {
@@ -116,6 +123,29 @@ enum GraphScreen {
             let line = "selected: \(e.edge.source.name) \(u ? "→" : "->") \(e.edge.destination.name)  SR \(Format.percent(e.traffic.success))  "
                 + "\(Format.rps(e.traffic.rps)) rps  p50 \(Format.ms(e.traffic.latencyP50))  p99 \(Format.ms(e.traffic.latencyP99))   Enter: detail"
             screen.put(line, x: 1, y: area.y + area.height - 1, style: Style(.accent))
+        }
+    }
+}
+
+/// Line directions meeting in a cell, and the box-drawing character that joins them.
+enum Joint {
+    static let up: UInt8 = 1, down: UInt8 = 2, left: UInt8 = 4, right: UInt8 = 8
+
+    static func glyph(_ bits: UInt8, unicode: Bool) -> Unicode.Scalar {
+        let vertical = bits & (up | down) != 0, horizontal = bits & (left | right) != 0
+        guard unicode else { return vertical && horizontal ? "+" : (vertical ? "|" : "-") }
+        switch bits {
+        case left | right, left, right: return "─"
+        case up | down, up, down: return "│"
+        case left | down: return "┐"
+        case left | up: return "┘"
+        case right | up: return "└"
+        case right | down: return "┌"
+        case left | right | down: return "┬"
+        case left | right | up: return "┴"
+        case up | down | right: return "├"
+        case up | down | left: return "┤"
+        default: return "┼"
         }
     }
 }
