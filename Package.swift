@@ -33,6 +33,10 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
+        .package(url: "https://github.com/apple/swift-certificates", from: "1.21.1"),
+        .package(url: "https://github.com/apple/swift-crypto", "3.12.3"..<"5.0.0"),
+        .package(url: "https://github.com/apple/swift-asn1", from: "1.7.4"),
     ],
     targets: [
         // System libraries, each behind a small C shim (variadic and macro APIs, C globals).
@@ -57,10 +61,19 @@ let package = Package(
             dependencies: ["MeshMetrics", "MeshTap", "MeshSources", "MeshCanary", "TerminalUI", .product(name: "Yams", package: "Yams")],
             swiftSettings: swiftSettings),
         .target(
-            name: "MeshProxy",
-            dependencies: ["MeshTap"] + nio + [.product(name: "Yams", package: "Yams")],
+            name: "MeshIdentity",
+            dependencies: [
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "SwiftASN1", package: "swift-asn1"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ],
             swiftSettings: swiftSettings),
-        .target(name: "MeshDemo", dependencies: ["MeshProxy"] + nio, swiftSettings: swiftSettings),
+        .target(
+            name: "MeshProxy",
+            dependencies: ["MeshTap", "MeshIdentity"] + nio + [.product(name: "Yams", package: "Yams"), .product(name: "NIOSSL", package: "swift-nio-ssl"), .product(name: "NIOTLS", package: "swift-nio")],
+            swiftSettings: swiftSettings),
+        .target(name: "MeshDemo", dependencies: ["MeshProxy", "MeshIdentity"] + nio, swiftSettings: swiftSettings),
 
         // Thin executables: argument parsing and wiring.
         .executableTarget(
@@ -72,7 +85,7 @@ let package = Package(
             swiftSettings: swiftSettings),
         .executableTarget(
             name: "meshproxy",
-            dependencies: ["MeshProxy", .product(name: "ArgumentParser", package: "swift-argument-parser")] + nio,
+            dependencies: ["MeshProxy", "MeshIdentity", .product(name: "ArgumentParser", package: "swift-argument-parser")] + nio,
             swiftSettings: swiftSettings),
 
         .executableTarget(
@@ -97,7 +110,7 @@ let package = Package(
         .testTarget(name: "MeshMetricsTests", dependencies: ["MeshMetrics", "PromText"], swiftSettings: swiftSettings),
         .testTarget(
             name: "MeshProxyTests",
-            dependencies: ["MeshProxy", "MeshDemo", "MeshSources", "MeshTap", "PromText", "MeshMetrics", "Dashboard"] + nio,
+            dependencies: ["MeshProxy", "MeshIdentity", "MeshDemo", "MeshSources", "MeshTap", "PromText", "MeshMetrics", "Dashboard"] + nio,
             swiftSettings: swiftSettings),
         .testTarget(
             name: "ConformanceTests",

@@ -19,6 +19,85 @@ public struct CheckOutcome: Sendable, Equatable {
 }
 
 extension ProxyChecks {
+    /// mTLS: each proxy's own certificate (short-lived and rotated: it must not be expired or
+    /// overdue for renewal), the trust anchor and issuer behind it (warn `warnDays` ahead), that all
+    /// proxies trust one anchor, and failed handshakes.
+    static func identityChecks(_ proxies: [(instance: String, metrics: Exposition)], nowMs: Int64, warnDays: Double) -> [CheckOutcome] {
+        let cat = "meshtop-identity"
+        var out: [CheckOutcome] = []
+        func value(_ e: Exposition, _ names: String...) -> Double? { e.samples.first { names.contains($0.name) }?.value }
+        func left(_ seconds: Double) -> Double { (seconds * 1000 - Double(nowMs)) / 1000 }
+        func duration(_ s: Double) -> String {
+            let a = abs(s)
+            return a >= 86_400 ? "\(Int(a / 86_400)) days" : (a >= 3600 ? "\(Int(a / 3600)) hours" : "\(Int(a / 60)) minutes")
+        }
+        // The proxies' own certificates.
+        var expired: [String] = [], overdue: [String] = [], soonest: Double?
+        var seen = 0
+        for (instance, e) in proxies {
+            guard let t = value(e, "identity_cert_expiration_timestamp_seconds", "control_identity_cert_expiration_timestamp_seconds") else { continue }
+            seen += 1
+            let l = left(t)
+            soonest = min(soonest ?? l, l)
+            if l <= 0 { expired.append("\(instance) (expired \(duration(l)) ago)") }
+            else if l < 3600 { overdue.append("\(instance) (\(duration(l)) left)") }
+        }
+        if seen == 0 {
+            out.append(CheckOutcome(cat, "no proxy reports an identity certificate (mTLS is off)", .ok))
+            return out
+        }
+        if !expired.isEmpty {
+            out.append(CheckOutcome(cat, "proxy identity certificates are valid", .error,
+                                    hint: "expired: \(expired.joined(separator: ", ")) — the proxy could not renew it: is its issuer valid and reachable? Restart it"))
+        } else if !overdue.isEmpty {
+            out.append(CheckOutcome(cat, "proxy identity certificates are being renewed", .warning,
+                                    hint: "under an hour left, so renewal is overdue: \(overdue.joined(separator: ", "))"))
+        } else {
+            out.append(CheckOutcome(cat, "\(seen) proxy identity certificates are valid (renewed automatically; the soonest expires in \(duration(soonest ?? 0)))", .ok))
+        }
+        // The trust anchor and the issuer: long-lived, replaced by hand, so warned about early.
+        for (name, gauge, fix) in [("trust anchor", "meshproxy_trust_anchor_expiration_timestamp_seconds", "create a new anchor, distribute it beside the old one, then reissue"),
+                                   ("issuer certificate", "meshproxy_issuer_expiration_timestamp_seconds", "issue a new issuer from the trust anchor and restart the proxies")] {
+            let times = proxies.compactMap { p in value(p.metrics, gauge).map { (p.instance, left($0)) } }
+            guard let worst = times.min(by: { $0.1 < $1.1 }) else { continue }
+            if worst.1 <= 0 {
+                out.append(CheckOutcome(cat, "the \(name) is valid", .error, hint: "it expired \(duration(worst.1)) ago (\(worst.0)) — \(fix)"))
+            } else if worst.1 < warnDays * 86_400 {
+                out.append(CheckOutcome(cat, "the \(name) is not expiring soon", .warning,
+                                        hint: "it expires in \(duration(worst.1)), within \(Int(warnDays)) days (\(worst.0)) — \(fix)"))
+            } else {
+                out.append(CheckOutcome(cat, "the \(name) is valid for \(duration(worst.1))", .ok))
+            }
+        }
+        // One trust anchor for everyone.
+        var anchors: [String: [String]] = [:]
+        for (instance, e) in proxies {
+            for s in e.samples where s.name == "meshproxy_identity_info" {
+                if let a = s[label: "trust_anchor_sha256"] { anchors[a, default: []].append(instance) }
+            }
+        }
+        if anchors.count > 1 {
+            out.append(CheckOutcome(cat, "proxies trust the same trust anchor", .error,
+                                    hint: anchors.sorted { $0.key < $1.key }.map { "anchor \($0.key.prefix(12))…: \($0.value.joined(separator: ", "))" }.joined(separator: "; ")
+                                        + " — proxies with different anchors refuse each other's mTLS"))
+        } else if let only = anchors.first {
+            out.append(CheckOutcome(cat, "\(only.value.count) proxies trust the same trust anchor (\(only.key.prefix(12))…)", .ok))
+        }
+        // Handshakes that failed, by proxy.
+        var failures: [String] = []
+        for (instance, e) in proxies {
+            for s in e.samples where s.name == "meshproxy_tls_handshake_errors_total" && s.value > 0 {
+                let peer = s[label: "peer_id"].flatMap { $0.isEmpty ? nil : $0 }
+                failures.append("\(instance) \(s[label: "direction"] ?? "?")\(peer.map { " to \($0)" } ?? ""): \(Int(s.value))")
+            }
+        }
+        if !failures.isEmpty {
+            out.append(CheckOutcome(cat, "mTLS handshakes succeed", .warning,
+                                    hint: "failed handshakes: \(failures.joined(separator: "; ")) — a peer with another trust anchor, or not the identity expected"))
+        }
+        return out
+    }
+
     /// Each proxy's clock (its `Date` header) against this machine's at the middle of the scrape:
     /// certificates and windows go wrong when clocks disagree. Dates have whole seconds, so a
     /// second of difference is noise.
@@ -84,28 +163,7 @@ public enum ProxyChecks {
             : CheckOutcome(cat, "proxy versions are consistent", .warning,
                            hint: versions.map { "\($0.key): \($0.value.joined(separator: ", "))" }.sorted().joined(separator: "; ")))
         out.append(clockSkew(results, maxSeconds: maxSkewSeconds))
-        // Identity: the certificate each proxy holds, by the expiry gauge (classic and newer names).
-        let cert = "meshtop-identity"
-        var expiring: [String] = []
-        var expired: [String] = []
-        var seen = 0
-        for (r, e) in parsed {
-            guard let s = e.samples.first(where: { $0.name == "identity_cert_expiration_timestamp_seconds" || $0.name == "control_identity_cert_expiration_timestamp_seconds" }) else { continue }
-            seen += 1
-            let daysLeft = (s.value * 1000 - Double(nowMs)) / 86_400_000
-            if daysLeft <= 0 { expired.append("\(r.target.instance) (expired \(Int(-daysLeft)) days ago)") }
-            else if daysLeft < warnDays { expiring.append("\(r.target.instance) (\(Int(daysLeft)) days left)") }
-        }
-        if seen == 0 {
-            out.append(CheckOutcome(cert, "no proxy reports an identity certificate (mTLS is off)", .ok))
-        } else if !expired.isEmpty {
-            out.append(CheckOutcome(cert, "identity certificates are valid", .error, hint: "expired: \(expired.joined(separator: ", ")) — rotate the issuer and restart the proxies"))
-        } else if !expiring.isEmpty {
-            out.append(CheckOutcome(cert, "identity certificates are not expiring soon", .warning,
-                                    hint: "expiring within \(Int(warnDays)) days: \(expiring.joined(separator: ", ")) — rotate before they expire"))
-        } else {
-            out.append(CheckOutcome(cert, "\(seen) identity certificates are valid for more than \(Int(warnDays)) days", .ok))
-        }
+        out += identityChecks(parsed.map { ($0.0.target.instance, $0.1) }, nowMs: nowMs, warnDays: warnDays)
         return out
     }
 

@@ -79,9 +79,12 @@ enum EdgesScreen {
                        x: 1, y: area.y, style: Style(.muted))
             return
         }
-        let trendWidth = max(0, min(20, screen.width - 84))
+        // mTLS identities (shortened as linkerd does) when any edge has them and there is room.
+        let identities = screen.width >= 120 && rows.contains { !$0.clientID.isEmpty || !$0.serverID.isEmpty }
+        let trendWidth = max(0, min(20, screen.width - (identities ? 124 : 84)))
         var columns = [Column("", .left), Column("SRC", .left), Column("DST", .left), Column("SUCCESS"), Column("RPS"),
                        Column("P50"), Column("P95"), Column("P99"), Column("SECURED", .left)]
+        if identities { columns += [Column("CLIENT ID", .left, maxWidth: 20), Column("SERVER ID", .left, maxWidth: 20)] }
         if trendWidth >= 6 { columns.append(Column("SUCCESS TREND", .left)) }
         let cells: [[TableCell]] = rows.map { e in
             let health = Health(success: e.traffic.success)
@@ -97,6 +100,9 @@ enum EdgesScreen {
                 TableCell(Format.ms(e.traffic.latencyP99)),
                 TableCell(secured, Style(e.noTLSReason.isEmpty ? .good : .muted)),
             ]
+            if identities {
+                row += [TableCell(e.clientID.isEmpty ? "-" : EdgesView.shortID(e.clientID)), TableCell(e.serverID.isEmpty ? "-" : EdgesView.shortID(e.serverID))]
+            }
             if trendWidth >= 6 {
                 let h = state.history["e:\(edgeKey(e.edge))"]?.success ?? []
                 row.append(TableCell(Sparkline.render(h, width: trendWidth, unicode: screen.unicode, floor: 0.8), Style(.accent)))

@@ -3,6 +3,7 @@ import NIOPosix
 public import MeshProxy
 import NIOConcurrencyHelpers
 import NIOHTTP1
+import MeshIdentity
 
 /// An emojivoto-like mesh in one process: `web`, `emoji`, `voting`, `auth` and `store`, each
 /// behind its own meshproxy on loopback, calls between them going through the proxies (web →
@@ -63,6 +64,8 @@ public final class DemoMesh: Sendable {
         /// Requests per second the vote-bot sends to `web`.
         public var rate: Double = 20
         public var namespace = "emojivoto"
+        /// Proxy-to-proxy traffic over mTLS, each proxy with its own identity (on by default, as in Linkerd).
+        public var mtls = true
 
         public init(votingFailureRate: Double = 0.1, rate: Double = 20) {
             self.votingFailureRate = votingFailureRate
@@ -82,6 +85,8 @@ public final class DemoMesh: Sendable {
             return "\(name)-\(String(hash & 0xFFFFF, radix: 16))"
         }
 
+        // The mesh's certificate authority, in memory: every proxy gets a day-long certificate from it.
+        let identities = options.mtls ? try IdentityAuthority.create(trustDomain: "cluster.local") : nil
         var apps: [AppServer] = []
         var proxies: [MeshProxyServer] = []
         var targets: [Target] = []
@@ -112,6 +117,10 @@ public final class DemoMesh: Sendable {
                                             outbound: outbound ? (loopback, table) : nil,
                                             admin: loopback)
             let podName = pod(name)
+            if let identities {
+                let identityName = identities.identityName(serviceAccount: name, namespace: ns)
+                config.identity = try ProxyIdentity { try identities.issue(identityName, validFor: 24 * 3600) }
+            }
             config.tap = loopback
             config.workloadLabels = ["namespace": ns, "deployment": name, "pod": podName]
             if !routes.isEmpty {
@@ -125,7 +134,7 @@ public final class DemoMesh: Sendable {
             if let inbound = proxy.inboundAddress {
                 endpoints[name] = Endpoint(host: inbound.host, port: inbound.port, labels: [
                     "namespace": ns, "deployment": name, "pod": podName, "service": "\(name)-svc", "serviceaccount": name,
-                ])
+                ], identity: identities?.identityName(serviceAccount: name, namespace: ns))
             }
             return proxy
         }

@@ -84,6 +84,17 @@ extension MetricStore {
             if m.clientID.isEmpty { m.clientID = labels[6] }
             out[e] = m
         }
+        // The client's identity is the source workload's own (as linkerd looks it up from the source
+        // pod's service account): meshproxy reports it in meshproxy_identity_info.
+        let identities = selection("meshproxy_identity_info", [.ne(kindLabel, ""), .ne("identity", "")], groupBy: ["namespace", kindLabel, "identity"], extra: "")
+        var identityOf: [WorkloadID: String] = [:]
+        for g in identities.groups { identityOf[WorkloadID(namespace: g[0], name: g[1])] = g[2] }
+        for (e, var m) in out where m.clientID.isEmpty && m.noTLSReason.isEmpty && !m.serverID.isEmpty {
+            if let id = identityOf[e.source] {
+                m.clientID = id
+                out[e] = m
+            }
+        }
         return out.values.sorted { $0.edge < $1.edge }
     }
 }

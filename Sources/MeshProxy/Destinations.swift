@@ -6,11 +6,14 @@ public struct Endpoint: Sendable, Hashable {
     public var host: String
     public var port: Int
     public var labels: [String: String]
+    /// The workload identity the endpoint's proxy proves over mTLS (nil: not meshed, plaintext).
+    public var identity: String?
 
-    public init(host: String, port: Int, labels: [String: String] = [:]) {
+    public init(host: String, port: Int, labels: [String: String] = [:], identity: String? = nil) {
         self.host = host
         self.port = port
         self.labels = labels
+        self.identity = identity
     }
 
     public var address: String { "\(host):\(port)" }
@@ -52,6 +55,7 @@ public struct Destination: Sendable, Hashable {
 ///         endpoints:
 ///           - address: 127.0.0.1:4143
 ///             labels: {namespace: emojivoto, deployment: voting, pod: voting-0, service: voting-svc}
+///             identity: voting.emojivoto.serviceaccount.identity.linkerd.cluster.local   # mTLS (optional)
 /// ```
 public struct DestinationTable: Sendable {
     public var destinations: [String: Destination]
@@ -114,7 +118,8 @@ public struct DestinationTable: Sendable {
                     if let l = e["labels"] as? [String: Any] {
                         for (k, v) in l { labels[k] = "\(v)" }
                     }
-                    endpoints.append(Endpoint(host: parsedAddress.host, port: parsedAddress.port, labels: labels))
+                    if let identity = e["identity"], !(identity is String) { throw ConfigError("\(eat): 'identity' must be a name") }
+                    endpoints.append(Endpoint(host: parsedAddress.host, port: parsedAddress.port, labels: labels, identity: e["identity"] as? String))
                 }
                 parsed.append(Backend(name: name, weight: weight, endpoints: endpoints))
             }

@@ -23,6 +23,9 @@ public struct ProxyConfiguration: Sendable {
     public var connectTimeout: TimeAmount
     /// How long a client may take to send a request's headers once it began (then 408).
     public var headerTimeout: TimeAmount = .seconds(10)
+    /// The workload identity for mTLS: inbound accepts TLS from meshed peers (and plaintext from
+    /// others), outbound reaches endpoints that have an identity over mTLS. Nil: plaintext only.
+    public var identity: ProxyIdentity?
 
     public init(inbound: (listen: HostPort, app: HostPort)? = nil,
                 outbound: (listen: HostPort, destinations: DestinationTable)? = nil,
@@ -71,6 +74,8 @@ public final class MeshProxyServer: Sendable {
         let registry = MetricsRegistry()
         let hub = TapHub()
         registry.tapHub = hub
+        registry.identity = config.identity
+        config.identity?.scheduleRotation(on: group.next())
         var channels: [any Channel] = []
         do {
             var inboundAddress: HostPort?
@@ -86,7 +91,7 @@ public final class MeshProxyServer: Sendable {
                 inboundAddress = channel.localHostPort
             }
             if let (listen, destinations) = config.outbound {
-                let router = OutboundRouter(table: destinations, workload: config.workloadLabels, registry: registry)
+                let router = OutboundRouter(table: destinations, workload: config.workloadLabels, registry: registry, mtls: config.identity != nil)
                 let accept = registry.tcpTarget(LabelSet([("direction", "outbound"), ("peer", "src")] + targetLabels(listen) + [
                     ("tls", "no_identity"), ("no_tls_reason", "loopback"),
                 ]))
@@ -137,6 +142,9 @@ public final class MeshProxyServer: Sendable {
                                   config: ProxyConfiguration, group: any EventLoopGroup) async throws -> any Channel {
         let connectTimeout = config.connectTimeout
         let headerTimeout = config.headerTimeout
+        // Only the inbound listener takes mTLS (outbound's clients are the local app, on loopback).
+        let identity = config.identity
+        let detectTLS = router is InboundRouter ? identity : nil
         let pools = UpstreamPools()
         return try await ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 1024)
@@ -147,11 +155,13 @@ public final class MeshProxyServer: Sendable {
                     let sync = channel.pipeline.syncOperations
                     let clock = HeaderClock()
                     try sync.addHandler(ConnectionMetricsHandler(registry: registry, target: accept))
+                    if let detectTLS { try sync.addHandler(TLSDetector(identity: detectTLS)) }
                     try sync.addHandler(HeaderTimeoutHandler(clock: clock, timeout: headerTimeout))
                     try sync.configureHTTPServerPipeline(withErrorHandling: false)
                     try sync.addHandler(ProtocolErrorHandler())
                     try sync.addHandler(RequestPhaseHandler(clock: clock))
-                    try sync.addHandler(ProxyHandler(router: router, registry: registry, tap: tap, pools: pools, connectTimeout: connectTimeout))
+                    try sync.addHandler(ProxyHandler(router: router, registry: registry, tap: tap, pools: pools, connectTimeout: connectTimeout,
+                                                            identity: identity))
                 }
             }
             .bind(host: address.host, port: address.port)

@@ -97,6 +97,20 @@ public final class MetricsRegistry: Sendable {
 
     private let state = NIOLockedValueBox(State())
     private let tapBox = NIOLockedValueBox<TapHub?>(nil)
+    private let identityBox = NIOLockedValueBox<ProxyIdentity?>(nil)
+    /// Failed mTLS handshakes by direction and the peer identity expected (outbound).
+    private let handshakeFailures = NIOLockedValueBox<[String: UInt64]>([:])
+
+    /// The proxy's identity, for the certificate gauges.
+    var identity: ProxyIdentity? {
+        get { identityBox.withLockedValue { $0 } }
+        set { identityBox.withLockedValue { $0 = newValue } }
+    }
+
+    func tlsHandshakeFailed(direction: String, peer: String) {
+        let key = "direction=\"\(direction)\",peer_id=\"\(escapeLabelValue(peer))\""
+        handshakeFailures.withLockedValue { $0[key, default: 0] += 1 }
+    }
     private let splitBox = NIOLockedValueBox<(@Sendable () -> [(authority: String, backend: String, weight: Int)])?>(nil)
     /// The outbound traffic split, exported as `meshproxy_split_weight`.
     var splitWeights: (@Sendable () -> [(authority: String, backend: String, weight: Int)])? {
@@ -269,6 +283,26 @@ public final class MetricsRegistry: Sendable {
             out += "tap_subscribers \(hub.subscriberCount)\n"
             out += "# HELP tap_events_dropped_total Tap events dropped because a subscriber's queue was full.\n# TYPE tap_events_dropped_total counter\n"
             out += "tap_events_dropped_total \(hub.droppedEvents)\n"
+        }
+        if let identity {
+            let c = identity.current
+            let id = c.identity
+            out += "# HELP identity_cert_expiration_timestamp_seconds Time when this proxy's current mTLS identity certificate will expire (in seconds since the UNIX epoch).\n"
+            out += "# TYPE identity_cert_expiration_timestamp_seconds gauge\nidentity_cert_expiration_timestamp_seconds \(Int64(id.notValidAfter.timeIntervalSince1970))\n"
+            out += "# HELP identity_cert_refresh_count The total number of times this proxy's mTLS identity certificate has been refreshed by the Identity provider.\n"
+            out += "# TYPE identity_cert_refresh_count counter\nidentity_cert_refresh_count \(c.generation - 1)\n"
+            out += "# HELP meshproxy_identity_info This proxy's identity and the trust anchor it trusts.\n# TYPE meshproxy_identity_info gauge\n"
+            out += "meshproxy_identity_info{identity=\"\(escapeLabelValue(id.name))\",trust_anchor_sha256=\"\(id.trustAnchorFingerprint)\"} 1\n"
+            out += "# HELP meshproxy_trust_anchor_expiration_timestamp_seconds Time when the trust anchor expires.\n# TYPE meshproxy_trust_anchor_expiration_timestamp_seconds gauge\n"
+            out += "meshproxy_trust_anchor_expiration_timestamp_seconds \(Int64(id.trustAnchorNotValidAfter.timeIntervalSince1970))\n"
+            out += "# HELP meshproxy_issuer_expiration_timestamp_seconds Time when the issuer that signs this proxy's certificates expires.\n# TYPE meshproxy_issuer_expiration_timestamp_seconds gauge\n"
+            out += "meshproxy_issuer_expiration_timestamp_seconds \(Int64(id.issuerNotValidAfter.timeIntervalSince1970))\n"
+        }
+        let failures = handshakeFailures.withLockedValue { $0 }
+        if !failures.isEmpty {
+            out += "# HELP meshproxy_tls_handshake_errors_total mTLS handshakes that failed (a peer with another trust anchor, or the wrong identity).\n"
+            out += "# TYPE meshproxy_tls_handshake_errors_total counter\n"
+            for (labels, n) in failures.sorted(by: { $0.key < $1.key }) { out += "meshproxy_tls_handshake_errors_total{\(labels)} \(n)\n" }
         }
         out += ProcessStats.render(startTime: startTime)
         out += "# HELP proxy_build_info Proxy build info\n# TYPE proxy_build_info gauge\n"

@@ -2,6 +2,9 @@ import MeshTap
 import NIOCore
 import NIOPosix
 import NIOHTTP1
+import NIOSSL
+import NIOTLS
+import MeshIdentity
 import NIOConcurrencyHelpers
 
 /// Headers that belong to one hop and are not forwarded (RFC 9110 §7.6.1).
@@ -62,8 +65,14 @@ final class ProxyHandler: ChannelInboundHandler {
     /// Request parts of a rejected request are read and dropped.
     private var discarding = false
 
-    init(router: any Router, registry: MetricsRegistry, tap: TapHub? = nil, pools: UpstreamPools? = nil, connectTimeout: TimeAmount = .seconds(1)) {
+    /// The client's identity, once it proved one over mTLS.
+    private var peerIdentity: String?
+    private let identity: ProxyIdentity?
+
+    init(router: any Router, registry: MetricsRegistry, tap: TapHub? = nil, pools: UpstreamPools? = nil, connectTimeout: TimeAmount = .seconds(1),
+         identity: ProxyIdentity? = nil) {
         self.router = router
+        self.identity = identity
         self.pools = pools
         self.registry = registry
         self.tap = tap
@@ -108,13 +117,23 @@ final class ProxyHandler: ChannelInboundHandler {
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        if error is NIOSSLError || error is BoringSSLError { registry.tlsHandshakeFailed(direction: "inbound", peer: "") }
         context.close(promise: nil)
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if case TLSUserEvent.handshakeCompleted = event,
+           let tls = try? context.pipeline.syncOperations.handler(type: NIOSSLServerHandler.self),
+           let name = tls.peerCertificate?.identityNames.first {
+            peerIdentity = name
+        }
+        context.fireUserInboundEventTriggered(event)
     }
 
     // MARK: Requests
 
     private func startExchange(_ head: HTTPRequestHead) {
-        switch router.route(head) {
+        switch router.route(head, peer: peerIdentity) {
         case .reject(let status, let message):
             discarding = true
             respondLocally(status: status, message: message, keepAlive: head.isKeepAlive)
@@ -162,6 +181,8 @@ final class ProxyHandler: ChannelInboundHandler {
         guard let context else { return }
         let registry = self.registry
         let connection = route.connection
+        // A meshed endpoint is reached over mTLS: our certificate, its identity checked as the host name.
+        let tls: (NIOSSLContext, String)? = route.serverIdentity.flatMap { name in identity.map { ($0.current.client, name) } }
         upstreamEndpoint = route.endpoint
         upstreamReady = false
         upstreamReusable = true
@@ -171,6 +192,9 @@ final class ProxyHandler: ChannelInboundHandler {
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHandler(ConnectionMetricsHandler(registry: registry, target: connection))
+                    if let (context, name) = tls {
+                        try channel.pipeline.syncOperations.addHandler(try NIOSSLClientHandler(context: context, serverHostname: name))
+                    }
                     try channel.pipeline.syncOperations.addHTTPClientHandlers()
                 }
             }
@@ -255,6 +279,32 @@ final class ProxyHandler: ChannelInboundHandler {
                 if !keepAlive { context.close(promise: nil) }
             }
         }
+    }
+
+    /// The upstream connection failed (a TLS handshake refused, a reset): the request fails with
+    /// 502 and its cause, rather than as a bare close.
+    fileprivate func upstreamFailed(_ channel: any Channel, _ error: any Error) {
+        guard channel === upstream, let exchange else { return }
+        let tls = error is NIOSSLError || error is BoringSSLError || error is NIOSSLExtraError
+        if tls { registry.tlsHandshakeFailed(direction: "outbound", peer: exchange.route.serverIdentity ?? "") }
+        upstream = nil
+        upstreamReady = false
+        upstreamEndpoint = nil
+        channel.close(promise: nil)
+        failExchange(error: tls ? "tls" : "unclassified", status: .badGateway,
+                     message: tls ? "meshproxy: mTLS with \(exchange.route.serverIdentity ?? "the upstream") failed: \(Self.describeTLS(error))\n"
+                                  : "meshproxy: upstream failed: \(error)\n")
+    }
+
+    /// A TLS failure in a sentence (BoringSSL's error stacks are long).
+    static func describeTLS(_ error: any Error) -> String {
+        let text = "\(error)"
+        if text.contains("hostname") || text.contains("Hostname") { return "its certificate is not for the identity expected" }
+        if text.contains("CERTIFICATE_VERIFY_FAILED") || text.contains("BAD_SIGNATURE") {
+            return "its certificate does not chain to this proxy's trust anchor"
+        }
+        if text.contains("ALERT") || text.contains("alert") { return "the peer refused this proxy's certificate" }
+        return String(text.prefix(160))
     }
 
     fileprivate func upstreamClosed(_ channel: any Channel) {
@@ -421,6 +471,7 @@ final class UpstreamHandler: ChannelInboundHandler {
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        owner?.upstreamFailed(context.channel, error)
         context.close(promise: nil)
     }
 }

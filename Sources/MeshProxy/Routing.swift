@@ -11,6 +11,8 @@ struct Route {
     /// How tap shows the destination of requests on this route, and which side of the proxy it is.
     var tapDestination: TapPeer
     var direction: TapDirection
+    /// The identity the endpoint must prove over mTLS (outbound to a meshed endpoint), if any.
+    var serverIdentity: String? = nil
 }
 
 /// The ServiceProfile route a request matched, or the default route.
@@ -26,7 +28,8 @@ enum RouteDecision {
 
 /// Picks where a request goes.
 protocol Router: Sendable {
-    func route(_ head: HTTPRequestHead) -> RouteDecision
+    /// `peer`: the client's identity when it connected over mTLS.
+    func route(_ head: HTTPRequestHead, peer: String?) -> RouteDecision
     /// The ServiceProfile route the request is counted under, if the listener has a profile.
     func profileRoute(_ head: HTTPRequestHead) -> ProfileMatch?
     /// What tap shows of the peer that sent requests to this listener.
@@ -37,9 +40,12 @@ extension Router {
     func profileRoute(_ head: HTTPRequestHead) -> ProfileMatch? { nil }
 }
 
-/// Inbound: every request goes to the local app.
+/// Inbound: every request goes to the local app. Requests from meshed peers (mTLS) are counted
+/// with `tls="true"` and the peer's `client_id`.
 struct InboundRouter: Router {
     let route: Route
+    private let meshed: NIOLockedValueBox<[String: Route]> = NIOLockedValueBox([:])
+    private let registry: MetricsRegistry
     private let profile: ServiceProfile?
     /// One handle per profile route, and one for requests no route matches (`[DEFAULT]`).
     private let routeTargets: [HTTPTarget]
@@ -49,6 +55,7 @@ struct InboundRouter: Router {
 
     init(app: HostPort, profile: ServiceProfile? = nil, workload: [String: String] = [:], registry: MetricsRegistry) {
         self.profile = profile
+        self.registry = registry
         if let profile {
             let base: [(String, String)] = [("direction", "inbound"), ("dst", profile.authority)]
             routeTargets = profile.routes.map { registry.routeTarget(LabelSet(base + [("rt_route", $0.name)])) }
@@ -68,7 +75,20 @@ struct InboundRouter: Router {
                       direction: .inbound)
     }
 
-    func route(_ head: HTTPRequestHead) -> RouteDecision { .forward(route) }
+    func route(_ head: HTTPRequestHead, peer: String?) -> RouteDecision {
+        guard let peer else { return .forward(route) }
+        return .forward(meshed.withLockedValue { routes in
+            if let r = routes[peer] { return r }
+            var r = route
+            let target = targetLabels(route.endpoint)
+            r.http = registry.httpTarget(LabelSet([("direction", "inbound")] + target + [
+                ("tls", "true"), ("client_id", peer), ("srv_kind", "default"), ("srv_name", "all-authenticated"),
+            ]))
+            r.tapDestination.metadata?["tls"] = "true"
+            routes[peer] = r
+            return r
+        })
+    }
 
     func profileRoute(_ head: HTTPRequestHead) -> ProfileMatch? {
         guard let profile, let defaultRouteTarget else { return nil }
@@ -93,10 +113,13 @@ final class OutboundRouter: Router {
     private let state: NIOLockedValueBox<State>
     private let registry: MetricsRegistry
     let tapSourceMetadata: [String: String]
+    /// Whether this proxy has an identity, so meshed endpoints are reached over mTLS.
+    private let mtls: Bool
 
-    init(table: DestinationTable, workload: [String: String] = [:], registry: MetricsRegistry) {
+    init(table: DestinationTable, workload: [String: String] = [:], registry: MetricsRegistry, mtls: Bool = false) {
         self.state = NIOLockedValueBox(State(table: table))
         self.registry = registry
+        self.mtls = mtls
         self.tapSourceMetadata = workload.merging(["tls": "loopback"]) { $1 }
     }
 
@@ -131,7 +154,7 @@ final class OutboundRouter: Router {
         }
     }
 
-    func route(_ head: HTTPRequestHead) -> RouteDecision {
+    func route(_ head: HTTPRequestHead, peer: String?) -> RouteDecision {
         guard let authority = head.headers.first(name: "host"), !authority.isEmpty else {
             return .reject(.badRequest, "meshproxy: the request has no Host header, so no destination can be chosen\n")
         }
@@ -157,15 +180,17 @@ final class OutboundRouter: Router {
 
     private func makeRoute(authority: String, endpoint: Endpoint) -> Route {
         let target = targetLabels(HostPort(host: endpoint.host, port: endpoint.port))
-        let tls: [(String, String)] = [("tls", "no_identity"), ("no_tls_reason", "not_provided_by_service_discovery")]
+        let identity = mtls ? endpoint.identity : nil
+        let tls: [(String, String)] = identity.map { [("tls", "true"), ("server_id", $0)] }
+            ?? [("tls", "no_identity"), ("no_tls_reason", endpoint.identity == nil ? "not_provided_by_service_discovery" : "no_identity")]
         let dst = endpoint.labels.sorted { $0.key < $1.key }.map { ("dst_" + $0.key, $0.value) }
         let http = LabelSet([("direction", "outbound"), ("authority", authority)] + target + tls + dst)
         let tcp = LabelSet([("direction", "outbound"), ("peer", "dst"), ("authority", authority)] + target + tls + dst)
         return Route(endpoint: HostPort(host: endpoint.host, port: endpoint.port),
                      http: registry.httpTarget(http), connection: registry.tcpTarget(tcp),
                      tapDestination: TapPeer(ip: endpoint.host, port: endpoint.port,
-                                             metadata: endpoint.labels.merging(["tls": "not_provided_by_service_discovery"]) { $1 }),
-                     direction: .outbound)
+                                             metadata: endpoint.labels.merging(["tls": identity == nil ? "not_provided_by_service_discovery" : "true"]) { $1 }),
+                     direction: .outbound, serverIdentity: identity)
     }
 }
 

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import MeshProxy
+import MeshIdentity
 import NIOCore
 import NIOPosix
 
@@ -9,11 +10,40 @@ struct Meshproxy: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "meshproxy",
         abstract: "A sidecar HTTP proxy that exports Linkerd's metrics.",
+        subcommands: [Serve.self, IdentityCommand.self],
+        defaultSubcommand: Serve.self)
+
+    /// Usage mistakes exit 2 (ArgumentParser's own default is 64), as meshtop's do.
+    static func main() async {
+        do {
+            var command = try parseAsRoot()
+            if var async = command as? any AsyncParsableCommand { try await async.run() } else { try command.run() }
+        } catch {
+            let code = exitCode(for: error)
+            if code == .success {
+                print(fullMessage(for: error))
+                Foundation.exit(0)
+            }
+            FileHandle.standardError.write(Data(("meshproxy: " + fullMessage(for: error) + "\n").utf8))
+            Foundation.exit(code == .validationFailure ? 2 : code.rawValue)
+        }
+    }
+}
+
+/// The proxy itself (the default command).
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run the proxy (the default command).",
         discussion: """
         Inbound: requests to --inbound are forwarded to the local app at --app. Outbound: the app \
         sends requests to --outbound, and they are routed by their Host header through the \
         --destinations file. The admin listener serves /metrics (Linkerd's names and labels), \
         /ready and /live. Every listener binds to loopback unless told otherwise.
+
+        mTLS: with --identity-dir (an authority made by `meshproxy identity init`) the proxy gets a \
+        short-lived certificate for its identity and renews it at two thirds of its life; inbound \
+        then accepts mTLS from meshed peers (and plaintext from others), and outbound reaches \
+        endpoints that have an `identity:` in the destinations file over mTLS, checking it.
         """)
 
     @Option(help: ArgumentHelp("Inbound listener: requests for the local app arrive here.", valueName: "host:port"))
@@ -52,21 +82,14 @@ struct Meshproxy: AsyncParsableCommand {
     @Option(help: "How long connecting to an upstream may take, in milliseconds, before 504.")
     var connectTimeoutMs: Int64 = 1000
 
-    /// Usage mistakes exit 2 (ArgumentParser's own default is 64), as meshtop's do.
-    static func main() async {
-        do {
-            var command = try parseAsRoot()
-            if var async = command as? any AsyncParsableCommand { try await async.run() } else { try command.run() }
-        } catch {
-            let code = exitCode(for: error)
-            if code == .success {
-                print(fullMessage(for: error))
-                Foundation.exit(0)
-            }
-            FileHandle.standardError.write(Data(("meshproxy: " + fullMessage(for: error) + "\n").utf8))
-            Foundation.exit(code == .validationFailure ? 2 : code.rawValue)
-        }
-    }
+    @Option(help: ArgumentHelp("The identity authority (from `meshproxy identity init`): turns on mTLS.", valueName: "DIR"))
+    var identityDir: String?
+
+    @Option(help: ArgumentHelp("This proxy's identity (default: SERVICEACCOUNT.NAMESPACE.serviceaccount.identity.linkerd.DOMAIN from --label serviceaccount= or deployment= and namespace=).", valueName: "NAME"))
+    var identity: String?
+
+    @Option(help: "How long each certificate is valid, in hours (renewed at two thirds).")
+    var certHours: Double = 24
 
     func run() async throws {
         func address(_ text: String, _ flag: String) throws -> HostPort {
@@ -114,6 +137,26 @@ struct Meshproxy: AsyncParsableCommand {
         } else if destinations != nil {
             throw ValidationError("--destinations needs --outbound")
         }
+        if let dir = identityDir {
+            guard certHours > 0 else { throw ValidationError("--cert-hours must be above 0") }
+            let authority: IdentityAuthority
+            do {
+                authority = try IdentityAuthority.load(from: dir)
+            } catch {
+                throw ValidationError(error.description)
+            }
+            let name = identity ?? authority.identityName(
+                serviceAccount: config.workloadLabels["serviceaccount"] ?? config.workloadLabels["deployment"] ?? "default",
+                namespace: config.workloadLabels["namespace"] ?? "default")
+            let lifetime = certHours * 3600
+            do {
+                config.identity = try ProxyIdentity { try authority.issue(name, validFor: lifetime) }
+            } catch {
+                throw ValidationError("cannot issue a certificate for \(name): \(error)")
+            }
+        } else if identity != nil {
+            throw ValidationError("--identity needs --identity-dir (the authority that signs it)")
+        }
         let proxy: MeshProxyServer
         do {
             guard (1...64).contains(threads) else { throw ValidationError("--threads must be 1 to 64") }
@@ -126,6 +169,7 @@ struct Meshproxy: AsyncParsableCommand {
         if let i = proxy.inboundAddress { lines.append("inbound \(i) -> \(config.inbound!.app)") }
         if let o = proxy.outboundAddress { lines.append("outbound \(o)") }
         if let t = proxy.tapAddress { lines.append("tap \(t)") }
+        if let id = config.identity { lines.append("identity \(id.name)") }
         FileHandle.standardError.write(Data(("meshproxy: listening: " + lines.joined(separator: ", ") + "\n").utf8))
         // Serve until SIGINT or SIGTERM.
         let (signals, continuation) = AsyncStream<Int32>.makeStream()
@@ -139,5 +183,42 @@ struct Meshproxy: AsyncParsableCommand {
         for await _ in signals { break }
         for source in sources { source.cancel() }
         await proxy.stop()
+    }
+}
+
+struct IdentityCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "identity",
+        abstract: "The mesh's certificate authority: a trust anchor and an issuer, as linkerd-identity has them.",
+        subcommands: [IdentityInit.self])
+}
+
+struct IdentityInit: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "init",
+        abstract: "Create a trust anchor (ca.crt) and an issuer (issuer.crt) with their keys (0600) in --dir.",
+        discussion: "Proxies started with --identity-dir DIR get their certificates from this issuer and trust this anchor.")
+
+    @Option(help: ArgumentHelp("Where to write ca.crt, ca.key, issuer.crt and issuer.key.", valueName: "DIR"))
+    var dir: String
+    @Option(help: "The trust domain in every identity name.") var trustDomain = "cluster.local"
+    @Option(help: "Days the trust anchor is valid.") var anchorDays: Double = 365
+    @Option(help: "Days the issuer is valid.") var issuerDays: Double = 180
+    @Flag(help: "Replace an authority already in --dir.") var force = false
+
+    func run() throws {
+        guard anchorDays > 0, issuerDays > 0, issuerDays <= anchorDays else {
+            throw ValidationError("--anchor-days and --issuer-days must be above 0, the issuer's no longer than the anchor's")
+        }
+        if !force, FileManager.default.fileExists(atPath: dir + "/ca.crt") {
+            throw ValidationError("\(dir) already holds an authority (ca.crt); --force replaces it, and every proxy then needs the new anchor")
+        }
+        do {
+            let authority = try IdentityAuthority.create(trustDomain: trustDomain, anchorDays: anchorDays, issuerDays: issuerDays)
+            try authority.write(to: dir)
+            print("wrote \(dir)/ca.crt (trust anchor, \(Int(anchorDays)) days), issuer.crt (\(Int(issuerDays)) days); keys 0600")
+        } catch {
+            throw ValidationError(error.description)
+        }
     }
 }

@@ -34,23 +34,32 @@ import MeshProxy
     @Test func certificatesExpiringSoonWarnAndExpiredOnesFail() async throws {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let now = Date().timeIntervalSince1970
-        let expiry = Mutex(now + 10 * 86_400)
+        // A proxy's own certificate is short-lived and renewed: 10 days left is fine, half an hour
+        // means renewal is stuck, expired fails. The trust anchor is warned about 60 days ahead.
+        let expiry = Mutex((leaf: now + 10 * 86_400, anchor: now + 400 * 86_400))
         let proxyLike = try await AppServer.start(group: group) { _, loop in
             let e = expiry.withLock { $0 }
             return loop.makeSucceededFuture(AppResponse(status: 200, body: """
             # TYPE identity_cert_expiration_timestamp_seconds gauge
-            identity_cert_expiration_timestamp_seconds \(Int(e))
+            identity_cert_expiration_timestamp_seconds \(Int(e.leaf))
+            meshproxy_trust_anchor_expiration_timestamp_seconds \(Int(e.anchor))
             proxy_build_info{git_version="2.14.0"} 1
 
             """))
         }
-        let soon = try meshtop(["check", "--scrape", "\(proxyLike.address);deployment=web"])
-        #expect(soon.status == 0)
-        #expect(soon.stdout.contains("‼ identity certificates are not expiring soon") && soon.stdout.contains("9 days left"))
-        expiry.withLock { $0 = now - 86_400 * 3 }
-        let expired = try meshtop(["check", "--scrape", "\(proxyLike.address);deployment=web"])
+        func check() throws -> (status: Int32, stdout: String, stderr: String) { try meshtop(["check", "--scrape", "\(proxyLike.address);deployment=web"]) }
+        let fine = try check()
+        #expect(fine.status == 0 && fine.stdout.contains("√ 1 proxy identity certificates are valid") && fine.stdout.contains("√ the trust anchor is valid for 399 days"), "\(fine.stdout)")
+        expiry.withLock { $0 = (now + 1800, now + 20 * 86_400) }
+        let soon = try check()
+        #expect(soon.status == 0, "warnings do not fail the check")
+        #expect(soon.stdout.contains("‼ proxy identity certificates are being renewed") && soon.stdout.contains("29 minutes left"), "\(soon.stdout)")
+        #expect(soon.stdout.contains("‼ the trust anchor is not expiring soon") && soon.stdout.contains("expires in 19 days"), "\(soon.stdout)")
+        expiry.withLock { $0 = (now - 86_400 * 3, now - 86_400) }
+        let expired = try check()
         #expect(expired.status == 1)
-        #expect(expired.stdout.contains("× identity certificates are valid") && expired.stdout.contains("expired 3 days ago"))
+        #expect(expired.stdout.contains("× proxy identity certificates are valid") && expired.stdout.contains("expired 3 days ago"), "\(expired.stdout)")
+        #expect(expired.stdout.contains("× the trust anchor is valid"), "\(expired.stdout)")
         await proxyLike.stop()
         try await group.shutdownGracefully()
     }

@@ -1,0 +1,206 @@
+public import X509
+public import Crypto
+public import NIOSSL
+import SwiftASN1
+public import Foundation
+
+/// Why an identity could not be made, read or used.
+public struct IdentityError: Error, CustomStringConvertible, Sendable {
+    public var description: String
+    public init(_ description: String) { self.description = description }
+}
+
+/// The mesh's certificate authority, as linkerd-identity holds it: a long-lived trust anchor
+/// (root CA) and an issuer (intermediate CA) signed by it that signs workload certificates.
+public struct IdentityAuthority: Sendable {
+    public let trustDomain: String
+    public let trustAnchor: Certificate
+    public let issuer: Certificate
+    private let issuerKey: P256.Signing.PrivateKey
+    /// Only when freshly created (it is written to disk, never needed again by a proxy).
+    private let anchorKey: P256.Signing.PrivateKey?
+
+    /// A new trust anchor valid for `anchorDays` and an issuer valid for `issuerDays`.
+    public static func create(trustDomain: String = "cluster.local", anchorDays: Double = 365, issuerDays: Double = 180,
+                              now: Date = Date()) throws(IdentityError) -> IdentityAuthority {
+        let anchorKey = P256.Signing.PrivateKey()
+        let issuerKey = P256.Signing.PrivateKey()
+        do {
+            let anchorName = try DistinguishedName { CommonName("root.linkerd.\(trustDomain)") }
+            let issuerName = try DistinguishedName { CommonName("identity.linkerd.\(trustDomain)") }
+            let anchor = try Certificate(
+                version: .v3, serialNumber: Certificate.SerialNumber(), publicKey: .init(anchorKey.publicKey),
+                notValidBefore: now.addingTimeInterval(-300), notValidAfter: now.addingTimeInterval(anchorDays * 86_400),
+                issuer: anchorName, subject: anchorName, signatureAlgorithm: .ecdsaWithSHA256,
+                extensions: try Certificate.Extensions {
+                    Critical(BasicConstraints.isCertificateAuthority(maxPathLength: 1))
+                    Critical(KeyUsage(keyCertSign: true, cRLSign: true))
+                },
+                issuerPrivateKey: .init(anchorKey))
+            let issuer = try Certificate(
+                version: .v3, serialNumber: Certificate.SerialNumber(), publicKey: .init(issuerKey.publicKey),
+                notValidBefore: now.addingTimeInterval(-300), notValidAfter: now.addingTimeInterval(issuerDays * 86_400),
+                issuer: anchorName, subject: issuerName, signatureAlgorithm: .ecdsaWithSHA256,
+                extensions: try Certificate.Extensions {
+                    Critical(BasicConstraints.isCertificateAuthority(maxPathLength: 0))
+                    Critical(KeyUsage(keyCertSign: true, cRLSign: true))
+                },
+                issuerPrivateKey: .init(anchorKey))
+            return IdentityAuthority(trustDomain: trustDomain, trustAnchor: anchor, issuer: issuer, issuerKey: issuerKey, anchorKey: anchorKey)
+        } catch {
+            throw IdentityError("cannot create the trust anchor and issuer: \(error)")
+        }
+    }
+
+    /// The files `create` writes and `load` reads, in `directory`.
+    public enum File: String, CaseIterable, Sendable {
+        case anchor = "ca.crt", anchorKey = "ca.key", issuer = "issuer.crt", issuerKey = "issuer.key"
+        var isKey: Bool { self == .anchorKey || self == .issuerKey }
+    }
+
+    /// Writes the certificates (0644) and keys (0600, never readable by others) to `directory`.
+    public func write(to directory: String) throws(IdentityError) {
+        let fm = FileManager.default
+        do {
+            try fm.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        } catch {
+            throw IdentityError("cannot create \(directory): \(error.localizedDescription)")
+        }
+        var contents: [File: String] = [:]
+        do {
+            contents[.anchor] = try trustAnchor.serializeAsPEM().pemString + "\n"
+            contents[.issuer] = try issuer.serializeAsPEM().pemString + "\n"
+        } catch {
+            throw IdentityError("cannot encode the certificates: \(error)")
+        }
+        contents[.issuerKey] = issuerKey.pemRepresentation + "\n"
+        if let anchorKey { contents[.anchorKey] = anchorKey.pemRepresentation + "\n" }
+        for (file, text) in contents {
+            let path = directory + "/" + file.rawValue
+            guard fm.createFile(atPath: path, contents: Data(text.utf8), attributes: [.posixPermissions: file.isKey ? 0o600 : 0o644]) else {
+                throw IdentityError("cannot write \(path)")
+            }
+            // createFile keeps an existing file's mode: make sure a key is 0600 whatever was there.
+            if file.isKey { try? fm.setAttributes([.posixPermissions: 0o600], ofItemAtPath: path) }
+        }
+    }
+
+    /// Reads the trust anchor, the issuer and its key from `directory` (the anchor's key is not needed).
+    public static func load(from directory: String) throws(IdentityError) -> IdentityAuthority {
+        func read(_ file: File) throws(IdentityError) -> String {
+            let path = directory + "/" + file.rawValue
+            guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
+                throw IdentityError("cannot read \(path) (create the authority with `meshproxy identity init --dir \(directory)`)")
+            }
+            return text
+        }
+        do {
+            let anchor = try Certificate(pemEncoded: try read(.anchor))
+            let issuer = try Certificate(pemEncoded: try read(.issuer))
+            let key = try P256.Signing.PrivateKey(pemRepresentation: try read(.issuerKey))
+            guard issuer.publicKey == Certificate.PublicKey(key.publicKey) else {
+                throw IdentityError("\(directory)/issuer.key does not belong to issuer.crt")
+            }
+            let domain = anchor.subject.description.split(separator: "root.linkerd.").last.map { String($0) } ?? "cluster.local"
+            return IdentityAuthority(trustDomain: domain, trustAnchor: anchor, issuer: issuer, issuerKey: key, anchorKey: nil)
+        } catch let e as IdentityError {
+            throw e
+        } catch {
+            throw IdentityError("\(directory): \(error)")
+        }
+    }
+
+    /// Linkerd's identity name for a workload's service account.
+    public func identityName(serviceAccount: String, namespace: String) -> String {
+        "\(serviceAccount).\(namespace).serviceaccount.identity.linkerd.\(trustDomain)"
+    }
+
+    /// A short-lived leaf for `name` (what linkerd-identity signs for a proxy's CSR).
+    public func issue(_ name: String, validFor seconds: TimeInterval, now: Date = Date()) throws(IdentityError) -> WorkloadIdentity {
+        let key = P256.Signing.PrivateKey()
+        do {
+            let leaf = try Certificate(
+                version: .v3, serialNumber: Certificate.SerialNumber(), publicKey: .init(key.publicKey),
+                notValidBefore: now.addingTimeInterval(-60), notValidAfter: now.addingTimeInterval(seconds),
+                issuer: issuer.subject, subject: try DistinguishedName { CommonName(name) },
+                signatureAlgorithm: .ecdsaWithSHA256,
+                extensions: try Certificate.Extensions {
+                    Critical(BasicConstraints.notCertificateAuthority)
+                    Critical(KeyUsage(digitalSignature: true, keyEncipherment: true))
+                    try ExtendedKeyUsage([.serverAuth, .clientAuth])
+                    SubjectAlternativeNames([.dnsName(name)])
+                },
+                issuerPrivateKey: .init(issuerKey))
+            return try WorkloadIdentity(name: name, leaf: leaf, key: key, issuer: issuer, trustAnchor: trustAnchor)
+        } catch let e as IdentityError {
+            throw e
+        } catch {
+            throw IdentityError("cannot issue a certificate for \(name): \(error)")
+        }
+    }
+}
+
+/// A workload's certificate and key, its chain and the trust anchor, ready for TLS.
+public struct WorkloadIdentity: Sendable {
+    public let name: String
+    public let notValidAfter: Date
+    public let notValidBefore: Date
+    /// The anchor's SHA-256 fingerprint (hex): proxies that trust each other show the same one.
+    public let trustAnchorFingerprint: String
+    public let trustAnchorNotValidAfter: Date
+    public let issuerNotValidAfter: Date
+    let chain: [NIOSSLCertificate]
+    let key: NIOSSLPrivateKey
+    let anchor: NIOSSLCertificate
+
+    init(name: String, leaf: Certificate, key: P256.Signing.PrivateKey, issuer: Certificate, trustAnchor: Certificate) throws {
+        func der(_ c: Certificate) throws -> [UInt8] {
+            var s = DER.Serializer()
+            try s.serialize(c)
+            return s.serializedBytes
+        }
+        self.name = name
+        notValidAfter = leaf.notValidAfter
+        notValidBefore = leaf.notValidBefore
+        trustAnchorNotValidAfter = trustAnchor.notValidAfter
+        issuerNotValidAfter = issuer.notValidAfter
+        let anchorDER = try der(trustAnchor)
+        trustAnchorFingerprint = SHA256.hash(data: anchorDER).map { String($0, radix: 16).count == 1 ? "0" + String($0, radix: 16) : String($0, radix: 16) }.joined()
+        chain = [try NIOSSLCertificate(bytes: try der(leaf), format: .der), try NIOSSLCertificate(bytes: try der(issuer), format: .der)]
+        self.key = try NIOSSLPrivateKey(bytes: Array(key.pemRepresentation.utf8), format: .pem)
+        anchor = try NIOSSLCertificate(bytes: anchorDER, format: .der)
+    }
+
+    /// The server side of mTLS: presents this identity, requires a client certificate that
+    /// chains to the trust anchor (its name is read after the handshake, not matched to a host).
+    public func serverContext() throws -> NIOSSLContext {
+        var c = TLSConfiguration.makeServerConfiguration(certificateChain: chain.map { .certificate($0) }, privateKey: .privateKey(key))
+        c.trustRoots = .certificates([anchor])
+        c.certificateVerification = .noHostnameVerification
+        c.minimumTLSVersion = .tlsv13
+        return try NIOSSLContext(configuration: c)
+    }
+
+    /// The client side: presents this identity; the server must chain to the trust anchor and
+    /// carry the identity the destination expects (checked as the TLS host name).
+    public func clientContext() throws -> NIOSSLContext {
+        var c = TLSConfiguration.makeClientConfiguration()
+        c.certificateChain = chain.map { .certificate($0) }
+        c.privateKey = .privateKey(key)
+        c.trustRoots = .certificates([anchor])
+        c.certificateVerification = .fullVerification
+        c.minimumTLSVersion = .tlsv13
+        return try NIOSSLContext(configuration: c)
+    }
+}
+
+extension NIOSSLCertificate {
+    /// The DNS names in the certificate's subject alternative names (a workload's identity).
+    public var identityNames: [String] {
+        guard let sans = try? _subjectAlternativeNames() else { return [] }
+        return sans.compactMap { san in
+            guard san.nameType == .dnsName else { return nil }
+            return String(decoding: san.contents, as: UTF8.self)
+        }
+    }
+}
