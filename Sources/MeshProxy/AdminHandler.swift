@@ -14,13 +14,18 @@ final class AdminHandler: ChannelInboundHandler {
     private let registry: MetricsRegistry
     private let router: OutboundRouter?
     private let token: String?
+    private let draining: @Sendable () -> Bool
+    private let onShutdown: (@Sendable () -> Void)?
     private var request: HTTPRequestHead?
     private var body: [UInt8] = []
 
-    init(registry: MetricsRegistry, router: OutboundRouter? = nil, token: String? = nil) {
+    init(registry: MetricsRegistry, router: OutboundRouter? = nil, token: String? = nil,
+         draining: @escaping @Sendable () -> Bool = { false }, onShutdown: (@Sendable () -> Void)? = nil) {
         self.registry = registry
         self.router = router
         self.token = token
+        self.draining = draining
+        self.onShutdown = onShutdown
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -39,7 +44,18 @@ final class AdminHandler: ChannelInboundHandler {
             case (.GET, "/metrics"), (.HEAD, "/metrics"):
                 (status, type, body) = (.ok, "text/plain; version=0.0.4", registry.render())
             case (.GET, "/ready"):
-                (status, type, body) = (.ok, "text/plain", "ready\n")
+                (status, type, body) = draining() ? (.serviceUnavailable, "text/plain", "draining\n") : (.ok, "text/plain", "ready\n")
+            case (.POST, "/shutdown"):
+                if !isLoopback(context.channel.remoteAddress) {
+                    (status, type, body) = (.forbidden, "text/plain", "shutdown is only permitted from localhost\n")
+                } else if let token, head.headers.first(name: "authorization") != "Bearer \(token)" {
+                    (status, type, body) = (.unauthorized, "text/plain", "a bearer token is required\n")
+                } else if let onShutdown {
+                    onShutdown()
+                    (status, type, body) = (.ok, "text/plain", "shutting down\n")
+                } else {
+                    (status, type, body) = (.notFound, "text/plain", "this proxy cannot be shut down from here\n")
+                }
             case (.GET, "/live"):
                 (status, type, body) = (.ok, "text/plain", "live\n")
             case (.GET, "/split"), (.POST, "/split"):
@@ -66,7 +82,7 @@ final class AdminHandler: ChannelInboundHandler {
     private func split(_ head: HTTPRequestHead, peer: SocketAddress?) -> (HTTPResponseStatus, String, String) {
         let json = "application/json"
         guard let router else { return (.notFound, json, "{\"error\":\"this proxy has no outbound destinations\"}\n") }
-        guard let ip = peer?.ipAddress, ip == "127.0.0.1" || ip == "::1" || ip.hasPrefix("127.") else {
+        guard isLoopback(peer) else {
             return (.forbidden, json, "{\"error\":\"requests are only permitted from localhost\"}\n")
         }
         if let token, head.headers.first(name: "authorization") != "Bearer \(token)" {
@@ -94,6 +110,11 @@ final class AdminHandler: ChannelInboundHandler {
             JSONEscape.quoted(a) + ":{" + byAuthority[a]!.map { JSONEscape.quoted($0.0) + ":\($0.1)" }.joined(separator: ",") + "}"
         }.joined(separator: ",")
         return (.ok, json, "{" + out + "}\n")
+    }
+
+    private func isLoopback(_ peer: SocketAddress?) -> Bool {
+        guard let ip = peer?.ipAddress else { return false }
+        return ip == "::1" || ip.hasPrefix("127.")
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {

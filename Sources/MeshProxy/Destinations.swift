@@ -37,11 +37,24 @@ public struct Destination: Sendable, Hashable {
     /// `host:port`, as requests name it in their Host header (`:80` when they give no port).
     public var authority: String
     public var backends: [Backend]
+    /// How long a request may wait for its response to begin before it fails with 504 (nil: no limit).
+    public var timeoutMs: Int64?
 
-    public init(authority: String, backends: [Backend]) {
+    public init(authority: String, backends: [Backend], timeoutMs: Int64? = nil) {
         self.authority = authority
         self.backends = backends
+        self.timeoutMs = timeoutMs
     }
+}
+
+/// `500ms`, `2s`, `1m` → milliseconds.
+func parseTimeout(_ text: String) -> Int64? {
+    let units: [(String, Double)] = [("ms", 1), ("s", 1000), ("m", 60_000)]
+    for (suffix, scale) in units where text.hasSuffix(suffix) {
+        guard let v = Double(text.dropLast(suffix.count)), v > 0 else { return nil }
+        return Int64(v * scale)
+    }
+    return nil
 }
 
 /// The destinations file: authorities and their backends.
@@ -52,7 +65,7 @@ public struct Destination: Sendable, Hashable {
 ///     backends:
 ///       - name: voting
 ///         weight: 100
-///         endpoints:
+///         endpoints:                       # (a destination may also set timeout: 500ms)
 ///           - address: 127.0.0.1:4143
 ///             labels: {namespace: emojivoto, deployment: voting, pod: voting-0, service: voting-svc}
 ///             identity: voting.emojivoto.serviceaccount.identity.linkerd.cluster.local   # mTLS (optional)
@@ -97,6 +110,11 @@ public struct DestinationTable: Sendable {
             guard let backends = d["backends"] as? [Any], !backends.isEmpty else {
                 throw ConfigError("\(at) (\(authority)): needs a non-empty 'backends:' list")
             }
+            var timeoutMs: Int64?
+            if let t = d["timeout"] {
+                guard let ms = parseTimeout("\(t)") else { throw ConfigError("\(at) (\(authority)): timeout \(t): use e.g. 500ms, 2s or 1m") }
+                timeoutMs = ms
+            }
             var parsed: [Backend] = []
             for (j, b) in backends.enumerated() {
                 let bat = "\(at).backends[\(j)]"
@@ -123,7 +141,7 @@ public struct DestinationTable: Sendable {
                 }
                 parsed.append(Backend(name: name, weight: weight, endpoints: endpoints))
             }
-            out.append(Destination(authority: authority, backends: parsed))
+            out.append(Destination(authority: authority, backends: parsed, timeoutMs: timeoutMs))
         }
         return DestinationTable(out)
     }

@@ -56,10 +56,12 @@ public final class MeshProxyServer: Sendable {
     public let tapHub: TapHub
     private let channels: [any Channel]
     private let outboundRouter: OutboundRouter?
+    private let connections: ConnectionTracker
 
     private init(registry: MetricsRegistry, channels: [any Channel], inbound: HostPort?, outbound: HostPort?, admin: HostPort,
-                 tap: HostPort?, tapHub: TapHub, outboundRouter: OutboundRouter?) {
+                 tap: HostPort?, tapHub: TapHub, outboundRouter: OutboundRouter?, connections: ConnectionTracker) {
         self.registry = registry
+        self.connections = connections
         self.tapAddress = tap
         self.tapHub = tapHub
         self.channels = channels
@@ -70,8 +72,10 @@ public final class MeshProxyServer: Sendable {
     }
 
     /// Binds every configured listener on `group` and returns once they accept connections.
-    public static func start(_ config: ProxyConfiguration, group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) async throws -> MeshProxyServer {
+    public static func start(_ config: ProxyConfiguration, group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
+                             onShutdownRequest: (@Sendable () -> Void)? = nil) async throws -> MeshProxyServer {
         let registry = MetricsRegistry()
+        let connections = ConnectionTracker()
         let hub = TapHub()
         registry.tapHub = hub
         registry.identity = config.identity
@@ -86,7 +90,8 @@ public final class MeshProxyServer: Sendable {
                 let accept = registry.tcpTarget(LabelSet([("direction", "inbound"), ("peer", "src")] + targetLabels(app) + [
                     ("tls", "no_identity"), ("no_tls_reason", "no_tls_from_remote"), ("srv_kind", "default"), ("srv_name", "all-unauthenticated"),
                 ]))
-                let channel = try await bindProxy(listen, router: router, accept: accept, registry: registry, tap: hub, config: config, group: group)
+                let channel = try await bindProxy(listen, router: router, accept: accept, registry: registry, tap: hub, config: config,
+                                                  connections: connections, group: group)
                 channels.append(channel)
                 inboundAddress = channel.localHostPort
             }
@@ -95,7 +100,8 @@ public final class MeshProxyServer: Sendable {
                 let accept = registry.tcpTarget(LabelSet([("direction", "outbound"), ("peer", "src")] + targetLabels(listen) + [
                     ("tls", "no_identity"), ("no_tls_reason", "loopback"),
                 ]))
-                let channel = try await bindProxy(listen, router: router, accept: accept, registry: registry, tap: hub, config: config, group: group)
+                let channel = try await bindProxy(listen, router: router, accept: accept, registry: registry, tap: hub, config: config,
+                                                  connections: connections, group: group)
                 channels.append(channel)
                 outboundAddress = channel.localHostPort
                 outboundRouter = router
@@ -118,10 +124,13 @@ public final class MeshProxyServer: Sendable {
             let adminToken = config.adminToken
             let splitRouter = outboundRouter
             if let splitRouter { registry.splitWeights = { splitRouter.weights() } }
-            let admin = try await bindHTTP(config.admin, group: group) { AdminHandler(registry: registry, router: splitRouter, token: adminToken) }
+            let admin = try await bindHTTP(config.admin, group: group) {
+                AdminHandler(registry: registry, router: splitRouter, token: adminToken, draining: { connections.isDraining }, onShutdown: onShutdownRequest)
+            }
             channels.append(admin)
             return MeshProxyServer(registry: registry, channels: channels, inbound: inboundAddress, outbound: outboundAddress,
-                                   admin: admin.localHostPort ?? config.admin, tap: tapAddress, tapHub: hub, outboundRouter: outboundRouter)
+                                   admin: admin.localHostPort ?? config.admin, tap: tapAddress, tapHub: hub, outboundRouter: outboundRouter,
+                                   connections: connections)
         } catch {
             for channel in channels { try? await channel.close() }
             throw error
@@ -138,8 +147,26 @@ public final class MeshProxyServer: Sendable {
         for channel in channels { try? await channel.close() }
     }
 
+    /// Graceful shutdown: `/ready` turns 503 and new connections are refused; idle connections
+    /// close now and busy ones after their response; returns when all are gone or after
+    /// `timeout` (what is left is then cut). The admin listener stays up until `stop`.
+    /// Returns how many connections were still open at the deadline.
+    @discardableResult
+    public func drain(timeout: TimeAmount) async -> Int {
+        connections.startDrain()
+        for channel in channels.dropLast() { try? await channel.close() }  // the proxy and tap listeners; admin is last
+        let deadline = NIODeadline.now() + timeout
+        while connections.count > 0, NIODeadline.now() < deadline {
+            try? await Task.sleep(nanoseconds: 20_000_000)
+        }
+        return connections.count
+    }
+
+    /// Open proxied connections (for tests and the drain).
+    public var openConnections: Int { connections.count }
+
     private static func bindProxy(_ address: HostPort, router: any Router, accept: TCPTarget, registry: MetricsRegistry, tap: TapHub,
-                                  config: ProxyConfiguration, group: any EventLoopGroup) async throws -> any Channel {
+                                  config: ProxyConfiguration, connections: ConnectionTracker, group: any EventLoopGroup) async throws -> any Channel {
         let connectTimeout = config.connectTimeout
         let headerTimeout = config.headerTimeout
         // Only the inbound listener takes mTLS (outbound's clients are the local app, on loopback).
@@ -151,7 +178,8 @@ public final class MeshProxyServer: Sendable {
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .childChannelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
+                connections.add(channel)
+                return channel.eventLoop.makeCompletedFuture {
                     let sync = channel.pipeline.syncOperations
                     let clock = HeaderClock()
                     try sync.addHandler(ConnectionMetricsHandler(registry: registry, target: accept))

@@ -45,6 +45,9 @@ final class ProxyHandler: ChannelInboundHandler {
         var grpcStatus: Int?
         var latencyRecorded = false
         var responseHeadSent = false
+        /// Fires the 504 when the route has a timeout and the response has not begun.
+        var deadline: Scheduled<Void>?
+        var number = 0
     }
 
     private let router: any Router
@@ -65,8 +68,12 @@ final class ProxyHandler: ChannelInboundHandler {
     /// Request parts of a rejected request are read and dropped.
     private var discarding = false
 
+    /// Exchanges started on this connection (so a late timer knows whether its request is still current).
+    private var exchanges = 0
     /// The client's identity, once it proved one over mTLS.
     private var peerIdentity: String?
+    /// The proxy is shutting down: this connection closes after the response in flight.
+    private var draining = false
     private let identity: ProxyIdentity?
 
     init(router: any Router, registry: MetricsRegistry, tap: TapHub? = nil, pools: UpstreamPools? = nil, connectTimeout: TimeAmount = .seconds(1),
@@ -105,6 +112,7 @@ final class ProxyHandler: ChannelInboundHandler {
     }
 
     func channelInactive(context: ChannelHandlerContext) {
+        exchange?.deadline?.cancel()
         if let exchange {
             // The client went away before its response ended: the stream failed.
             responseEnded(exchange, .failed("unclassified"))
@@ -122,6 +130,11 @@ final class ProxyHandler: ChannelInboundHandler {
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if event is DrainEvent {
+            draining = true
+            if exchange == nil { context.close(promise: nil) }
+            return
+        }
         if case TLSUserEvent.handshakeCompleted = event,
            let tls = try? context.pipeline.syncOperations.handler(type: NIOSSLServerHandler.self),
            let name = tls.peerCertificate?.identityNames.first {
@@ -142,8 +155,14 @@ final class ProxyHandler: ChannelInboundHandler {
             registry.requestStarted(route.http)
             if let profileRoute { registry.requestStarted(profileRoute.target) }
             let contentType = head.headers.first(name: "content-type") ?? ""
+            exchanges += 1
             exchange = Exchange(route: route, profileRoute: profileRoute?.target, started: .now(), keepAlive: head.isKeepAlive,
                                 isGRPC: contentType.hasPrefix("application/grpc"))
+            exchange?.number = exchanges
+            if let timeout = route.timeout, let context {
+                let number = exchanges
+                exchange?.deadline = context.eventLoop.assumeIsolated().scheduleTask(in: timeout) { self.timedOut(number, after: timeout) }
+            }
             if let tap, tap.hasSubscribers { tapRequest(head, route: route, routeName: profileRoute?.name, hub: tap) }
             var upstreamHead = head
             upstreamHead.version = .http1_1
@@ -237,6 +256,15 @@ final class ProxyHandler: ChannelInboundHandler {
         }
     }
 
+    /// The route's timeout passed before the response began: 504, and the upstream connection,
+    /// which may still answer, is closed rather than reused.
+    private func timedOut(_ number: Int, after timeout: TimeAmount) {
+        guard let exchange, exchange.number == number, !exchange.responseHeadSent else { return }
+        closeUpstream()
+        failExchange(error: "timeout", status: .gatewayTimeout,
+                     message: "meshproxy: request timed out after \(timeout.nanoseconds / 1_000_000) ms\n")
+    }
+
     // MARK: Responses
 
     fileprivate func upstreamRead(_ part: HTTPClientResponsePart, from channel: any Channel) {
@@ -250,9 +278,11 @@ final class ProxyHandler: ChannelInboundHandler {
             upstreamReusable = head.isKeepAlive
             stripHopByHop(&head.headers)
             head.version = .http1_1
-            if !exchange.keepAlive { head.headers.replaceOrAdd(name: "connection", value: "close") }
+            if !exchange.keepAlive || draining { head.headers.replaceOrAdd(name: "connection", value: "close") }
             exchange.responseHeadSent = true
             exchange.responseStarted = .now()
+            exchange.deadline?.cancel()
+            exchange.deadline = nil
             if let tapped = exchange.tapped { tapResponseInit(exchange, tapped, head) }
             self.exchange = exchange
             context.write(wrapOutboundOut(.head(head)), promise: nil)
@@ -273,7 +303,7 @@ final class ProxyHandler: ChannelInboundHandler {
             responseEnded(exchange, exchange.isGRPC ? .grpc(status: status, grpcStatus: exchange.grpcStatus) : .http(status: status))
             if let tapped = exchange.tapped { tapResponseEnd(exchange, tapped, trailers: trailers, reset: nil) }
             self.exchange = nil
-            let keepAlive = exchange.keepAlive
+            let keepAlive = exchange.keepAlive && !draining
             if !upstreamReusable { closeUpstream() }
             context.writeAndFlush(wrapOutboundOut(.end(trailers))).assumeIsolated().whenComplete { _ in
                 if !keepAlive { context.close(promise: nil) }
@@ -321,6 +351,7 @@ final class ProxyHandler: ChannelInboundHandler {
     /// already begun, by closing the connection), counted as a failed stream.
     private func failExchange(error: String, status: HTTPResponseStatus, message: String) {
         guard let exchange, let context else { return }
+        exchange.deadline?.cancel()
         self.exchange = nil
         pending.removeAll()
         responseEnded(exchange, .failed(error))
@@ -390,6 +421,7 @@ final class ProxyHandler: ChannelInboundHandler {
     }
 
     private func responseEnded(_ exchange: Exchange, _ c: ResponseClass) {
+        router.finished(exchange.route, nanoseconds: (NIODeadline.now() - exchange.started).nanoseconds, failed: c.isFailure)
         registry.responseEnded(exchange.route.http, c)
         if let r = exchange.profileRoute { registry.responseEnded(r, c) }
     }

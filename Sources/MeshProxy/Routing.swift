@@ -1,6 +1,7 @@
 import MeshTap
 import NIOConcurrencyHelpers
 import NIOHTTP1
+import NIOCore
 
 /// Where one request goes, with the metric handles resolved for it.
 struct Route {
@@ -13,6 +14,8 @@ struct Route {
     var direction: TapDirection
     /// The identity the endpoint must prove over mTLS (outbound to a meshed endpoint), if any.
     var serverIdentity: String? = nil
+    /// How long the response may take to begin (then 504).
+    var timeout: TimeAmount? = nil
 }
 
 /// The ServiceProfile route a request matched, or the default route.
@@ -30,6 +33,8 @@ enum RouteDecision {
 protocol Router: Sendable {
     /// `peer`: the client's identity when it connected over mTLS.
     func route(_ head: HTTPRequestHead, peer: String?) -> RouteDecision
+    /// Every forwarded request ends here once, with its response time and whether it failed.
+    func finished(_ route: Route, nanoseconds: Int64, failed: Bool)
     /// The ServiceProfile route the request is counted under, if the listener has a profile.
     func profileRoute(_ head: HTTPRequestHead) -> ProfileMatch?
     /// What tap shows of the peer that sent requests to this listener.
@@ -38,6 +43,7 @@ protocol Router: Sendable {
 
 extension Router {
     func profileRoute(_ head: HTTPRequestHead) -> ProfileMatch? { nil }
+    func finished(_ route: Route, nanoseconds: Int64, failed: Bool) {}
 }
 
 /// Inbound: every request goes to the local app. Requests from meshed peers (mTLS) are counted
@@ -108,6 +114,8 @@ final class OutboundRouter: Router {
         var routes: [String: [String: Route]] = [:]  // authority → endpoint address → route
         var split: [String: SmoothWeightedRoundRobin] = [:]  // authority → backend choice
         var turn: UInt64 = 0
+        var loads: [HostPort: EndpointLoad] = [:]  // for P2C over PeakEWMA and failure accrual
+        var rng = SystemRandomNumberGenerator()
     }
 
     private let state: NIOLockedValueBox<State>
@@ -154,6 +162,17 @@ final class OutboundRouter: Router {
         }
     }
 
+    /// A request routed by `route` finished: its response time feeds the endpoint's load.
+    func finished(_ route: Route, nanoseconds: Int64, failed: Bool) {
+        state.withLockedValue { s in
+            let now = NIODeadline.now()
+            var load = s.loads[route.endpoint] ?? EndpointLoad()
+            load.pending = max(0, load.pending - 1)
+            load.observe(rttNanos: nanoseconds, failed: failed, at: now)
+            s.loads[route.endpoint] = load
+        }
+    }
+
     func route(_ head: HTTPRequestHead, peer: String?) -> RouteDecision {
         guard let authority = head.headers.first(name: "host"), !authority.isEmpty else {
             return .reject(.badRequest, "meshproxy: the request has no Host header, so no destination can be chosen\n")
@@ -170,10 +189,24 @@ final class OutboundRouter: Router {
                 return .reject(.serviceUnavailable, "meshproxy: every backend of \(authority) has weight 0\n")
             }
             let backend = destination.backends[chosen]
-            let endpoint = backend.endpoints[Int(s.turn % UInt64(backend.endpoints.count))]
-            if let route = s.routes[key]?[endpoint.address] { return .forward(route) }
-            let route = makeRoute(authority: key, endpoint: endpoint)
+            let now = NIODeadline.now()
+            // Endpoints start at the default RTT, decaying like the others from when first seen.
+            for e in backend.endpoints where s.loads[HostPort(host: e.host, port: e.port)] == nil {
+                s.loads[HostPort(host: e.host, port: e.port)] = EndpointLoad()
+            }
+            let index = PowerOfTwoChoices.pick(backend.endpoints.count, load: { [s] i in
+                s.loads[HostPort(host: backend.endpoints[i].host, port: backend.endpoints[i].port)]
+            }, now: now, using: &s.rng)
+            let endpoint = backend.endpoints[index]
+            s.loads[HostPort(host: endpoint.host, port: endpoint.port), default: EndpointLoad()].pending += 1
+            let timeout = destination.timeoutMs.map { TimeAmount.milliseconds($0) }
+            if var route = s.routes[key]?[endpoint.address] {
+                route.timeout = timeout
+                return .forward(route)
+            }
+            var route = makeRoute(authority: key, endpoint: endpoint)
             s.routes[key, default: [:]][endpoint.address] = route
+            route.timeout = timeout
             return .forward(route)
         }
     }

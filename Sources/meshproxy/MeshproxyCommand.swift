@@ -91,6 +91,9 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "How long each certificate is valid, in hours (renewed at two thirds).")
     var certHours: Double = 24
 
+    @Option(help: "On SIGTERM, SIGINT or POST /shutdown: how long open requests may take to finish, in seconds.")
+    var drainSeconds: Double = 10
+
     func run() async throws {
         func address(_ text: String, _ flag: String) throws -> HostPort {
             guard let a = HostPort(text) else { throw ValidationError("\(flag) \(text): expected host:port") }
@@ -157,10 +160,16 @@ struct Serve: AsyncParsableCommand {
         } else if identity != nil {
             throw ValidationError("--identity needs --identity-dir (the authority that signs it)")
         }
+        guard drainSeconds >= 0 else { throw ValidationError("--drain-seconds must be 0 or more") }
+        // Signals and POST /shutdown arrive here; SIGHUP reloads the destinations file.
+        let (signals, continuation) = AsyncStream<Int32>.makeStream()
         let proxy: MeshProxyServer
         do {
             guard (1...64).contains(threads) else { throw ValidationError("--threads must be 1 to 64") }
-            proxy = try await MeshProxyServer.start(config, group: MultiThreadedEventLoopGroup(numberOfThreads: threads))
+            proxy = try await MeshProxyServer.start(config, group: MultiThreadedEventLoopGroup(numberOfThreads: threads),
+                                                    onShutdownRequest: { continuation.yield(SIGTERM) })
+        } catch let e as ValidationError {
+            throw e
         } catch {
             FileHandle.standardError.write(Data("meshproxy: cannot listen: \(error)\n".utf8))
             Foundation.exit(3)
@@ -170,19 +179,46 @@ struct Serve: AsyncParsableCommand {
         if let o = proxy.outboundAddress { lines.append("outbound \(o)") }
         if let t = proxy.tapAddress { lines.append("tap \(t)") }
         if let id = config.identity { lines.append("identity \(id.name)") }
-        FileHandle.standardError.write(Data(("meshproxy: listening: " + lines.joined(separator: ", ") + "\n").utf8))
-        // Serve until SIGINT or SIGTERM.
-        let (signals, continuation) = AsyncStream<Int32>.makeStream()
-        let sources = [SIGINT, SIGTERM].map { sig in
+        say("listening: " + lines.joined(separator: ", "))
+        let sources = [SIGINT, SIGTERM, SIGHUP].map { sig in
             signal(sig, SIG_IGN)
             let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
             source.setEventHandler { continuation.yield(sig) }
             source.resume()
             return source
         }
-        for await _ in signals { break }
+        for await sig in signals {
+            if sig == SIGHUP {
+                reloadDestinations(proxy)
+                continue
+            }
+            break
+        }
+        say("draining (up to \(drainSeconds) s): /ready answers 503, new connections are refused")
+        let left = await proxy.drain(timeout: .milliseconds(Int64(drainSeconds * 1000)))
+        say(left == 0 ? "drained; stopping" : "\(left) connections still open after \(drainSeconds) s; cutting them")
         for source in sources { source.cancel() }
         await proxy.stop()
+    }
+
+    /// SIGHUP: the destinations file again. A file that does not parse changes nothing.
+    private func reloadDestinations(_ proxy: MeshProxyServer) {
+        guard let file = destinations else {
+            say("SIGHUP: no --destinations file to reload")
+            return
+        }
+        do {
+            guard let text = try? String(contentsOfFile: file, encoding: .utf8) else { throw ValidationError("cannot read \(file)") }
+            let table = try DestinationTable.parse(yaml: text, file: file)
+            proxy.updateDestinations(table)
+            say("SIGHUP: reloaded \(file) (\(table.destinations.count) destinations); open connections keep going")
+        } catch {
+            say("SIGHUP: kept the destinations in use: \(error)")
+        }
+    }
+
+    private func say(_ line: String) {
+        FileHandle.standardError.write(Data("meshproxy: \(line)\n".utf8))
     }
 }
 

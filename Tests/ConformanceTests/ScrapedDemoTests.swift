@@ -60,7 +60,8 @@ import PromText
         histogram_quantile(0.99, sum(rate(response_latency_ms_bucket{namespace="emojivoto", deployment=~"voting", direction="inbound"}[10s])) by (le))
         """, atMs: now)
         let p99 = try #require(duration.first?.value)
-        #expect(p99.isFinite && p99 > 0 && p99 < 100, "Flagger's request duration for voting: \(p99) ms")
+        // In milliseconds (voting answers in 2-12 ms; seconds would be below 1), with room for a busy machine.
+        #expect(p99.isFinite && p99 > 1 && p99 < 2000, "Flagger's request duration for voting: \(p99) ms")
 
         // `meshtop canary --prometheus` judges from these queries: its samples agree with direct scrapes,
         // and a deployment Prometheus has no series for gives no sample (a failed check, never a pass).

@@ -19,8 +19,9 @@ final class TmuxPane {
         cd \(directory.path)
         stty -a > stty-before
         env TERM=xterm-256color \(env) \(command)
-        echo $? > rc
+        rc=$?
         stty -a > stty-after
+        echo $rc > rc
         sleep 600
         """.write(to: script, atomically: true, encoding: .utf8)
         try tmux(["new-session", "-d", "-x", String(width), "-y", String(height), "sh \(script.path)"])

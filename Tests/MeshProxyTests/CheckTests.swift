@@ -117,6 +117,109 @@ import MeshProxy
         let after = try meshtop(["check", "--scrape", "\(address);deployment=x"])
         #expect(after.status == 1, "the admin port is still open after SIGTERM")
     }
+
+    /// Starts the meshproxy binary; returns it, its stderr file and the addresses it printed.
+    func launch(_ arguments: [String], in dir: URL) throws -> (Process, URL, [String: String]) {
+        let err = dir.appendingPathComponent("err-\(UUID().uuidString)")
+        _ = FileManager.default.createFile(atPath: err.path, contents: nil)
+        let p = Process()
+        p.executableURL = binary
+        p.arguments = arguments
+        p.standardError = try FileHandle(forWritingTo: err)
+        try p.run()
+        let deadline = Date().addingTimeInterval(10)
+        while Date() < deadline {
+            let text = (try? String(contentsOf: err, encoding: .utf8)) ?? ""
+            if text.contains("listening:") {
+                var found: [String: String] = [:]
+                for m in text.matches(of: /(admin|inbound|outbound) (127\.0\.0\.1:\d+)/) { found[String(m.1)] = String(m.2) }
+                return (p, err, found)
+            }
+            Thread.sleep(forTimeInterval: 0.05)
+        }
+        p.terminate()
+        throw CancellationError()
+    }
+
+    @Test func shutdownDrainsInFlightRequestsAndRefusesNewOnes() async throws {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let arrived = Mutex(false)
+        let slow = try await AppServer.start(group: group) { _, loop in
+            arrived.withLock { $0 = true }
+            return loop.scheduleTask(in: .seconds(4)) { AppResponse(status: 200, body: "late but whole\n") }.futureResult
+        }
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("meshproxy-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let (p, err, addresses) = try launch(["--inbound", "127.0.0.1:0", "--app", "\(slow.address)", "--admin", "127.0.0.1:0"], in: dir)
+        let inbound = try #require(addresses["inbound"].flatMap(HostPort.init))
+        let admin = try #require(addresses["admin"].flatMap(HostPort.init))
+        let client = HTTPClient(group: group)
+        let inFlight = client.send(.GET, "/", host: "app", to: inbound)
+        while !arrived.withLock({ $0 }) { try await Task.sleep(nanoseconds: 20_000_000) }  // the request is in flight
+        let shutdown = try await client.send(.POST, "/shutdown", host: "admin", to: admin).get()
+        #expect(shutdown.status == 200)
+        // The drain starts at once (the request in flight keeps it going for seconds).
+        var readyStatus = 200
+        for _ in 0..<100 where readyStatus == 200 {
+            readyStatus = try await client.send(.GET, "/ready", host: "admin", to: admin).get().status
+            if readyStatus == 200 { try await Task.sleep(nanoseconds: 20_000_000) }
+        }
+        #expect(readyStatus == 503, "a draining proxy is not ready")
+        let refused = try? await HTTPClient(group: group).send(.GET, "/", host: "app", to: inbound).get()
+        #expect(refused == nil, "new connections are refused while draining")
+        let answer = try await inFlight.get()
+        #expect(answer.status == 200 && answer.body == "late but whole\n", "the request in flight finished")
+        p.waitUntilExit()
+        #expect(p.terminationStatus == 0)
+        let log = try String(contentsOf: err, encoding: .utf8)
+        #expect(log.contains("draining") && log.contains("drained; stopping"), "\(log)")
+        client.shutdown()
+        await slow.stop()
+        try await group.shutdownGracefully()
+    }
+
+    @Test func sighupReloadsTheDestinationsAndABadFileChangesNothing() async throws {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let one = try await AppServer.start(group: group) { _, loop in loop.makeSucceededFuture(AppResponse(status: 200, body: "one\n")) }
+        let two = try await AppServer.start(group: group) { _, loop in loop.makeSucceededFuture(AppResponse(status: 200, body: "two\n")) }
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("meshproxy-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let file = dir.appendingPathComponent("destinations.yaml")
+        func write(_ app: AppServer) throws {
+            try """
+            destinations:
+              - authority: svc:80
+                backends:
+                  - name: b
+                    weight: 100
+                    endpoints: [{address: "\(app.address)"}]
+
+            """.write(to: file, atomically: true, encoding: .utf8)
+        }
+        try write(one)
+        let (p, err, addresses) = try launch(["--outbound", "127.0.0.1:0", "--destinations", file.path, "--admin", "127.0.0.1:0"], in: dir)
+        let outbound = try #require(addresses["outbound"].flatMap(HostPort.init))
+        let client = HTTPClient(group: group)
+        #expect(try await client.send(.GET, "/", host: "svc:80", to: outbound).get().body == "one\n")
+        try write(two)
+        kill(p.processIdentifier, SIGHUP)
+        try await Task.sleep(nanoseconds: 500_000_000)
+        #expect(try await client.send(.GET, "/", host: "svc:80", to: outbound).get().body == "two\n")
+        try "destinations: [unclosed\n".write(to: file, atomically: true, encoding: .utf8)
+        kill(p.processIdentifier, SIGHUP)
+        try await Task.sleep(nanoseconds: 500_000_000)
+        #expect(try await client.send(.GET, "/", host: "svc:80", to: outbound).get().body == "two\n")
+        let log = try String(contentsOf: err, encoding: .utf8)
+        #expect(log.contains("SIGHUP: reloaded") && log.contains("SIGHUP: kept the destinations in use"), "\(log)")
+        p.terminate()
+        p.waitUntilExit()
+        client.shutdown()
+        await one.stop()
+        await two.stop()
+        try await group.shutdownGracefully()
+    }
 }
 
 import Synchronization

@@ -1,0 +1,91 @@
+import Foundation
+import Testing
+import NIOCore
+import NIOPosix
+@testable import MeshProxy
+import MeshDemo
+import PromText
+
+/// Timeouts and load balancing on the outbound side.
+@Suite(.serialized) struct Resilience {
+    let loopback = HostPort(host: "127.0.0.1", port: 0)
+
+    @Test func aDestinationTimeoutGives504AndTheConnectionStaysUsable() async throws {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let app = try await AppServer.start(group: group) { request, loop in
+            let delay: TimeAmount = request.path == "/slow" ? .seconds(4) : .milliseconds(1)
+            return loop.scheduleTask(in: delay) { AppResponse(status: 200, body: "done\n") }.futureResult
+        }
+        let yaml = """
+        destinations:
+          - authority: svc:80
+            timeout: 200ms
+            backends:
+              - name: app
+                endpoints: [{address: "\(app.address)"}]
+        """
+        let table = try DestinationTable.parse(yaml: yaml, file: "d.yaml")
+        #expect(table.lookup("svc:80")?.timeoutMs == 200)
+        #expect(throws: ConfigError.self) { try DestinationTable.parse(yaml: yaml.replacingOccurrences(of: "200ms", with: "soon"), file: "d.yaml") }
+        let proxy = try await MeshProxyServer.start(ProxyConfiguration(outbound: (loopback, table), admin: loopback), group: group)
+        let client = HTTPClient(group: group)
+        let started = NIODeadline.now()
+        let slow = try await client.send(.GET, "/slow", host: "svc:80", to: proxy.outboundAddress!).get()
+        let waited = (NIODeadline.now() - started).nanoseconds / 1_000_000
+        #expect(slow.status == 504)
+        #expect(waited >= 190 && waited < 3500, "answered after \(waited) ms, not when the app did (4 s)")
+        #expect(slow.headers.contains { $0.0 == "l5d-proxy-error" && $0.1.contains("timed out after 200 ms") })
+        let fast = try await client.send(.GET, "/fast", host: "svc:80", to: proxy.outboundAddress!).get()
+        #expect(fast.status == 200 && fast.body == "done\n", "the client's connection still works after a timeout")
+        let (m, _) = try scrape(proxy)
+        #expect(value(m, "response_total", ["direction": "outbound", "classification": "failure", "error": "timeout"]) == 1)
+        #expect(value(m, "response_total", ["direction": "outbound", "classification": "success"]) == 1)
+        client.shutdown()
+        await proxy.stop()
+        await app.stop()
+        try await group.shutdownGracefully()
+    }
+
+    /// Two endpoints, one 50x slower, 16 requests in flight: P2C over PeakEWMA sends most to the
+    /// fast one (the slow one's queue makes it costly), and still probes the slow one.
+    @Test func p2cPrefersTheFastEndpointAndFailingOnesAreLeftOut() async throws {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        func app(_ name: String, delayMs: Int64, status: Int = 200) async throws -> AppServer {
+            try await AppServer.start(group: group) { _, loop in
+                loop.scheduleTask(in: .milliseconds(delayMs)) { AppResponse(status: status, body: name) }.futureResult
+            }
+        }
+        let fast = try await app("fast", delayMs: 1), slow = try await app("slow", delayMs: 50), broken = try await app("broken", delayMs: 1, status: 500)
+        func destination(_ authority: String, _ apps: [AppServer]) -> Destination {
+            Destination(authority: authority, backends: [Backend(name: "b", weight: 100, endpoints: apps.map { Endpoint(host: $0.address.host, port: $0.address.port) })])
+        }
+        let table = DestinationTable([destination("speed:80", [fast, slow]), destination("health:80", [fast, broken])])
+        let proxy = try await MeshProxyServer.start(ProxyConfiguration(outbound: (loopback, table), admin: loopback), group: group)
+        let client = HTTPClient(group: group)
+        // Sixteen clients, each sending its next request when the last one is answered.
+        let out = proxy.outboundAddress!
+        let seen = try await withThrowingTaskGroup(of: [String: Int].self) { tasks in
+            for _ in 0..<16 {
+                tasks.addTask {
+                    var mine: [String: Int] = [:]
+                    for _ in 0..<25 { mine[try await client.send(.GET, "/", host: "speed:80", to: out).get().body, default: 0] += 1 }
+                    return mine
+                }
+            }
+            var all: [String: Int] = [:]
+            for try await part in tasks { all.merge(part, uniquingKeysWith: +) }
+            return all
+        }
+        #expect((seen["fast"] ?? 0) >= 250, "P2C should prefer the fast endpoint (round robin would give 200): \(seen)")
+        #expect((seen["slow"] ?? 0) >= 1, "the slow endpoint is still probed now and then: \(seen)")
+        // An endpoint that always fails is left out after five failures in a row, for a backoff.
+        var statuses: [Int: Int] = [:]
+        for _ in 0..<100 { statuses[try await client.send(.GET, "/", host: "health:80", to: proxy.outboundAddress!).get().status, default: 0] += 1 }
+        #expect((statuses[500] ?? 0) <= 15, "failure accrual should leave the broken endpoint out: \(statuses)")
+        #expect((statuses[200] ?? 0) >= 85)
+        client.shutdown()
+        await proxy.stop()
+        for a in [fast, slow, broken] { await a.stop() }
+        try await group.shutdownGracefully()
+    }
+}
