@@ -71,3 +71,35 @@ enum PowerOfTwoChoices {
         return ca <= cb ? a : b
     }
 }
+
+/// Linkerd's retry budget for one authority: retries may add at most 20% to the requests of the
+/// last 10 seconds, plus 10 retries a second whatever the traffic, so a failing service is not
+/// buried under retries.
+struct RetryBudget: Sendable {
+    static let ratio = 0.2
+    static let minPerSecond = 10.0
+    static let ttlNanos: Int64 = 10_000_000_000
+
+    private var requests: [NIODeadline] = []
+    private var retries: [NIODeadline] = []
+
+    private mutating func trim(_ now: NIODeadline) {
+        let cutoff = now - .nanoseconds(Self.ttlNanos)
+        if let i = requests.firstIndex(where: { $0 >= cutoff }) { requests.removeFirst(i) } else { requests.removeAll() }
+        if let i = retries.firstIndex(where: { $0 >= cutoff }) { retries.removeFirst(i) } else { retries.removeAll() }
+    }
+
+    mutating func recordRequest(at now: NIODeadline) {
+        trim(now)
+        requests.append(now)
+    }
+
+    /// Takes one retry from the budget if there is one left.
+    mutating func withdraw(at now: NIODeadline) -> Bool {
+        trim(now)
+        let allowed = Self.minPerSecond * Double(Self.ttlNanos) / 1e9 + Self.ratio * Double(requests.count)
+        guard Double(retries.count) < allowed else { return false }
+        retries.append(now)
+        return true
+    }
+}

@@ -39,11 +39,15 @@ public struct Destination: Sendable, Hashable {
     public var backends: [Backend]
     /// How long a request may wait for its response to begin before it fails with 504 (nil: no limit).
     public var timeoutMs: Int64?
+    /// How many times a request without a body (GET, HEAD, OPTIONS, DELETE) answered 5xx may be
+    /// tried again, within the authority's retry budget (0: never).
+    public var retries: Int
 
-    public init(authority: String, backends: [Backend], timeoutMs: Int64? = nil) {
+    public init(authority: String, backends: [Backend], timeoutMs: Int64? = nil, retries: Int = 0) {
         self.authority = authority
         self.backends = backends
         self.timeoutMs = timeoutMs
+        self.retries = retries
     }
 }
 
@@ -65,7 +69,7 @@ func parseTimeout(_ text: String) -> Int64? {
 ///     backends:
 ///       - name: voting
 ///         weight: 100
-///         endpoints:                       # (a destination may also set timeout: 500ms)
+///         endpoints:                       # (a destination may also set timeout: 500ms, retries: 2)
 ///           - address: 127.0.0.1:4143
 ///             labels: {namespace: emojivoto, deployment: voting, pod: voting-0, service: voting-svc}
 ///             identity: voting.emojivoto.serviceaccount.identity.linkerd.cluster.local   # mTLS (optional)
@@ -115,6 +119,11 @@ public struct DestinationTable: Sendable {
                 guard let ms = parseTimeout("\(t)") else { throw ConfigError("\(at) (\(authority)): timeout \(t): use e.g. 500ms, 2s or 1m") }
                 timeoutMs = ms
             }
+            var retries = 0
+            if let r = d["retries"] {
+                guard let n = r as? Int, (0...5).contains(n) else { throw ConfigError("\(at) (\(authority)): retries must be 0 to 5") }
+                retries = n
+            }
             var parsed: [Backend] = []
             for (j, b) in backends.enumerated() {
                 let bat = "\(at).backends[\(j)]"
@@ -141,7 +150,7 @@ public struct DestinationTable: Sendable {
                 }
                 parsed.append(Backend(name: name, weight: weight, endpoints: endpoints))
             }
-            out.append(Destination(authority: authority, backends: parsed, timeoutMs: timeoutMs))
+            out.append(Destination(authority: authority, backends: parsed, timeoutMs: timeoutMs, retries: retries))
         }
         return DestinationTable(out)
     }

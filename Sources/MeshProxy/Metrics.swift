@@ -107,6 +107,13 @@ public final class MetricsRegistry: Sendable {
         set { identityBox.withLockedValue { $0 = newValue } }
     }
 
+    private let retries = NIOLockedValueBox<[String: UInt64]>([:])
+
+    func retry(authority: String, result: String) {
+        let key = "authority=\"\(escapeLabelValue(authority))\",result=\"\(result)\""
+        retries.withLockedValue { $0[key, default: 0] += 1 }
+    }
+
     func tlsHandshakeFailed(direction: String, peer: String) {
         let key = "direction=\"\(direction)\",peer_id=\"\(escapeLabelValue(peer))\""
         handshakeFailures.withLockedValue { $0[key, default: 0] += 1 }
@@ -297,6 +304,12 @@ public final class MetricsRegistry: Sendable {
             out += "meshproxy_trust_anchor_expiration_timestamp_seconds \(Int64(id.trustAnchorNotValidAfter.timeIntervalSince1970))\n"
             out += "# HELP meshproxy_issuer_expiration_timestamp_seconds Time when the issuer that signs this proxy's certificates expires.\n# TYPE meshproxy_issuer_expiration_timestamp_seconds gauge\n"
             out += "meshproxy_issuer_expiration_timestamp_seconds \(Int64(id.issuerNotValidAfter.timeIntervalSince1970))\n"
+        }
+        let retried = retries.withLockedValue { $0 }
+        if !retried.isEmpty {
+            out += "# HELP meshproxy_retries_total Requests tried again after a 5xx (retried), or not for want of retry budget (budget_exhausted).\n"
+            out += "# TYPE meshproxy_retries_total counter\n"
+            for (labels, n) in retried.sorted(by: { $0.key < $1.key }) { out += "meshproxy_retries_total{\(labels)} \(n)\n" }
         }
         let failures = handshakeFailures.withLockedValue { $0 }
         if !failures.isEmpty {

@@ -47,6 +47,13 @@ final class ProxyHandler: ChannelInboundHandler {
         var responseHeadSent = false
         /// Fires the 504 when the route has a timeout and the response has not begun.
         var deadline: Scheduled<Void>?
+        /// The request again, for retries; how many are left; whether the response being read is
+        /// a failed attempt that is not passed on.
+        var retryHead: HTTPRequestHead?
+        var retriesLeft = 0
+        var discardingAttempt = false
+        /// The client's request has ended (its end was forwarded).
+        var requestEnded = false
         var number = 0
     }
 
@@ -107,6 +114,7 @@ final class ProxyHandler: ChannelInboundHandler {
                 discarding = false
                 return
             }
+            exchange?.requestEnded = true
             forward(.end(trailers))
         }
     }
@@ -167,20 +175,53 @@ final class ProxyHandler: ChannelInboundHandler {
             var upstreamHead = head
             upstreamHead.version = .http1_1
             stripHopByHop(&upstreamHead.headers)
-            pending.removeAll(keepingCapacity: true)
-            if let upstream, upstream.isActive, upstreamReady, upstreamReusable, upstreamEndpoint == route.endpoint {
-                upstream.write(HTTPClientRequestPart.head(upstreamHead), promise: nil)
+            // A bodiless idempotent request may be tried again on a 5xx: keep its head.
+            let bodiless = (head.headers.first(name: "content-length").map { $0 == "0" } ?? true) && !head.headers.contains(name: "transfer-encoding")
+            if route.retries > 0, bodiless, [.GET, .HEAD, .OPTIONS, .DELETE].contains(head.method) {
+                exchange?.retryHead = upstreamHead
+                exchange?.retriesLeft = route.retries
+                router.deposit(route)
+            }
+            dispatch(upstreamHead, route: route)
+        }
+    }
+
+    /// Sends a request head to `route`'s endpoint: on the connection this client already has to
+    /// it, a pooled one, or a new one (the head waits in `pending` meanwhile).
+    private func dispatch(_ upstreamHead: HTTPRequestHead, route: Route) {
+        pending.removeAll(keepingCapacity: true)
+        if let upstream, upstream.isActive, upstreamReady, upstreamReusable, upstreamEndpoint == route.endpoint {
+            upstream.write(HTTPClientRequestPart.head(upstreamHead), promise: nil)
+        } else {
+            releaseUpstream()
+            if let pooled = pool?.take(route.endpoint) {
+                adopt(pooled, endpoint: route.endpoint)
+                pooled.channel.write(HTTPClientRequestPart.head(upstreamHead), promise: nil)
             } else {
-                releaseUpstream()
-                if let pooled = pool?.take(route.endpoint) {
-                    adopt(pooled, endpoint: route.endpoint)
-                    pooled.channel.write(HTTPClientRequestPart.head(upstreamHead), promise: nil)
-                } else {
-                    pending.append(.head(upstreamHead))
-                    connect(to: route)
-                }
+                pending.append(.head(upstreamHead))
+                connect(to: route)
             }
         }
+    }
+
+    /// The attempt that answered 5xx has ended: count it, then send the request again, routed
+    /// afresh (P2C may well pick another endpoint).
+    private func retry(_ exchange: Exchange) {
+        guard var exchange = Optional(exchange), let head = exchange.retryHead else { return }
+        responseEnded(exchange, .http(status: exchange.status ?? 500))
+        if !upstreamReusable { closeUpstream() }
+        guard case .forward(let next) = router.route(head, peer: peerIdentity) else {
+            self.exchange = exchange
+            failExchange(error: "unclassified", status: .badGateway, message: "meshproxy: no route left for a retry\n")
+            return
+        }
+        registry.requestStarted(next.http)
+        exchange.route = next
+        exchange.status = nil
+        exchange.discardingAttempt = false
+        self.exchange = exchange
+        dispatch(head, route: next)
+        if exchange.requestEnded { forward(.end(nil)) }  // else the client's own end follows
     }
 
     private func forward(_ part: HTTPClientRequestPart) {
@@ -272,6 +313,18 @@ final class ProxyHandler: ChannelInboundHandler {
         switch part {
         case .head(var head):
             exchange.status = Int(head.status.code)
+            if head.status.code >= 500, exchange.retriesLeft > 0, exchange.retryHead != nil {
+                if router.withdrawRetry(exchange.route) {
+                    exchange.retriesLeft -= 1
+                    exchange.discardingAttempt = true
+                    upstreamReusable = head.isKeepAlive
+                    registry.retry(authority: exchange.route.authority ?? "", result: "retried")
+                    self.exchange = exchange
+                    return
+                }
+                registry.retry(authority: exchange.route.authority ?? "", result: "budget_exhausted")
+                exchange.retriesLeft = 0
+            }
             if exchange.isGRPC, let code = head.headers.first(name: "grpc-status").flatMap(Int.init) {
                 exchange.grpcStatus = code
             }
@@ -287,6 +340,7 @@ final class ProxyHandler: ChannelInboundHandler {
             self.exchange = exchange
             context.write(wrapOutboundOut(.head(head)), promise: nil)
         case .body(let body):
+            guard !exchange.discardingAttempt else { return }
             exchange.responseBytes += UInt64(body.readableBytes)
             if !exchange.latencyRecorded {
                 exchange.latencyRecorded = true
@@ -295,6 +349,10 @@ final class ProxyHandler: ChannelInboundHandler {
             self.exchange = exchange
             context.writeAndFlush(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
         case .end(let trailers):
+            if exchange.discardingAttempt {
+                retry(exchange)
+                return
+            }
             if !exchange.latencyRecorded { recordLatency(exchange) }
             if exchange.isGRPC, exchange.grpcStatus == nil, let code = trailers?.first(name: "grpc-status").flatMap(Int.init) {
                 exchange.grpcStatus = code

@@ -16,6 +16,9 @@ struct Route {
     var serverIdentity: String? = nil
     /// How long the response may take to begin (then 504).
     var timeout: TimeAmount? = nil
+    /// The outbound authority (its retry budget), and how many retries a request may have.
+    var authority: String? = nil
+    var retries = 0
 }
 
 /// The ServiceProfile route a request matched, or the default route.
@@ -35,6 +38,9 @@ protocol Router: Sendable {
     func route(_ head: HTTPRequestHead, peer: String?) -> RouteDecision
     /// Every forwarded request ends here once, with its response time and whether it failed.
     func finished(_ route: Route, nanoseconds: Int64, failed: Bool)
+    /// Takes a retry from the route's budget, if one is left; `deposit` adds each new request.
+    func withdrawRetry(_ route: Route) -> Bool
+    func deposit(_ route: Route)
     /// The ServiceProfile route the request is counted under, if the listener has a profile.
     func profileRoute(_ head: HTTPRequestHead) -> ProfileMatch?
     /// What tap shows of the peer that sent requests to this listener.
@@ -44,6 +50,8 @@ protocol Router: Sendable {
 extension Router {
     func profileRoute(_ head: HTTPRequestHead) -> ProfileMatch? { nil }
     func finished(_ route: Route, nanoseconds: Int64, failed: Bool) {}
+    func withdrawRetry(_ route: Route) -> Bool { false }
+    func deposit(_ route: Route) {}
 }
 
 /// Inbound: every request goes to the local app. Requests from meshed peers (mTLS) are counted
@@ -115,6 +123,7 @@ final class OutboundRouter: Router {
         var split: [String: SmoothWeightedRoundRobin] = [:]  // authority → backend choice
         var turn: UInt64 = 0
         var loads: [HostPort: EndpointLoad] = [:]  // for P2C over PeakEWMA and failure accrual
+        var budgets: [String: RetryBudget] = [:]  // authority → retry budget
         var rng = SystemRandomNumberGenerator()
     }
 
@@ -162,6 +171,18 @@ final class OutboundRouter: Router {
         }
     }
 
+    /// A new request (not a retry) on `route`: it adds to its authority's retry budget.
+    func deposit(_ route: Route) {
+        guard let authority = route.authority else { return }
+        state.withLockedValue { s in s.budgets[authority, default: RetryBudget()].recordRequest(at: .now()) }
+    }
+
+    /// Whether `route`'s authority has a retry left in its budget (taking it if so).
+    func withdrawRetry(_ route: Route) -> Bool {
+        guard let authority = route.authority else { return false }
+        return state.withLockedValue { s in s.budgets[authority, default: RetryBudget()].withdraw(at: .now()) }
+    }
+
     /// A request routed by `route` finished: its response time feeds the endpoint's load.
     func finished(_ route: Route, nanoseconds: Int64, failed: Bool) {
         state.withLockedValue { s in
@@ -200,13 +221,11 @@ final class OutboundRouter: Router {
             let endpoint = backend.endpoints[index]
             s.loads[HostPort(host: endpoint.host, port: endpoint.port), default: EndpointLoad()].pending += 1
             let timeout = destination.timeoutMs.map { TimeAmount.milliseconds($0) }
-            if var route = s.routes[key]?[endpoint.address] {
-                route.timeout = timeout
-                return .forward(route)
-            }
-            var route = makeRoute(authority: key, endpoint: endpoint)
+            var route = s.routes[key]?[endpoint.address] ?? makeRoute(authority: key, endpoint: endpoint)
             s.routes[key, default: [:]][endpoint.address] = route
             route.timeout = timeout
+            route.authority = key
+            route.retries = destination.retries
             return .forward(route)
         }
     }

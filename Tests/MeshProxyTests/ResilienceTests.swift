@@ -5,6 +5,7 @@ import NIOPosix
 @testable import MeshProxy
 import MeshDemo
 import PromText
+import Synchronization
 
 /// Timeouts and load balancing on the outbound side.
 @Suite(.serialized) struct Resilience {
@@ -86,6 +87,59 @@ import PromText
         client.shutdown()
         await proxy.stop()
         for a in [fast, slow, broken] { await a.stop() }
+        try await group.shutdownGracefully()
+    }
+
+    /// An endpoint failing half its requests: retries (2 per request) turn most failures into
+    /// successes; an endpoint failing all of them gets no more retries than the budget allows
+    /// (10 a second plus 20% of the requests, over 10 s), and each refusal is counted.
+    @Test func retriesHelpAndStopAtTheBudget() async throws {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let received = Mutex(0)
+        let flaky = try await AppServer.start(group: group) { _, loop in
+            let n = received.withLock { c in c += 1; return c }
+            return loop.makeSucceededFuture(AppResponse(status: n % 2 == 0 ? 503 : 200, body: "x"))
+        }
+        let hits = Mutex(0)
+        let dead = try await AppServer.start(group: group) { _, loop in
+            hits.withLock { $0 += 1 }
+            return loop.makeSucceededFuture(AppResponse(status: 500, body: "down"))
+        }
+        let yaml = """
+        destinations:
+          - authority: flaky:80
+            retries: 2
+            backends: [{name: a, endpoints: [{address: "\(flaky.address)"}]}]
+          - authority: dead:80
+            retries: 2
+            backends: [{name: a, endpoints: [{address: "\(dead.address)"}]}]
+        """
+        let table = try DestinationTable.parse(yaml: yaml, file: "d.yaml")
+        let proxy = try await MeshProxyServer.start(ProxyConfiguration(outbound: (loopback, table), admin: loopback), group: group)
+        let client = HTTPClient(group: group)
+        var ok = 0
+        for _ in 0..<50 where try await client.send(.GET, "/", host: "flaky:80", to: proxy.outboundAddress!).get().status == 200 { ok += 1 }
+        #expect(ok == 50, "every request had a retry after its 503")
+        // POST is not retried: the next answer is a 503 (99 answers so far), and the client sees it.
+        let post = try await client.send(.POST, "/", host: "flaky:80", to: proxy.outboundAddress!).get()
+        #expect(post.status == 503)
+
+        let requests = 300
+        var failed = 0
+        for _ in 0..<requests where try await client.send(.GET, "/", host: "dead:80", to: proxy.outboundAddress!).get().status == 500 { failed += 1 }
+        #expect(failed == requests)
+        let attempts = hits.withLock { $0 }
+        // Without a budget: 900 attempts. With it: 300 + about 100 + 20% of the requests in the window.
+        let budget = 100 + Int(0.2 * Double(requests))
+        #expect(attempts > requests + 50 && attempts <= requests + budget + 1, "attempts: \(attempts) (budget \(budget))")
+        let (m, _) = try scrape(proxy)
+        #expect((value(m, "meshproxy_retries_total", ["authority": "dead:80", "result": "budget_exhausted"]) ?? 0) > 0)
+        // Answers alternate 200/503, so after the first request each one is a 503 and then a 200.
+        #expect(value(m, "meshproxy_retries_total", ["authority": "flaky:80", "result": "retried"]) == 49)
+        client.shutdown()
+        await proxy.stop()
+        await flaky.stop()
+        await dead.stop()
         try await group.shutdownGracefully()
     }
 }
