@@ -28,24 +28,20 @@ public struct IdentityAuthority: Sendable {
         do {
             let anchorName = try DistinguishedName { CommonName("root.linkerd.\(trustDomain)") }
             let issuerName = try DistinguishedName { CommonName("identity.linkerd.\(trustDomain)") }
-            let anchor = try Certificate(
-                version: .v3, serialNumber: Certificate.SerialNumber(), publicKey: .init(anchorKey.publicKey),
-                notValidBefore: now.addingTimeInterval(-300), notValidAfter: now.addingTimeInterval(anchorDays * 86_400),
-                issuer: anchorName, subject: anchorName, signatureAlgorithm: .ecdsaWithSHA256,
-                extensions: try Certificate.Extensions {
-                    Critical(BasicConstraints.isCertificateAuthority(maxPathLength: 1))
-                    Critical(KeyUsage(keyCertSign: true, cRLSign: true))
-                },
-                issuerPrivateKey: .init(anchorKey))
-            let issuer = try Certificate(
-                version: .v3, serialNumber: Certificate.SerialNumber(), publicKey: .init(issuerKey.publicKey),
-                notValidBefore: now.addingTimeInterval(-300), notValidAfter: now.addingTimeInterval(issuerDays * 86_400),
-                issuer: anchorName, subject: issuerName, signatureAlgorithm: .ecdsaWithSHA256,
-                extensions: try Certificate.Extensions {
-                    Critical(BasicConstraints.isCertificateAuthority(maxPathLength: 0))
-                    Critical(KeyUsage(keyCertSign: true, cRLSign: true))
-                },
-                issuerPrivateKey: .init(anchorKey))
+            /// A CA certificate for `key`, signed by `signer` (the anchor signs itself and the issuer).
+            func ca(_ key: P256.Signing.PrivateKey, _ subject: DistinguishedName, days: Double, pathLength: Int) throws -> Certificate {
+                try Certificate(
+                    version: .v3, serialNumber: Certificate.SerialNumber(), publicKey: .init(key.publicKey),
+                    notValidBefore: now.addingTimeInterval(-300), notValidAfter: now.addingTimeInterval(days * 86_400),
+                    issuer: anchorName, subject: subject, signatureAlgorithm: .ecdsaWithSHA256,
+                    extensions: try Certificate.Extensions {
+                        Critical(BasicConstraints.isCertificateAuthority(maxPathLength: pathLength))
+                        Critical(KeyUsage(keyCertSign: true, cRLSign: true))
+                    },
+                    issuerPrivateKey: .init(anchorKey))
+            }
+            let anchor = try ca(anchorKey, anchorName, days: anchorDays, pathLength: 1)
+            let issuer = try ca(issuerKey, issuerName, days: issuerDays, pathLength: 0)
             return IdentityAuthority(trustDomain: trustDomain, trustAnchor: anchor, issuer: issuer, issuerKey: issuerKey, anchorKey: anchorKey)
         } catch {
             throw IdentityError("cannot create the trust anchor and issuer: \(error)")

@@ -119,6 +119,21 @@ public final class RecordingReader {
 
     /// The next event, or nil at the end of the file.
     public func next() throws(RecordingError) -> RecordedEvent? {
+        try nextLine { data, _ throws(RecordingError) in try parse(data) }
+    }
+
+    /// The time of the next event, reading only the start of its line (for a first pass that
+    /// finds a recording's span); nil at the end.
+    public func nextTime() throws(RecordingError) -> Int64? {
+        try nextLine { data, complete throws(RecordingError) in
+            if complete, let t = JSONBytes.leadingTime(data) { return Int64((t * 1000).rounded()) }
+            return try parse(data).timeMs
+        }
+    }
+
+    /// The next non-blank line through `read`. Damage at the end of the file (a corrupt gzip
+    /// stream, a cut-short last line) ends reading with a warning rather than an error.
+    private func nextLine<T>(_ read: ([UInt8], Bool) throws(RecordingError) -> T) throws(RecordingError) -> T? {
         while let (data, complete) = lines.next() {
             lineNumber += 1
             if let problem = lines.problem {
@@ -127,7 +142,7 @@ public final class RecordingReader {
             }
             if data.allSatisfy({ $0 == 0x20 || $0 == 0x09 || $0 == 0x0D }) { continue }
             do {
-                return try parse(data)
+                return try read(data, complete)
             } catch {
                 if !complete, lines.atEnd {
                     warnings.append("\(path):\(lineNumber): the last line is cut short (was the recording interrupted?); replayed up to line \(lineNumber - 1)")
@@ -135,29 +150,6 @@ public final class RecordingReader {
                 }
                 throw error
             }
-        }
-        return nil
-    }
-
-    /// The time of the next event, reading only the start of its line (for a first pass that
-    /// finds a recording's span); nil at the end.
-    public func nextTime() throws(RecordingError) -> Int64? {
-        while let (data, complete) = lines.next() {
-            lineNumber += 1
-            if let problem = lines.problem {
-                warnings.append("\(path):\(lineNumber): \(problem); replayed up to line \(lineNumber - 1)")
-                return nil
-            }
-            if !complete, lines.atEnd {
-                // A cut-short last line counts only if it is whole JSON.
-                guard (try? parse(data)) != nil else {
-                    warnings.append("\(path):\(lineNumber): the last line is cut short (was the recording interrupted?); replayed up to line \(lineNumber - 1)")
-                    return nil
-                }
-            }
-            if let t = JSONBytes.leadingTime(data) { return Int64((t * 1000).rounded()) }
-            if data.allSatisfy({ $0 == 0x20 || $0 == 0x09 || $0 == 0x0D }) { continue }
-            return try parse(data).timeMs
         }
         return nil
     }
