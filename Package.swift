@@ -50,10 +50,13 @@ let package = Package(
         .target(name: "MeshTap", swiftSettings: swiftSettings),
         .target(name: "MeshCanary", dependencies: ["MeshMetrics"], swiftSettings: swiftSettings),
 
+        // gzip streams over zlib (recordings, /metrics).
+        .target(name: "Gzip", dependencies: ["CZlib"], swiftSettings: swiftSettings),
+
         // I/O at the edges.
         .target(
             name: "MeshSources",
-            dependencies: ["PromText", "MeshTap", "CCurl", "CZlib", .product(name: "Yams", package: "Yams")],
+            dependencies: ["PromText", "MeshTap", "CCurl", "Gzip", .product(name: "Yams", package: "Yams")],
             swiftSettings: swiftSettings),
         .target(name: "TerminalUI", dependencies: ["CNcurses"], swiftSettings: swiftSettings),
         .target(
@@ -71,7 +74,7 @@ let package = Package(
             swiftSettings: swiftSettings),
         .target(
             name: "MeshProxy",
-            dependencies: ["MeshTap", "MeshIdentity"] + nio + [.product(name: "Yams", package: "Yams"), .product(name: "NIOSSL", package: "swift-nio-ssl"), .product(name: "NIOTLS", package: "swift-nio")],
+            dependencies: ["MeshTap", "MeshIdentity", "Gzip"] + nio + [.product(name: "Yams", package: "Yams"), .product(name: "NIOSSL", package: "swift-nio-ssl"), .product(name: "NIOTLS", package: "swift-nio")],
             swiftSettings: swiftSettings),
         .target(name: "MeshDemo", dependencies: ["MeshProxy", "MeshIdentity"] + nio, swiftSettings: swiftSettings),
 
@@ -110,7 +113,7 @@ let package = Package(
         .testTarget(name: "MeshMetricsTests", dependencies: ["MeshMetrics", "PromText"], swiftSettings: swiftSettings),
         .testTarget(
             name: "MeshProxyTests",
-            dependencies: ["MeshProxy", "MeshIdentity", "MeshDemo", "MeshSources", "MeshTap", "PromText", "MeshMetrics", "Dashboard"] + nio,
+            dependencies: ["MeshProxy", "MeshIdentity", "Gzip", "MeshDemo", "MeshSources", "MeshTap", "PromText", "MeshMetrics", "Dashboard"] + nio,
             swiftSettings: swiftSettings),
         .testTarget(
             name: "ConformanceTests",

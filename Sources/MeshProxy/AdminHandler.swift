@@ -2,6 +2,7 @@ import Foundation
 import MeshTap
 import NIOCore
 import NIOHTTP1
+import Gzip
 
 /// The admin listener, as linkerd2-proxy's on port 4191: `/metrics`, `/ready`, `/live`, and
 /// `/split` — `GET` shows every authority's backend weights, `POST {"authority": "…",
@@ -65,12 +66,18 @@ final class AdminHandler: ChannelInboundHandler {
             }
             var headers = HTTPHeaders()
             headers.add(name: "content-type", value: type)
-            headers.add(name: "content-length", value: String(body.utf8.count))
+            // /metrics compressed when the scraper asks (Prometheus does): linkerd-shaped pages shrink ~10x.
+            var bytes = Array(body.utf8)
+            if path == "/metrics", status == .ok, acceptsGzip(head.headers), let compressed = GzipDeflater.compress(bytes) {
+                bytes = compressed
+                headers.add(name: "content-encoding", value: "gzip")
+            }
+            headers.add(name: "content-length", value: String(bytes.count))
             headers.add(name: "date", value: HTTPDate.now())  // what `meshtop check` measures clock skew by
             if !head.isKeepAlive { headers.add(name: "connection", value: "close") }
             context.write(wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: status, headers: headers))), promise: nil)
             if head.method != .HEAD {
-                context.write(wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(string: body)))), promise: nil)
+                context.write(wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(bytes: bytes)))), promise: nil)
             }
             let keepAlive = head.isKeepAlive
             context.writeAndFlush(wrapOutboundOut(.end(nil))).assumeIsolated().whenComplete { _ in
@@ -110,6 +117,15 @@ final class AdminHandler: ChannelInboundHandler {
             JSONEscape.quoted(a) + ":{" + byAuthority[a]!.map { JSONEscape.quoted($0.0) + ":\($0.1)" }.joined(separator: ",") + "}"
         }.joined(separator: ",")
         return (.ok, json, "{" + out + "}\n")
+    }
+
+    /// `Accept-Encoding` names gzip with a weight above 0.
+    private func acceptsGzip(_ headers: HTTPHeaders) -> Bool {
+        headers[canonicalForm: "accept-encoding"].contains { coding in
+            let parts = coding.split(separator: ";").map { $0.trimmingCharacters(in: .whitespaces) }
+            guard parts.first?.lowercased() == "gzip" || parts.first == "*" else { return false }
+            return !parts.dropFirst().contains { $0.replacingOccurrences(of: " ", with: "") == "q=0" }
+        }
     }
 
     private func isLoopback(_ peer: SocketAddress?) -> Bool {

@@ -1,4 +1,5 @@
 import Foundation
+import Gzip
 public import PromText
 
 /// One event of a recording, as the pipeline consumes it.

@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 import NIOCore
 import NIOPosix
@@ -5,6 +6,7 @@ import NIOPosix
 import MeshDemo
 import MeshSources
 import PromText
+import Gzip
 
 /// An upstream that answers `/status/NNN` with that status and anything else with 200.
 func statusApp(group: any EventLoopGroup) async throws -> AppServer {
@@ -100,6 +102,32 @@ func value(_ e: Exposition, _ name: String, _ labels: [String: String]) -> Doubl
         #expect(value(e, "response_total", ["direction": "inbound", "classification": "failure", "error": "unclassified"]) == 1)
         #expect(value(e, "response_total", ["direction": "outbound", "classification": "failure", "status_code": "502"]) == 1)
         await proxy.stop()
+    }
+
+    @Test func metricsAreGzippedWhenAskedAndPlainOtherwise() async throws {
+        let (app, proxy, client) = try await startMesh()
+        defer { client.shutdown() }
+        let url = "http://\(proxy.adminAddress)/metrics"
+        func curl(_ args: [String]) throws -> (headers: String, body: [UInt8]) {
+            let dir = FileManager.default.temporaryDirectory.appendingPathComponent("gz-\(UUID().uuidString)")
+            try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+            defer { try? FileManager.default.removeItem(at: dir) }
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: "/usr/bin/curl")
+            p.arguments = ["-s", "-D", dir.path + "/h", "-o", dir.path + "/b"] + args + [url]
+            try p.run()
+            p.waitUntilExit()
+            return (try String(contentsOfFile: dir.path + "/h", encoding: .utf8), Array(try Data(contentsOf: dir.appendingPathComponent("b"))))
+        }
+        let plain = try curl([])
+        #expect(!plain.headers.lowercased().contains("content-encoding"))
+        let zipped = try curl(["-H", "Accept-Encoding: gzip"])
+        #expect(zipped.headers.lowercased().contains("content-encoding: gzip"))
+        #expect(zipped.body.count * 3 < plain.body.count, "\(zipped.body.count) vs \(plain.body.count) bytes")
+        let inflated = try #require(GzipInflater()).inflate(zipped.body)
+        #expect(try PromTextParser.parse(inflated).samples.count == (try PromTextParser.parse(plain.body)).samples.count)
+        await proxy.stop()
+        await app.stop()
     }
 
     @Test func adminEndpoints() async throws {

@@ -1,11 +1,16 @@
 import CZlib
 
-/// Streaming gzip decompression: feed compressed chunks, get what they decompress to.
-final class GzipInflater {
-    private var stream = z_stream()
-    private(set) var finished = false
+/// Corrupt compressed data.
+public struct GzipError: Error, Sendable {
+    public let description = "the gzip data is corrupt"
+}
 
-    init?() {
+/// Streaming gzip decompression: feed compressed chunks, get what they decompress to.
+public final class GzipInflater {
+    private var stream = z_stream()
+    public private(set) var finished = false
+
+    public init?() {
         guard mt_inflate_init_gzip(&stream) == Z_OK else { return nil }
     }
 
@@ -13,12 +18,12 @@ final class GzipInflater {
 
     /// Decompresses `input`; throws on corrupt data. After the end of a member, a following
     /// member (concatenated gzip files) is read too.
-    func inflate(_ input: [UInt8]) throws(RecordingError) -> [UInt8] {
+    public func inflate(_ input: [UInt8]) throws(GzipError) -> [UInt8] {
         var out: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 256 * 1024)
         var input = input
         while !input.isEmpty {
-            let consumed: Int = try input.withUnsafeMutableBufferPointer { inBuf throws(RecordingError) -> Int in
+            let consumed: Int = try input.withUnsafeMutableBufferPointer { inBuf throws(GzipError) -> Int in
                 stream.next_in = inBuf.baseAddress
                 stream.avail_in = uInt(inBuf.count)
                 repeat {
@@ -29,7 +34,7 @@ final class GzipInflater {
                         if rc == Z_STREAM_END { finished = true }
                         return rc == Z_OK || rc == Z_STREAM_END || rc == Z_BUF_ERROR ? outBuf.count - Int(stream.avail_out) : -1
                     }
-                    if produced < 0 { throw RecordingError("the gzip data is corrupt") }
+                    if produced < 0 { throw GzipError() }
                     out += chunk[0..<produced]
                     if finished { break }
                 } while stream.avail_out == 0
@@ -51,16 +56,16 @@ final class GzipInflater {
 
 /// Streaming gzip compression, flushed to a byte boundary on request so every write so far can
 /// be decompressed even if the file is never finished.
-final class GzipDeflater {
+public final class GzipDeflater {
     private var stream = z_stream()
 
-    init?(level: Int32 = 6) {
+    public init?(level: Int32 = 6) {
         guard mt_deflate_init_gzip(&stream, level) == Z_OK else { return nil }
     }
 
     deinit { deflateEnd(&stream) }
 
-    func deflate(_ input: [UInt8], finish: Bool = false) -> [UInt8] {
+    public func deflate(_ input: [UInt8], finish: Bool = false) -> [UInt8] {
         var out: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 64 * 1024)
         var input = input
@@ -78,5 +83,12 @@ final class GzipDeflater {
             } while stream.avail_out == 0
         }
         return out
+    }
+}
+
+extension GzipDeflater {
+    /// `bytes` as one whole gzip member.
+    public static func compress(_ bytes: [UInt8], level: Int32 = 6) -> [UInt8]? {
+        GzipDeflater(level: level)?.deflate(bytes, finish: true)
     }
 }
