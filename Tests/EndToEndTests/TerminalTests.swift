@@ -120,6 +120,20 @@ struct TerminalTestError: Error, CustomStringConvertible {
         #expect(pane.file("stty-before") == pane.file("stty-after"), "the terminal's modes were not restored")
     }
 
+    /// The canary demo opens on the Canary view and shows the verdict when it comes.
+    @Test func canaryDemoShowsItsViewAndTheRollback() throws {
+        let pane = try TmuxPane(width: 110, height: 34, command: "\(binary) demo --scenario canary")
+        let first = try pane.wait(for: "[9 Canary]")
+        #expect(first.contains("voting-canary against voting"))
+        try pane.wait(for: "request-success-rate", seconds: 30)
+        let verdict = try pane.wait(for: "ROLLED BACK", seconds: 60)
+        #expect(verdict.contains("failed checks reached the threshold"), "\(verdict)")
+        try pane.send("1")
+        try pane.wait(for: "[1 Overview]")
+        try pane.send("q")
+        #expect(pane.waitForExit() == 0)
+    }
+
     @Test func asciiUnderLangC() throws {
         let pane = try TmuxPane(width: 90, height: 26, command: "\(binary) demo --rate 20", environment: ["LANG": "C", "LC_ALL": "C"])
         try pane.wait(for: "LIVE")
