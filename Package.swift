@@ -34,6 +34,7 @@ let package = Package(
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
         .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
+        .package(url: "https://github.com/apple/swift-nio-http2", from: "1.46.0"),
         .package(url: "https://github.com/apple/swift-certificates", from: "1.21.1"),
         .package(url: "https://github.com/apple/swift-crypto", "3.12.3"..<"5.0.0"),
         .package(url: "https://github.com/apple/swift-asn1", from: "1.7.4"),
@@ -74,7 +75,8 @@ let package = Package(
             swiftSettings: swiftSettings),
         .target(
             name: "MeshProxy",
-            dependencies: ["MeshTap", "MeshIdentity", "Gzip"] + nio + [.product(name: "Yams", package: "Yams"), .product(name: "NIOSSL", package: "swift-nio-ssl"), .product(name: "NIOTLS", package: "swift-nio")],
+            dependencies: ["MeshTap", "MeshIdentity", "Gzip"] + nio + [.product(name: "Yams", package: "Yams"), .product(name: "NIOSSL", package: "swift-nio-ssl"), .product(name: "NIOTLS", package: "swift-nio"),
+                             .product(name: "NIOHTTP2", package: "swift-nio-http2")],
             swiftSettings: swiftSettings),
         .target(name: "MeshDemo", dependencies: ["MeshProxy", "MeshIdentity"] + nio, swiftSettings: swiftSettings),
 
@@ -113,7 +115,7 @@ let package = Package(
         .testTarget(name: "MeshMetricsTests", dependencies: ["MeshMetrics", "PromText"], swiftSettings: swiftSettings),
         .testTarget(
             name: "MeshProxyTests",
-            dependencies: ["MeshProxy", "MeshIdentity", "Gzip", "MeshDemo", "MeshSources", "MeshTap", "PromText", "MeshMetrics", "Dashboard"] + nio,
+            dependencies: ["MeshProxy", "MeshIdentity", "Gzip", .product(name: "NIOHTTP2", package: "swift-nio-http2"), "MeshDemo", "MeshSources", "MeshTap", "PromText", "MeshMetrics", "Dashboard"] + nio,
             swiftSettings: swiftSettings),
         .testTarget(
             name: "ConformanceTests",

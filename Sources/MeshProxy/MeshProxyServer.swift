@@ -1,6 +1,8 @@
 public import NIOCore
 public import NIOPosix
 import NIOHTTP1
+import NIOHTTP2
+import NIOSSL
 
 /// What a meshproxy listens on and where it sends traffic.
 public struct ProxyConfiguration: Sendable {
@@ -181,15 +183,29 @@ public final class MeshProxyServer: Sendable {
                 connections.add(channel)
                 return channel.eventLoop.makeCompletedFuture {
                     let sync = channel.pipeline.syncOperations
-                    let clock = HeaderClock()
                     try sync.addHandler(ConnectionMetricsHandler(registry: registry, target: accept))
                     if let detectTLS { try sync.addHandler(TLSDetector(identity: detectTLS)) }
-                    try sync.addHandler(HeaderTimeoutHandler(clock: clock, timeout: headerTimeout))
-                    try sync.configureHTTPServerPipeline(withErrorHandling: false)
-                    try sync.addHandler(ProtocolErrorHandler())
-                    try sync.addHandler(RequestPhaseHandler(clock: clock))
-                    try sync.addHandler(ProxyHandler(router: router, registry: registry, tap: tap, pools: pools, connectTimeout: connectTimeout,
-                                                            identity: identity))
+                    try sync.addHandler(HTTPVersionDetector(http1: { sync in
+                        let clock = HeaderClock()
+                        try sync.addHandler(HeaderTimeoutHandler(clock: clock, timeout: headerTimeout))
+                        try sync.configureHTTPServerPipeline(withErrorHandling: false)
+                        try sync.addHandler(ProtocolErrorHandler())
+                        try sync.addHandler(RequestPhaseHandler(clock: clock))
+                        try sync.addHandler(ProxyHandler(router: router, registry: registry, tap: tap, pools: pools, connectTimeout: connectTimeout,
+                                                         identity: identity))
+                    }, http2: { sync, _ in
+                        // h2c (prior knowledge), as gRPC speaks it: each stream is proxied on its own,
+                        // to an HTTP/2 upstream.
+                        _ = try sync.configureHTTP2Pipeline(mode: .server, connectionConfiguration: .init(), streamConfiguration: .init()) { stream in
+                            stream.eventLoop.makeCompletedFuture {
+                                try stream.pipeline.syncOperations.addHandler(HTTP2FramePayloadToHTTP1ServerCodec())
+                                try stream.pipeline.syncOperations.addHandler(ProxyHandler(router: router, registry: registry, tap: tap, pools: nil,
+                                                                                           connectTimeout: connectTimeout, identity: identity, http2: true))
+                            }
+                        }
+                    }, failed: { error in
+                        if error is NIOSSLError || error is BoringSSLError { registry.tlsHandshakeFailed(direction: "inbound", peer: "") }
+                    }))
                 }
             }
             .bind(host: address.host, port: address.port)

@@ -11,11 +11,14 @@ import NIOConcurrencyHelpers
 private let hopByHopHeaders = ["connection", "keep-alive", "proxy-connection", "te", "upgrade", "proxy-authenticate", "proxy-authorization"]
 
 private func stripHopByHop(_ headers: inout HTTPHeaders) {
+    // `te: trailers` is end to end in practice: gRPC servers require it.
+    let trailers = headers[canonicalForm: "te"].contains { $0.lowercased() == "trailers" }
     // Headers named by Connection are hop-by-hop too.
     for named in headers[canonicalForm: "connection"] where !["close", "keep-alive"].contains(named.lowercased()) {
         headers.remove(name: String(named))
     }
     for name in hopByHopHeaders { headers.remove(name: name) }
+    if trailers { headers.add(name: "te", value: "trailers") }
 }
 
 /// One downstream HTTP/1.1 connection of a proxy listener. Each request is routed, forwarded on a
@@ -83,9 +86,16 @@ final class ProxyHandler: ChannelInboundHandler {
     private var draining = false
     private let identity: ProxyIdentity?
 
+    /// This handler serves one HTTP/2 stream: the upstream is HTTP/2 too (one stream on its own
+    /// connection), and HTTP/1's connection header never goes downstream.
+    private let http2: Bool
+    /// Under an HTTP/2 upstream stream, the connection that carries it.
+    private var upstreamConnection: (any Channel)?
+
     init(router: any Router, registry: MetricsRegistry, tap: TapHub? = nil, pools: UpstreamPools? = nil, connectTimeout: TimeAmount = .seconds(1),
-         identity: ProxyIdentity? = nil) {
+         identity: ProxyIdentity? = nil, http2: Bool = false) {
         self.router = router
+        self.http2 = http2
         self.identity = identity
         self.pools = pools
         self.registry = registry
@@ -96,6 +106,13 @@ final class ProxyHandler: ChannelInboundHandler {
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
         pool = pools?.pool(for: context.eventLoop)
+        // Added once the first bytes arrived, after any TLS handshake: read the peer's identity
+        // now (an HTTP/2 stream finds the TLS handler on its connection).
+        let connection = http2 ? (context.channel.parent ?? context.channel) : context.channel
+        if let tls = try? connection.pipeline.syncOperations.handler(type: NIOSSLServerHandler.self),
+           let name = tls.peerCertificate?.identityNames.first {
+            peerIdentity = name
+        }
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
@@ -246,6 +263,7 @@ final class ProxyHandler: ChannelInboundHandler {
         upstreamEndpoint = route.endpoint
         upstreamReady = false
         upstreamReusable = true
+        let http2 = self.http2
         let bootstrap = ClientBootstrap(group: context.eventLoop)
             .connectTimeout(connectTimeout)
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
@@ -255,7 +273,7 @@ final class ProxyHandler: ChannelInboundHandler {
                     if let (context, name) = tls {
                         try channel.pipeline.syncOperations.addHandler(try NIOSSLClientHandler(context: context, serverHostname: name))
                     }
-                    try channel.pipeline.syncOperations.addHTTPClientHandlers()
+                    if !http2 { try channel.pipeline.syncOperations.addHTTPClientHandlers() }
                 }
             }
         bootstrap.connect(host: route.endpoint.host, port: route.endpoint.port)
@@ -273,6 +291,21 @@ final class ProxyHandler: ChannelInboundHandler {
                 return
             }
             let handler = UpstreamHandler(owner: self)
+            if http2 {
+                // One request stream on the new HTTP/2 connection; it stands for the connection from here on.
+                upstreamConnection = channel
+                HTTP2Upstream.openStream(on: channel, handler: handler).assumeIsolated().whenComplete { result in
+                    switch result {
+                    case .success(let stream): self.adoptStream(stream, handler: handler, endpoint: endpoint)
+                    case .failure(let error):
+                        channel.close(promise: nil)
+                        self.upstreamConnection = nil
+                        self.upstreamEndpoint = nil
+                        self.failExchange(error: "unclassified", status: .badGateway, message: "meshproxy: HTTP/2 to \(endpoint) failed: \(error)\n")
+                    }
+                }
+                return
+            }
             do {
                 try channel.pipeline.syncOperations.addHandler(handler)
             } catch {
@@ -306,6 +339,22 @@ final class ProxyHandler: ChannelInboundHandler {
                      message: "meshproxy: request timed out after \(timeout.nanoseconds / 1_000_000) ms\n")
     }
 
+    private func adoptStream(_ stream: any Channel, handler: UpstreamHandler, endpoint: HostPort) {
+        guard context != nil, upstreamEndpoint == endpoint, upstream == nil else {
+            stream.close(promise: nil)
+            upstreamConnection?.close(promise: nil)
+            upstreamConnection = nil
+            return
+        }
+        upstream = stream
+        upstreamHandler = handler
+        upstreamReady = true
+        let parts = pending
+        pending.removeAll()
+        for part in parts { stream.write(part, promise: nil) }
+        stream.flush()
+    }
+
     // MARK: Responses
 
     fileprivate func upstreamRead(_ part: HTTPClientResponsePart, from channel: any Channel) {
@@ -331,7 +380,7 @@ final class ProxyHandler: ChannelInboundHandler {
             upstreamReusable = head.isKeepAlive
             stripHopByHop(&head.headers)
             head.version = .http1_1
-            if !exchange.keepAlive || draining { head.headers.replaceOrAdd(name: "connection", value: "close") }
+            if !http2, !exchange.keepAlive || draining { head.headers.replaceOrAdd(name: "connection", value: "close") }
             exchange.responseHeadSent = true
             exchange.responseStarted = .now()
             exchange.deadline?.cancel()
@@ -503,6 +552,8 @@ final class ProxyHandler: ChannelInboundHandler {
             self.upstream = nil
             upstream.close(promise: nil)
         }
+        upstreamConnection?.close(promise: nil)
+        upstreamConnection = nil
         upstreamHandler = nil
         upstreamReady = false
         upstreamEndpoint = nil
@@ -512,6 +563,10 @@ final class ProxyHandler: ChannelInboundHandler {
     /// it. Callers know it is idle: HTTP/1.1 pipelining assistance hands this handler the next
     /// request only after the last response ended, and a closing client with nothing in flight.
     private func releaseUpstream() {
+        guard !http2 else {
+            closeUpstream()  // an HTTP/2 stream is not reused: the next request gets its own
+            return
+        }
         guard let upstream, let handler = upstreamHandler, let endpoint = upstreamEndpoint,
               let pool, upstream.isActive, upstreamReady, upstreamReusable else {
             closeUpstream()

@@ -37,14 +37,14 @@ func value(_ e: Exposition, _ name: String, _ labels: [String: String]) -> Doubl
     func startMesh() async throws -> (app: AppServer, proxy: MeshProxyServer, client: HTTPClient) {
         let app = try await statusApp(group: group)
         let loopback = HostPort(host: "127.0.0.1", port: 0)
-        // One proxy plays both sides: its outbound routes the authority to its own inbound.
-        let first = try await MeshProxyServer.start(ProxyConfiguration(inbound: (loopback, app.address), admin: loopback), group: group)
-        let inbound = try #require(first.inboundAddress)
-        await first.stop()
-        let table = DestinationTable([Destination(authority: authority, backends: [Backend(name: "app", endpoints: [
+        // One proxy plays both sides: its outbound routes the authority to its own inbound (set
+        // once the inbound port is known, so no port is given up and taken again).
+        let proxy = try await MeshProxyServer.start(ProxyConfiguration(inbound: (loopback, app.address), outbound: (loopback, DestinationTable()), admin: loopback),
+                                                    group: group)
+        let inbound = try #require(proxy.inboundAddress)
+        proxy.updateDestinations(DestinationTable([Destination(authority: authority, backends: [Backend(name: "app", endpoints: [
             Endpoint(host: inbound.host, port: inbound.port, labels: ["namespace": "test", "deployment": "app", "pod": "app-0", "service": "app"]),
-        ])])])
-        let proxy = try await MeshProxyServer.start(ProxyConfiguration(inbound: (inbound, app.address), outbound: (loopback, table), admin: loopback), group: group)
+        ])])]))
         return (app, proxy, HTTPClient(group: group))
     }
 

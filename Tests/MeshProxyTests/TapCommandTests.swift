@@ -52,7 +52,7 @@ func meshtop(_ arguments: [String], stdin: String? = nil, timeout: TimeInterval 
         #expect(!paths.isEmpty && paths.allSatisfy { $0.hasPrefix("/api/vote") })
 
         // top merges two proxies' streams and sees voting's failures.
-        let top = try meshtop(["top", "--tap", web.description, "--tap", voting.description, "--duration", "3s", "-o", "json"])
+        let top = try meshtop(["top", "--tap", web.description, "--tap", voting.description, "--duration", "5s", "-o", "json"])
         #expect(top.status == 0, "\(top.stderr)")
         let rows = try #require(try JSONSerialization.jsonObject(with: Data(top.stdout.utf8)) as? [[String: Any]], "\(top.stdout)")
         let vote = rows.filter { ($0["path"] as? String) == "/vote" }

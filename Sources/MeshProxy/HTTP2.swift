@@ -1,0 +1,89 @@
+import NIOCore
+import NIOHTTP1
+import NIOHTTP2
+import NIOSSL
+
+/// The first bytes of a connection say which HTTP it speaks: HTTP/2 with prior knowledge (h2c,
+/// as gRPC clients send it) starts with the connection preface; anything else is HTTP/1. The
+/// detector buffers until it can tell, sets up the matching pipeline behind itself, hands the
+/// bytes on and leaves.
+final class HTTPVersionDetector: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = ByteBuffer
+
+    static let preface = Array("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".utf8)
+
+    private var buffered: ByteBuffer?
+    private let http1: (ChannelPipeline.SynchronousOperations) throws -> Void
+    private let http2: (ChannelPipeline.SynchronousOperations, any Channel) throws -> Void
+
+    /// Errors before the protocol is known (a refused TLS handshake): counted, then the connection closes.
+    private let failed: (any Error) -> Void
+
+    init(http1: @escaping (ChannelPipeline.SynchronousOperations) throws -> Void,
+         http2: @escaping (ChannelPipeline.SynchronousOperations, any Channel) throws -> Void,
+         failed: @escaping (any Error) -> Void = { _ in }) {
+        self.http1 = http1
+        self.http2 = http2
+        self.failed = failed
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        failed(error)
+        context.close(promise: nil)
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        var incoming = unwrapInboundIn(data)
+        if var b = buffered {
+            b.writeBuffer(&incoming)
+            buffered = b
+        } else {
+            buffered = incoming
+        }
+        guard let bytes = buffered else { return }
+        let seen = Array(bytes.readableBytesView.prefix(Self.preface.count))
+        let isPrefix = Array(Self.preface.prefix(seen.count)) == seen
+        if isPrefix, seen.count < Self.preface.count { return }  // not enough yet to tell
+        do {
+            if isPrefix {
+                try http2(context.pipeline.syncOperations, context.channel)
+            } else {
+                try http1(context.pipeline.syncOperations)
+            }
+        } catch {
+            context.close(promise: nil)
+            return
+        }
+        buffered = nil
+        context.fireChannelRead(wrapInboundOut(bytes))
+        context.pipeline.syncOperations.removeHandler(self, promise: nil)
+    }
+}
+
+extension HTTPVersionDetector {
+    typealias InboundOut = ByteBuffer
+}
+
+/// An upstream HTTP/2 connection carrying one request stream: the stream channel speaks
+/// HTTPClientRequestPart/ResponsePart like an HTTP/1 connection does, so the proxy handler
+/// treats it the same; the connection under it closes with the stream.
+enum HTTP2Upstream {
+    /// Opens a stream on an HTTP/2 client connection `channel` (already connected), with
+    /// `handler` at its end.
+    static func openStream(on channel: any Channel, handler: UpstreamHandler) -> EventLoopFuture<any Channel> {
+        channel.eventLoop.makeCompletedFuture {
+            try channel.pipeline.syncOperations.configureHTTP2Pipeline(
+                mode: .client, connectionConfiguration: .init(), streamConfiguration: .init(),
+                inboundStreamInitializer: { $0.eventLoop.makeSucceededVoidFuture() })  // no server push expected
+        }.flatMap { multiplexer in
+            let promise = channel.eventLoop.makePromise(of: (any Channel).self)
+            multiplexer.createStreamChannel(promise: promise) { stream in
+                stream.eventLoop.makeCompletedFuture {
+                    try stream.pipeline.syncOperations.addHandler(HTTP2FramePayloadToHTTP1ClientCodec(httpProtocol: .http))
+                    try stream.pipeline.syncOperations.addHandler(handler)
+                }
+            }
+            return promise.futureResult
+        }
+    }
+}
