@@ -49,6 +49,41 @@ import PromText
         try await group.shutdownGracefully()
     }
 
+    /// 10,000 requests from eight clients over a 70/30 split: each backend's share within ±3%.
+    @Test func tenThousandRequestsFollowTheWeights() async throws {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
+        let a = try await AppServer.start(group: group) { _, loop in loop.makeSucceededFuture(AppResponse(status: 200, body: "a")) }
+        let b = try await AppServer.start(group: group) { _, loop in loop.makeSucceededFuture(AppResponse(status: 200, body: "b")) }
+        let table = DestinationTable([Destination(authority: "svc:80", backends: [
+            Backend(name: "a", weight: 70, endpoints: [Endpoint(host: a.address.host, port: a.address.port)]),
+            Backend(name: "b", weight: 30, endpoints: [Endpoint(host: b.address.host, port: b.address.port)]),
+        ])])
+        let loopback = HostPort(host: "127.0.0.1", port: 0)
+        let proxy = try await MeshProxyServer.start(ProxyConfiguration(outbound: (loopback, table), admin: loopback), group: group)
+        let out = try #require(proxy.outboundAddress)
+        let client = HTTPClient(group: group)
+        let counts = try await withThrowingTaskGroup(of: [String: Int].self) { tasks in
+            for _ in 0..<8 {
+                tasks.addTask {
+                    var mine: [String: Int] = [:]
+                    for _ in 0..<1250 { mine[try await client.send(.GET, "/", host: "svc:80", to: out).get().body, default: 0] += 1 }
+                    return mine
+                }
+            }
+            var all: [String: Int] = [:]
+            for try await part in tasks { all.merge(part, uniquingKeysWith: +) }
+            return all
+        }
+        #expect((counts["a"] ?? 0) + (counts["b"] ?? 0) == 10_000)
+        #expect(abs(Double(counts["a"] ?? 0) / 10_000 - 0.7) <= 0.03, "\(counts)")
+        #expect(abs(Double(counts["b"] ?? 0) / 10_000 - 0.3) <= 0.03, "\(counts)")
+        client.shutdown()
+        await proxy.stop()
+        await a.stop()
+        await b.stop()
+        try await group.shutdownGracefully()
+    }
+
     @Test func demoCanaryIsRolledBackAndTheGoodOneIsPromoted() throws {
         let bad = try meshtop(["demo", "--scenario", "canary", "--headless"], timeout: 90)
         #expect(bad.status == 1, "\(bad.stdout)\n\(bad.stderr)")
