@@ -16,6 +16,8 @@ public enum DurationText {
             case "d": scale = 86_400_000
             default: return false
             }
+            // Beyond about 30,000 years it is not a duration (and would overflow).
+            guard n * scale < 1e15, total < 1_000_000_000_000_000 else { return false }
             total += Int64(n * scale)
             number = ""
             unit = ""

@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import Foundation
+import MeshSources
 
 /// Parses the moments `--at` and `:goto` take, relative to a recording's span:
 /// `-5m` (before its end), `+30s` (after its start), `21:30:05` or `21:30` (UTC, on the day it
@@ -13,7 +14,7 @@ public enum TimeSpec {
         if t == "start" { return startMs }
         if t.hasPrefix("-"), let d = DurationText.milliseconds(String(t.dropFirst())) { return endMs - d }
         if t.hasPrefix("+"), let d = DurationText.milliseconds(String(t.dropFirst())) { return startMs + d }
-        if let seconds = Double(t), seconds > 100_000_000 { return Int64((seconds * 1000).rounded()) }
+        if let seconds = Double(t), seconds > 100_000_000 { return unixMilliseconds(seconds) }
         if t.contains("T") { return rfc3339(t) }
         let parts = t.split(separator: ":").map { Double($0) }
         if (2...3).contains(parts.count), parts.allSatisfy({ $0 != nil }) {

@@ -20,3 +20,10 @@ public struct WallClock: Clock {
         return Int64(ts.tv_sec) * 1000 + Int64(ts.tv_nsec) / 1_000_000
     }
 }
+
+/// Unix seconds as milliseconds, or nil when the number is not a time (not finite, or beyond the
+/// year 5000 either way): recordings and flags are untrusted input, and an overflow would trap.
+public func unixMilliseconds(_ seconds: Double) -> Int64? {
+    guard seconds.isFinite, abs(seconds) < 1e11 else { return nil }
+    return Int64((seconds * 1000).rounded())
+}

@@ -112,7 +112,13 @@ public final class RecordingReader {
             throw RecordingError("\(path):1: not a meshrec recording (the first line must be {\"meshrec\":1,…})")
         }
         guard version == 1 else { throw RecordingError("\(path):1: meshrec version \(version) is newer than this meshtop reads (1)") }
-        let started = (object["started"] as? Double).map { Int64(($0 * 1000).rounded()) } ?? 0
+        let started: Int64
+        if let seconds = object["started"] as? Double {
+            guard let ms = unixMilliseconds(seconds) else { throw RecordingError("\(path):1: \"started\": \(seconds) is not a time") }
+            started = ms
+        } else {
+            started = 0
+        }
         var meta: [String: String] = [:]
         for (k, v) in (object["meta"] as? [String: Any]) ?? [:] { meta[k] = "\(v)" }
         header = RecordingHeader(version: version, startedMs: started, meta: meta)
@@ -127,7 +133,7 @@ public final class RecordingReader {
     /// finds a recording's span); nil at the end.
     public func nextTime() throws(RecordingError) -> Int64? {
         try nextLine { data, complete throws(RecordingError) in
-            if complete, let t = JSONBytes.leadingTime(data) { return Int64((t * 1000).rounded()) }
+            if complete, let t = JSONBytes.leadingTime(data), let ms = unixMilliseconds(t) { return ms }
             return try parse(data).timeMs
         }
     }
@@ -172,7 +178,7 @@ public final class RecordingReader {
         }
         guard case .object(let members) = object else { throw RecordingError("\(at): not a JSON object") }
         guard let t = object["t"]?.number else { throw RecordingError("\(at): the event has no \"t\" (unix seconds)") }
-        let ms = Int64((t * 1000).rounded())
+        guard let ms = unixMilliseconds(t) else { throw RecordingError("\(at): \"t\": \(t) is not a time (unix seconds)") }
         if let scrape = object["scrape"] {
             guard case .object = scrape, let target = scrape["target"]?.text else {
                 throw RecordingError("\(at): a scrape event needs {\"target\":\"host:port\",…}")

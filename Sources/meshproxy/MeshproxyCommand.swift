@@ -10,6 +10,11 @@ struct Meshproxy: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "meshproxy",
         abstract: "A sidecar HTTP proxy that exports Linkerd's metrics.",
+        discussion: """
+        `meshproxy --inbound 127.0.0.1:4143 --app 127.0.0.1:8080` runs the proxy (serve is the \
+        default command: `meshproxy serve --help` lists every flag). `meshproxy identity init --dir \
+        DIR` creates the certificate authority that --identity-dir turns mTLS on with.
+        """,
         subcommands: [Serve.self, IdentityCommand.self],
         defaultSubcommand: Serve.self)
 

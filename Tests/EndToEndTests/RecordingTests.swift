@@ -39,6 +39,24 @@ import PromText
         #expect(try span.nextTime() == nil)
     }
 
+    /// Found by scripts/fuzz (meshrec): a time too large for milliseconds trapped on conversion.
+    @Test func absurdTimesAreErrorsNotCrashes() throws {
+        let path = temporaryPath()
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        try #"{"meshrec":1,"started":170000001700000000}"#.write(toFile: path, atomically: true, encoding: .utf8)
+        #expect(throws: RecordingError.self) { try RecordingReader(path: path) }
+        try "{\"meshrec\":1,\"started\":1700000000}\n{\"t\":1e300,\"scrape\":{\"target\":\"h:1\",\"error\":\"x\"}}\n".write(toFile: path, atomically: true, encoding: .utf8)
+        #expect(throws: RecordingError.self) { try RecordingReader(path: path).readAll() }
+        #expect(throws: RecordingError.self) { try RecordingReader(path: path).nextTime() }
+        // The fuzzer's own input, kept in Fuzz/corpus/meshrec.
+        let found = repositoryRoot.appendingPathComponent("Fuzz/corpus/meshrec/regression-huge-started").path
+        #expect(throws: RecordingError.self) { try RecordingReader(path: found) }
+        // The same numbers as flags are input errors too.
+        #expect(TimeSpec.milliseconds("1e30", startMs: 0, endMs: 1) == nil)
+        #expect(DurationText.milliseconds("99999999999999999999999h") == nil)
+        #expect(DurationText.milliseconds("90m") == 5_400_000)
+    }
+
     @Test func roundTripKeepsBodiesErrorsLabelsAndTimes() throws {
         let path = temporaryPath()
         defer { try? FileManager.default.removeItem(atPath: path) }
