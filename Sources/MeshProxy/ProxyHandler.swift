@@ -313,13 +313,7 @@ final class ProxyHandler: ChannelInboundHandler {
                 failExchange(error: "unclassified", status: .badGateway, message: "meshproxy: upstream \(endpoint) failed: \(error)\n")
                 return
             }
-            upstream = channel
-            upstreamHandler = handler
-            upstreamReady = true
-            let parts = pending
-            pending.removeAll()
-            for part in parts { channel.write(part, promise: nil) }
-            channel.flush()
+            attach(channel, handler: handler)
         case .failure(let error):
             guard upstreamEndpoint == endpoint, upstream == nil else { return }
             upstreamEndpoint = nil
@@ -346,13 +340,19 @@ final class ProxyHandler: ChannelInboundHandler {
             upstreamConnection = nil
             return
         }
-        upstream = stream
+        attach(stream, handler: handler)
+    }
+
+    /// `channel` (a connection, or an HTTP/2 stream) is this client's upstream now: what waited
+    /// for it goes out.
+    private func attach(_ channel: any Channel, handler: UpstreamHandler) {
+        upstream = channel
         upstreamHandler = handler
         upstreamReady = true
         let parts = pending
         pending.removeAll()
-        for part in parts { stream.write(part, promise: nil) }
-        stream.flush()
+        for part in parts { channel.write(part, promise: nil) }
+        channel.flush()
     }
 
     // MARK: Responses

@@ -25,6 +25,23 @@ func scrape(_ proxy: MeshProxyServer) throws -> (Exposition, String) {
     return (try PromTextParser.parse(text), text)
 }
 
+/// `clients` concurrent clients, each sending its next GET when the last is answered; how many
+/// responses carried each body.
+func countBodies(clients: Int, each: Int, _ client: HTTPClient, host: String, to address: HostPort) async throws -> [String: Int] {
+    try await withThrowingTaskGroup(of: [String: Int].self) { tasks in
+        for _ in 0..<clients {
+            tasks.addTask {
+                var mine: [String: Int] = [:]
+                for _ in 0..<each { mine[try await client.send(.GET, "/", host: host, to: address).get().body, default: 0] += 1 }
+                return mine
+            }
+        }
+        var all: [String: Int] = [:]
+        for try await part in tasks { all.merge(part, uniquingKeysWith: +) }
+        return all
+    }
+}
+
 func value(_ e: Exposition, _ name: String, _ labels: [String: String]) -> Double? {
     let matching = e.samples.filter { s in s.name == name && labels.allSatisfy { s[label: $0.key] == $0.value } }
     return matching.isEmpty ? nil : matching.reduce(0) { $0 + $1.value }

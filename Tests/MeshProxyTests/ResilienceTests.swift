@@ -66,18 +66,7 @@ import Synchronization
         let client = HTTPClient(group: group)
         // Sixteen clients, each sending its next request when the last one is answered.
         let out = proxy.outboundAddress!
-        let seen = try await withThrowingTaskGroup(of: [String: Int].self) { tasks in
-            for _ in 0..<16 {
-                tasks.addTask {
-                    var mine: [String: Int] = [:]
-                    for _ in 0..<25 { mine[try await client.send(.GET, "/", host: "speed:80", to: out).get().body, default: 0] += 1 }
-                    return mine
-                }
-            }
-            var all: [String: Int] = [:]
-            for try await part in tasks { all.merge(part, uniquingKeysWith: +) }
-            return all
-        }
+        let seen = try await countBodies(clients: 16, each: 25, client, host: "speed:80", to: out)
         #expect((seen["fast"] ?? 0) >= 250, "P2C should prefer the fast endpoint (round robin would give 200): \(seen)")
         #expect((seen["slow"] ?? 0) >= 1, "the slow endpoint is still probed now and then: \(seen)")
         // An endpoint that always fails is left out after five failures in a row, for a backoff.

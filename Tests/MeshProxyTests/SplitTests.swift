@@ -62,18 +62,7 @@ import PromText
         let proxy = try await MeshProxyServer.start(ProxyConfiguration(outbound: (loopback, table), admin: loopback), group: group)
         let out = try #require(proxy.outboundAddress)
         let client = HTTPClient(group: group)
-        let counts = try await withThrowingTaskGroup(of: [String: Int].self) { tasks in
-            for _ in 0..<8 {
-                tasks.addTask {
-                    var mine: [String: Int] = [:]
-                    for _ in 0..<1250 { mine[try await client.send(.GET, "/", host: "svc:80", to: out).get().body, default: 0] += 1 }
-                    return mine
-                }
-            }
-            var all: [String: Int] = [:]
-            for try await part in tasks { all.merge(part, uniquingKeysWith: +) }
-            return all
-        }
+        let counts = try await countBodies(clients: 8, each: 1250, client, host: "svc:80", to: out)
         #expect((counts["a"] ?? 0) + (counts["b"] ?? 0) == 10_000)
         #expect(abs(Double(counts["a"] ?? 0) / 10_000 - 0.7) <= 0.03, "\(counts)")
         #expect(abs(Double(counts["b"] ?? 0) / 10_000 - 0.3) <= 0.03, "\(counts)")
