@@ -80,6 +80,8 @@ final class ProxyHandler: ChannelInboundHandler {
 
     /// Exchanges started on this connection (so a late timer knows whether its request is still current).
     private var exchanges = 0
+    /// Response parts written downstream since the last flush.
+    private var downstreamUnflushed = false
     /// The client's identity, once it proved one over mTLS.
     private var peerIdentity: String?
     /// The proxy is shutting down: this connection closes after the response in flight.
@@ -396,7 +398,10 @@ final class ProxyHandler: ChannelInboundHandler {
                 recordLatency(exchange)
             }
             self.exchange = exchange
-            context.writeAndFlush(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
+            // Flushed when this read from the upstream is done (or at the end): one syscall for
+            // what one read brought, rather than one per body part.
+            context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
+            downstreamUnflushed = true
         case .end(let trailers):
             if exchange.discardingAttempt {
                 retry(exchange)
@@ -411,11 +416,19 @@ final class ProxyHandler: ChannelInboundHandler {
             if let tapped = exchange.tapped { tapResponseEnd(exchange, tapped, trailers: trailers, reset: nil) }
             self.exchange = nil
             let keepAlive = exchange.keepAlive && !draining
+            downstreamUnflushed = false  // the end's flush takes everything
             if !upstreamReusable { closeUpstream() }
             context.writeAndFlush(wrapOutboundOut(.end(trailers))).assumeIsolated().whenComplete { _ in
                 if !keepAlive { context.close(promise: nil) }
             }
         }
+    }
+
+    /// The upstream's read is done: what it brought goes to the client now.
+    fileprivate func upstreamReadComplete(_ channel: any Channel) {
+        guard channel === upstream, downstreamUnflushed, let context else { return }
+        downstreamUnflushed = false
+        context.flush()
     }
 
     /// The upstream connection failed (a TLS handshake refused, a reset): the request fails with
@@ -473,6 +486,7 @@ final class ProxyHandler: ChannelInboundHandler {
             }
         }
         if exchange.responseHeadSent {
+            context.flush()  // what did arrive goes out before the cut
             context.close(promise: nil)
         } else {
             respondLocally(status: status, message: message, keepAlive: exchange.keepAlive)
@@ -608,6 +622,11 @@ final class UpstreamHandler: ChannelInboundHandler {
             return
         }
         owner.upstreamRead(unwrapInboundIn(data), from: context.channel)
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        owner?.upstreamReadComplete(context.channel)
+        context.fireChannelReadComplete()
     }
 
     func channelInactive(context: ChannelHandlerContext) {
