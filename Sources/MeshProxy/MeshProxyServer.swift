@@ -192,7 +192,7 @@ public final class MeshProxyServer: Sendable {
                         try sync.addHandler(ProtocolErrorHandler())
                         try sync.addHandler(RequestPhaseHandler(clock: clock))
                         try sync.addHandler(ProxyHandler(router: router, registry: registry, tap: tap, pools: pools, connectTimeout: connectTimeout,
-                                                         identity: identity))
+                                                         identity: identity, acceptsMTLS: detectTLS != nil))
                     }, http2: { sync, _ in
                         // h2c (prior knowledge), as gRPC speaks it: each stream is proxied on its own,
                         // to an HTTP/2 upstream.
@@ -200,7 +200,8 @@ public final class MeshProxyServer: Sendable {
                             stream.eventLoop.makeCompletedFuture {
                                 try stream.pipeline.syncOperations.addHandler(HTTP2FramePayloadToHTTP1ServerCodec())
                                 try stream.pipeline.syncOperations.addHandler(ProxyHandler(router: router, registry: registry, tap: tap, pools: nil,
-                                                                                           connectTimeout: connectTimeout, identity: identity, http2: true))
+                                                                                           connectTimeout: connectTimeout, identity: identity,
+                                                                                           acceptsMTLS: detectTLS != nil, http2: true))
                             }
                         }
                     }, failed: { error in

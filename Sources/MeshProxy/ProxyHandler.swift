@@ -3,7 +3,6 @@ import NIOCore
 import NIOPosix
 import NIOHTTP1
 import NIOSSL
-import NIOTLS
 import MeshIdentity
 import NIOConcurrencyHelpers
 
@@ -91,12 +90,15 @@ final class ProxyHandler: ChannelInboundHandler {
     /// This handler serves one HTTP/2 stream: the upstream is HTTP/2 too (one stream on its own
     /// connection), and HTTP/1's connection header never goes downstream.
     private let http2: Bool
+    /// The listener takes mTLS: the client's identity is read from its TLS handler.
+    private let acceptsMTLS: Bool
     /// Under an HTTP/2 upstream stream, the connection that carries it.
     private var upstreamConnection: (any Channel)?
 
     init(router: any Router, registry: MetricsRegistry, tap: TapHub? = nil, pools: UpstreamPools? = nil, connectTimeout: TimeAmount = .seconds(1),
-         identity: ProxyIdentity? = nil, http2: Bool = false) {
+         identity: ProxyIdentity? = nil, acceptsMTLS: Bool = false, http2: Bool = false) {
         self.router = router
+        self.acceptsMTLS = acceptsMTLS
         self.http2 = http2
         self.identity = identity
         self.pools = pools
@@ -109,7 +111,9 @@ final class ProxyHandler: ChannelInboundHandler {
         self.context = context
         pool = pools?.pool(for: context.eventLoop)
         // Added once the first bytes arrived, after any TLS handshake: read the peer's identity
-        // now (an HTTP/2 stream finds the TLS handler on its connection).
+        // now (an HTTP/2 stream finds the TLS handler on its connection). Only a listener that
+        // takes mTLS has one to look for.
+        guard acceptsMTLS else { return }
         let connection = http2 ? (context.channel.parent ?? context.channel) : context.channel
         if let tls = try? connection.pipeline.syncOperations.handler(type: NIOSSLServerHandler.self),
            let name = tls.peerCertificate?.identityNames.first {
@@ -152,8 +156,7 @@ final class ProxyHandler: ChannelInboundHandler {
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        if error is NIOSSLError || error is BoringSSLError { registry.tlsHandshakeFailed(direction: "inbound", peer: "") }
-        context.close(promise: nil)
+        context.close(promise: nil)  // (a refused handshake is counted by HTTPVersionDetector, before this joins)
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
@@ -161,11 +164,6 @@ final class ProxyHandler: ChannelInboundHandler {
             draining = true
             if exchange == nil { context.close(promise: nil) }
             return
-        }
-        if case TLSUserEvent.handshakeCompleted = event,
-           let tls = try? context.pipeline.syncOperations.handler(type: NIOSSLServerHandler.self),
-           let name = tls.peerCertificate?.identityNames.first {
-            peerIdentity = name
         }
         context.fireUserInboundEventTriggered(event)
     }

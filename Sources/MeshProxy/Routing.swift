@@ -19,6 +19,8 @@ struct Route {
     /// The outbound authority (its retry budget), and how many retries a request may have.
     var authority: String? = nil
     var retries = 0
+    /// Chosen by P2C among several endpoints, whose loads its end then updates.
+    var balanced = false
 }
 
 /// The ServiceProfile route a request matched, or the default route.
@@ -185,6 +187,7 @@ final class OutboundRouter: Router {
 
     /// A request routed by `route` finished: its response time feeds the endpoint's load.
     func finished(_ route: Route, nanoseconds: Int64, failed: Bool) {
+        guard route.balanced else { return }  // a single endpoint has nothing to be weighed against
         state.withLockedValue { s in
             let now = NIODeadline.now()
             var load = s.loads[route.endpoint] ?? EndpointLoad()
@@ -210,19 +213,27 @@ final class OutboundRouter: Router {
                 return .reject(.serviceUnavailable, "meshproxy: every backend of \(authority) has weight 0\n")
             }
             let backend = destination.backends[chosen]
-            let now = NIODeadline.now()
-            // Endpoints start at the default RTT, decaying like the others from when first seen.
-            for e in backend.endpoints where s.loads[HostPort(host: e.host, port: e.port)] == nil {
-                s.loads[HostPort(host: e.host, port: e.port)] = EndpointLoad()
+            var endpoint = backend.endpoints[0]
+            var balanced = false
+            if backend.endpoints.count > 1 {
+                // P2C over PeakEWMA; endpoints start at the default RTT, decaying from when first seen.
+                let keys = backend.endpoints.map { HostPort(host: $0.host, port: $0.port) }
+                for k in keys where s.loads[k] == nil { s.loads[k] = EndpointLoad() }
+                let loads = keys.map { s.loads[$0] }
+                let index = PowerOfTwoChoices.pick(keys.count, load: { loads[$0] }, now: .now(), using: &s.rng)
+                endpoint = backend.endpoints[index]
+                s.loads[keys[index]]?.pending += 1
+                balanced = true
             }
-            let index = PowerOfTwoChoices.pick(backend.endpoints.count, load: { [s] i in
-                s.loads[HostPort(host: backend.endpoints[i].host, port: backend.endpoints[i].port)]
-            }, now: now, using: &s.rng)
-            let endpoint = backend.endpoints[index]
-            s.loads[HostPort(host: endpoint.host, port: endpoint.port), default: EndpointLoad()].pending += 1
             let timeout = destination.timeoutMs.map { TimeAmount.milliseconds($0) }
-            var route = s.routes[key]?[endpoint.address] ?? makeRoute(authority: key, endpoint: endpoint)
-            s.routes[key, default: [:]][endpoint.address] = route
+            var route: Route
+            if let cached = s.routes[key]?[endpoint.address] {
+                route = cached
+            } else {
+                route = makeRoute(authority: key, endpoint: endpoint)
+                s.routes[key, default: [:]][endpoint.address] = route
+            }
+            route.balanced = balanced
             route.timeout = timeout
             route.authority = key
             route.retries = destination.retries
