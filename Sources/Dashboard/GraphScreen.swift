@@ -113,8 +113,11 @@ enum GraphScreen {
             screen.put(v, x: o.x + boxWidth - 1, y: o.y + 1, style: border)
             screen.put((u ? "└" : "+") + String(repeating: h, count: boxWidth - 2) + (u ? "┘" : "+"), x: o.x, y: o.y + 2, style: border)
             if rowHeight > 3 {
-                let text = w?.rps == nil ? "\(health.symbol(unicode: u)) no inbound"
-                    : "\(health.symbol(unicode: u)) \(Format.percent(w?.success)) \(Format.rps(w?.rps))/s"
+                let symbol = health.symbol(unicode: u), percent = Format.percent(w?.success)
+                // The longest form that fits under the box (a cut one would read as another number).
+                let forms = w?.rps == nil ? ["\(symbol) no inbound"]
+                    : ["\(symbol) \(percent) \(Format.rps(w?.rps))/s", "\(symbol) \(percent) \(Int((w?.rps ?? 0).rounded()))/s", "\(symbol) \(percent)"]
+                let text = forms.first { $0.count <= boxWidth } ?? forms.last!
                 screen.put(text, x: o.x + 1, y: o.y + 3, style: health.style, maxWidth: boxWidth)
             }
         }
