@@ -63,27 +63,3 @@ final class HTTPVersionDetector: ChannelInboundHandler, RemovableChannelHandler 
 extension HTTPVersionDetector {
     typealias InboundOut = ByteBuffer
 }
-
-/// An upstream HTTP/2 connection carrying one request stream: the stream channel speaks
-/// HTTPClientRequestPart/ResponsePart like an HTTP/1 connection does, so the proxy handler
-/// treats it the same; the connection under it closes with the stream.
-enum HTTP2Upstream {
-    /// Opens a stream on an HTTP/2 client connection `channel` (already connected), with
-    /// `handler` at its end.
-    static func openStream(on channel: any Channel, handler: UpstreamHandler) -> EventLoopFuture<any Channel> {
-        channel.eventLoop.makeCompletedFuture {
-            try channel.pipeline.syncOperations.configureHTTP2Pipeline(
-                mode: .client, connectionConfiguration: .init(), streamConfiguration: .init(),
-                inboundStreamInitializer: { $0.eventLoop.makeSucceededVoidFuture() })  // no server push expected
-        }.flatMap { multiplexer in
-            let promise = channel.eventLoop.makePromise(of: (any Channel).self)
-            multiplexer.createStreamChannel(promise: promise) { stream in
-                stream.eventLoop.makeCompletedFuture {
-                    try stream.pipeline.syncOperations.addHandler(HTTP2FramePayloadToHTTP1ClientCodec(httpProtocol: .http))
-                    try stream.pipeline.syncOperations.addHandler(handler)
-                }
-            }
-            return promise.futureResult
-        }
-    }
-}

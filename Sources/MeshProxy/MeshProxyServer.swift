@@ -174,7 +174,9 @@ public final class MeshProxyServer: Sendable {
         // Only the inbound listener takes mTLS (outbound's clients are the local app, on loopback).
         let identity = config.identity
         let detectTLS = router is InboundRouter ? identity : nil
-        let pools = UpstreamPools()
+        let pools = PerEventLoop { UpstreamPool.make(on: $0) }
+        let h2Upstreams = PerEventLoop { HTTP2Upstreams.make(on: $0, registry: registry, identity: identity, connectTimeout: connectTimeout) }
+        let recorder = ExchangeRecorder(registry: registry, router: router, tap: tap)
         return try await ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 1024)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -194,16 +196,18 @@ public final class MeshProxyServer: Sendable {
                         try sync.addHandler(ProxyHandler(router: router, registry: registry, tap: tap, pools: pools, connectTimeout: connectTimeout,
                                                          identity: identity, acceptsMTLS: detectTLS != nil))
                     }, http2: { sync, _ in
-                        // h2c (prior knowledge), as gRPC speaks it: each stream is proxied on its own,
-                        // to an HTTP/2 upstream.
-                        _ = try sync.configureHTTP2Pipeline(mode: .server, connectionConfiguration: .init(), streamConfiguration: .init()) { stream in
+                        // h2c (prior knowledge), as gRPC speaks it: each stream is proxied frame for
+                        // frame onto a stream of a pooled HTTP/2 upstream connection.
+                        let tally = HTTP2StreamTally()
+                        _ = try sync.configureHTTP2Pipeline(mode: .server, connectionConfiguration: .init(), streamConfiguration: .init(),
+                                                            streamDelegate: tally) { stream in
                             stream.eventLoop.makeCompletedFuture {
-                                try stream.pipeline.syncOperations.addHandler(HTTP2FramePayloadToHTTP1ServerCodec())
-                                try stream.pipeline.syncOperations.addHandler(ProxyHandler(router: router, registry: registry, tap: tap, pools: nil,
-                                                                                           connectTimeout: connectTimeout, identity: identity,
-                                                                                           acceptsMTLS: detectTLS != nil, http2: true))
+                                try stream.pipeline.syncOperations.addHandler(HTTP2StreamProxy(
+                                    router: router, recorder: recorder, upstreams: h2Upstreams, mtls: identity != nil,
+                                    acceptsMTLS: detectTLS != nil))
                             }
                         }
+                        try sync.addHandler(HTTP2ConnectionWatch(streams: tally))
                     }, failed: { error in
                         if error is NIOSSLError || error is BoringSSLError { registry.tlsHandshakeFailed(direction: "inbound", peer: "") }
                     }))

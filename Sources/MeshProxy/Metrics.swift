@@ -99,7 +99,16 @@ public final class MetricsRegistry: Sendable {
     private let tapBox = NIOLockedValueBox<TapHub?>(nil)
     private let identityBox = NIOLockedValueBox<ProxyIdentity?>(nil)
     /// Failed mTLS handshakes by direction and the peer identity expected (outbound).
-    private let handshakeFailures = NIOLockedValueBox<[String: UInt64]>([:])
+    private let handshakeFailures = CounterFamily("meshproxy_tls_handshake_errors_total",
+                                                  "mTLS handshakes that failed (a peer with another trust anchor, or the wrong identity).")
+    private let retries = CounterFamily("meshproxy_retries_total",
+                                        "Requests tried again after a 5xx (retried), or not for want of retry budget (budget_exhausted).")
+    private let refusedRequests = CounterFamily("meshproxy_requests_refused_total",
+                                                "Requests refused before anything of them was forwarded: ambiguous framing (framing), too many headers (headers).")
+    private let refusedConnections = CounterFamily("meshproxy_connections_refused_total",
+                                                   "Connections closed at once because the listener had its maximum open.")
+    private let closedConnections = CounterFamily("meshproxy_connections_timed_out_total",
+                                                  "Connections closed for silence: no protocol detected in time (detect), idle keep-alive (idle).")
 
     /// The proxy's identity, for the certificate gauges.
     var identity: ProxyIdentity? {
@@ -107,16 +116,24 @@ public final class MetricsRegistry: Sendable {
         set { identityBox.withLockedValue { $0 = newValue } }
     }
 
-    private let retries = NIOLockedValueBox<[String: UInt64]>([:])
-
     func retry(authority: String, result: String) {
-        let key = "authority=\"\(escapeLabelValue(authority))\",result=\"\(result)\""
-        retries.withLockedValue { $0[key, default: 0] += 1 }
+        retries.increment("authority=\"\(escapeLabelValue(authority))\",result=\"\(result)\"")
     }
 
     func tlsHandshakeFailed(direction: String, peer: String) {
-        let key = "direction=\"\(direction)\",peer_id=\"\(escapeLabelValue(peer))\""
-        handshakeFailures.withLockedValue { $0[key, default: 0] += 1 }
+        handshakeFailures.increment("direction=\"\(direction)\",peer_id=\"\(escapeLabelValue(peer))\"")
+    }
+
+    func requestRefused(reason: String) {
+        refusedRequests.increment("reason=\"\(reason)\"")
+    }
+
+    func connectionRefused(direction: String) {
+        refusedConnections.increment("direction=\"\(direction)\"")
+    }
+
+    func connectionTimedOut(direction: String, reason: String) {
+        closedConnections.increment("direction=\"\(direction)\",reason=\"\(reason)\"")
     }
     private let splitBox = NIOLockedValueBox<(@Sendable () -> [(authority: String, backend: String, weight: Int)])?>(nil)
     /// The outbound traffic split, exported as `meshproxy_split_weight`.
@@ -305,22 +322,38 @@ public final class MetricsRegistry: Sendable {
             out += "# HELP meshproxy_issuer_expiration_timestamp_seconds Time when the issuer that signs this proxy's certificates expires.\n# TYPE meshproxy_issuer_expiration_timestamp_seconds gauge\n"
             out += "meshproxy_issuer_expiration_timestamp_seconds \(Int64(id.issuerNotValidAfter.timeIntervalSince1970))\n"
         }
-        let retried = retries.withLockedValue { $0 }
-        if !retried.isEmpty {
-            out += "# HELP meshproxy_retries_total Requests tried again after a 5xx (retried), or not for want of retry budget (budget_exhausted).\n"
-            out += "# TYPE meshproxy_retries_total counter\n"
-            for (labels, n) in retried.sorted(by: { $0.key < $1.key }) { out += "meshproxy_retries_total{\(labels)} \(n)\n" }
-        }
-        let failures = handshakeFailures.withLockedValue { $0 }
-        if !failures.isEmpty {
-            out += "# HELP meshproxy_tls_handshake_errors_total mTLS handshakes that failed (a peer with another trust anchor, or the wrong identity).\n"
-            out += "# TYPE meshproxy_tls_handshake_errors_total counter\n"
-            for (labels, n) in failures.sorted(by: { $0.key < $1.key }) { out += "meshproxy_tls_handshake_errors_total{\(labels)} \(n)\n" }
-        }
+        for family in [retries, handshakeFailures, refusedRequests, refusedConnections, closedConnections] { family.render(into: &out) }
         out += ProcessStats.render(startTime: startTime)
         out += "# HELP proxy_build_info Proxy build info\n# TYPE proxy_build_info gauge\n"
         out += "proxy_build_info{\(buildInfo.rendered)} 1\n"
         return out
+    }
+}
+
+/// Counters of one family, by their rendered labels; a family with no samples is not shown.
+final class CounterFamily: Sendable {
+    let name: String
+    let help: String
+    private let values = NIOLockedValueBox<[String: UInt64]>([:])
+
+    init(_ name: String, _ help: String) {
+        self.name = name
+        self.help = help
+    }
+
+    func increment(_ labels: String) {
+        values.withLockedValue { $0[labels, default: 0] += 1 }
+    }
+
+    func value(_ labels: String) -> UInt64 {
+        values.withLockedValue { $0[labels] ?? 0 }
+    }
+
+    func render(into out: inout String) {
+        let samples = values.withLockedValue { $0 }
+        guard !samples.isEmpty else { return }
+        out += "# HELP \(name) \(help)\n# TYPE \(name) counter\n"
+        for (labels, n) in samples.sorted(by: { $0.key < $1.key }) { out += "\(name){\(labels)} \(n)\n" }
     }
 }
 

@@ -1,0 +1,530 @@
+import MeshTap
+import NIOCore
+import NIOHPACK
+import NIOHTTP1
+import NIOHTTP2
+
+/// One downstream HTTP/2 stream, proxied frame for frame onto a stream of a pooled upstream
+/// HTTP/2 connection. Frames pass as they came: trailers-only answers, trailers (`grpc-status`,
+/// `grpc-message`, binary metadata) and resets reach the client unchanged. Each side is read
+/// only while the other can take more, so HTTP/2 flow-control windows are credited as data drains.
+final class HTTP2StreamProxy: ChannelInboundHandler {
+    typealias InboundIn = HTTP2Frame.FramePayload
+    typealias OutboundOut = HTTP2Frame.FramePayload
+
+    private let router: any Router
+    private let recorder: ExchangeRecorder
+    private let upstreams: PerEventLoop<HTTP2Upstreams>
+    private let mtls: Bool
+    private let acceptsMTLS: Bool
+    private var context: ChannelHandlerContext?
+    private var facts: ExchangeFacts?
+    private var upstream: (any Channel)?
+    /// Frames waiting for the upstream stream (reading from the client stops meanwhile).
+    private var pending: [HTTP2Frame.FramePayload] = []
+    private var pendingBytes = 0
+    private var responseBegun = false
+    private var requestEnded = false
+    private var finished = false
+    private var deadline: Scheduled<Void>?
+
+    init(router: any Router, recorder: ExchangeRecorder, upstreams: PerEventLoop<HTTP2Upstreams>, mtls: Bool, acceptsMTLS: Bool) {
+        self.router = router
+        self.recorder = recorder
+        self.upstreams = upstreams
+        self.mtls = mtls
+        self.acceptsMTLS = acceptsMTLS
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let payload = unwrapInboundIn(data)
+        if facts == nil, !finished, case .headers(let headers) = payload {
+            start(headers, context: context)
+            return
+        }
+        guard facts != nil else { return }
+        switch payload {
+        case .headers(let h): if h.endStream { requestEnded = true }
+        case .data(let d): if d.endStream { requestEnded = true }
+        default: break
+        }
+        toUpstream(payload)
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if context.channel.isWritable { setAutoRead(upstream, true) }
+        context.fireChannelWritabilityChanged()
+    }
+
+    /// The client reset its stream (a cancelled call): the upstream stream is reset too. Other
+    /// errors are about a frame this side wrote (NIOHTTP2 may try a WINDOW_UPDATE on a stream
+    /// the client has just ended): the frame is dropped and the stream carries on.
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        guard error is NIOHTTP2Errors.StreamClosed else { return }
+        finish(error: "unclassified", endpointFailed: false)
+        upstream?.close(promise: nil)
+        context.close(promise: nil)
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        if !finished { finish(error: "unclassified", endpointFailed: false) }
+        upstream?.close(promise: nil)
+        context.fireChannelInactive()
+    }
+
+    // MARK: Request
+
+    private func start(_ headers: HTTP2Frame.FramePayload.Headers, context: ChannelHandlerContext) {
+        let head = requestHead(headers.headers)
+        let peer = acceptsMTLS ? context.channel.parent.flatMap(peerIdentityName(of:)) : nil
+        let isGRPC = (headers.headers.first(name: "content-type") ?? "").hasPrefix("application/grpc")
+        guard case .forward(let route) = router.route(head, peer: peer) else {
+            if case .reject(let status, let message) = router.route(head, peer: peer) {
+                finished = true
+                respondLocally(status: status, message: message, isGRPC: isGRPC)
+            }
+            return
+        }
+        let remote = context.channel.parent?.remoteAddress
+        facts = recorder.begin(
+            route, profile: router.profileRoute(head), isGRPC: isGRPC,
+            request: TappedRequest(method: head.method.rawValue, scheme: headers.headers.first(name: ":scheme")?.uppercased() ?? "HTTP",
+                                   authority: head.headers.first(name: "host") ?? "", path: head.uri,
+                                   headers: headers.headers.filter { !$0.name.hasPrefix(":") }.map { TapHeader(name: $0.name, value: $0.value) }),
+            source: TapPeer(ip: remote?.ipAddress ?? "0.0.0.0", port: remote?.port ?? 0, metadata: router.tapSourceMetadata))
+        if headers.endStream { requestEnded = true }
+        if let timeout = route.timeout {
+            deadline = context.eventLoop.assumeIsolated().scheduleTask(in: timeout) {
+                guard !self.responseBegun, !self.finished else { return }
+                self.upstream?.close(promise: nil)
+                self.fail(error: "timeout", status: .gatewayTimeout, grpcStatus: 4,
+                          message: "meshproxy: request timed out after \(timeout.nanoseconds / 1_000_000) ms", endpointFailed: true)
+            }
+        }
+        var forwarded = headers
+        forwarded.headers = forwardedHTTP2Headers(headers.headers)
+        pending.append(.headers(forwarded))
+        let handler = HTTP2UpstreamStream(owner: self)
+        upstreams.value(on: context.eventLoop).openStream(route: route, key: route.upstreamKey(mtls: mtls), handler: handler)
+            .assumeIsolated()
+            .whenComplete { result in
+                switch result {
+                case .success(let stream): self.attach(stream)
+                case .failure(let error):
+                    self.fail(error: isConnectTimeout(error) ? "timeout" : (isTLSError(error) ? "tls" : "unclassified"),
+                              status: isConnectTimeout(error) ? .gatewayTimeout : .badGateway, grpcStatus: 14,
+                              message: "meshproxy: cannot reach \(route.endpoint): \(isTLSError(error) ? describeTLS(error) : "\(error)")",
+                              endpointFailed: true)
+                }
+            }
+    }
+
+    private func attach(_ stream: any Channel) {
+        guard let context, !finished else {
+            stream.close(promise: nil)
+            return
+        }
+        upstream = stream
+        for payload in pending { stream.write(payload, promise: nil) }
+        pending.removeAll()
+        pendingBytes = 0
+        stream.flush()
+        if stream.isWritable { setAutoRead(context.channel, true) }
+    }
+
+    private func toUpstream(_ payload: HTTP2Frame.FramePayload) {
+        guard let upstream else {
+            // While the upstream stream is being opened: a window's worth waits, then the
+            // client is not read from (it stops when its flow-control window runs out).
+            pending.append(payload)
+            if case .data(let d) = payload { pendingBytes += d.data.readableBytes }
+            if pendingBytes > 65_535, let context { setAutoRead(context.channel, false) }
+            return
+        }
+        upstream.writeAndFlush(payload, promise: nil)
+        if !upstream.isWritable, let context { setAutoRead(context.channel, false) }
+    }
+
+    // MARK: Response
+
+    fileprivate func upstreamWritabilityChanged(_ stream: any Channel) {
+        guard stream === upstream, let context else { return }
+        if stream.isWritable { setAutoRead(context.channel, true) }
+    }
+
+    fileprivate func upstreamRead(_ payload: HTTP2Frame.FramePayload, from stream: any Channel) {
+        guard stream === upstream, let context, var facts, !finished else { return }
+        var end = false
+        switch payload {
+        case .headers(let h):
+            if !responseBegun {
+                let status = h.headers.first(name: ":status").flatMap(Int.init) ?? 0
+                if (100..<200).contains(status) { break }  // informational: passed on, the response is still to come
+                responseBegun = true
+                deadline?.cancel()
+                if facts.isGRPC { facts.grpcStatus = h.headers.first(name: "grpc-status").flatMap(Int.init) }
+                recorder.responseBegan(&facts, status: status, headers: tapHeaders(h.headers))
+            } else if facts.isGRPC, let code = h.headers.first(name: "grpc-status").flatMap(Int.init) {
+                facts.grpcStatus = code  // trailers
+            }
+            end = h.endStream
+        case .data(let d):
+            facts.responseBytes += UInt64(d.data.readableBytes)
+            end = d.endStream
+        default:
+            break
+        }
+        self.facts = facts
+        guard end else {
+            context.write(wrapOutboundOut(payload), promise: nil)
+            if !context.channel.isWritable { setAutoRead(stream, false) }
+            return
+        }
+        // Counted before the last frame goes out: writing it may close the stream at once.
+        finished = true
+        let status = facts.status ?? 0
+        var trailers: [TapHeader] = []
+        if case .headers(let h) = payload, responseBegun { trailers = tapHeaders(h.headers) }
+        recorder.ended(facts, facts.isGRPC ? .grpc(status: status, grpcStatus: facts.grpcStatus) : .http(status: status), trailers: trailers)
+        context.writeAndFlush(wrapOutboundOut(payload), promise: nil)
+    }
+
+    fileprivate func upstreamReadComplete(_ stream: any Channel) {
+        guard stream === upstream else { return }
+        context?.flush()
+    }
+
+    /// The upstream stream was reset or its connection lost before the response ended: the client's
+    /// stream is reset with the same code (a gRPC client maps it to its status), or answered by
+    /// the proxy if nothing of the response had come.
+    fileprivate func upstreamFailed(_ stream: any Channel, code: HTTP2ErrorCode?) {
+        guard stream === upstream, !finished else { return }
+        upstream = nil
+        if !responseBegun, code == nil || code == .refusedStream {
+            fail(error: "unclassified", status: .badGateway, grpcStatus: 14,
+                 message: "meshproxy: the upstream stream closed before responding", endpointFailed: true)
+            return
+        }
+        finish(error: "unclassified", endpointFailed: true)
+        context?.writeAndFlush(wrapOutboundOut(.rstStream(code ?? .internalError)), promise: nil)
+    }
+
+    private func finish(error: String, endpointFailed: Bool) {
+        guard !finished else { return }
+        finished = true
+        deadline?.cancel()
+        if let facts { recorder.failed(facts, error: error, localStatus: nil, endpointFailed: endpointFailed) }
+    }
+
+    /// Answers the client with a response the proxy made (gRPC calls get a trailers-only answer
+    /// with `grpc-status`), counted as a failed stream.
+    private func fail(error: String, status: HTTPResponseStatus, grpcStatus: Int, message: String, endpointFailed: Bool) {
+        guard !finished else { return }
+        finished = true
+        deadline?.cancel()
+        pending.removeAll()
+        if let facts { recorder.failed(facts, error: error, localStatus: facts.isGRPC ? 200 : Int(status.code), endpointFailed: endpointFailed) }
+        respondLocally(status: status, message: message, isGRPC: facts?.isGRPC ?? false, grpcStatus: grpcStatus)
+    }
+
+    private func respondLocally(status: HTTPResponseStatus, message: String, isGRPC: Bool, grpcStatus: Int = 14) {
+        guard let context else { return }
+        let text = message.trimmingTrailingNewline()
+        var headers = HPACKHeaders()
+        if isGRPC {
+            headers.add(name: ":status", value: "200")
+            headers.add(name: "content-type", value: "application/grpc")
+            headers.add(name: "grpc-status", value: String(grpcStatus))
+            headers.add(name: "grpc-message", value: percentEncodedGRPCMessage(text))
+            headers.add(name: "l5d-proxy-error", value: text)
+            context.writeAndFlush(wrapOutboundOut(.headers(.init(headers: headers, endStream: true))), promise: nil)
+            return
+        }
+        headers.add(name: ":status", value: String(status.code))
+        headers.add(name: "content-type", value: "text/plain; charset=utf-8")
+        headers.add(name: "content-length", value: String(text.utf8.count + 1))
+        headers.add(name: "l5d-proxy-error", value: text)
+        context.write(wrapOutboundOut(.headers(.init(headers: headers))), promise: nil)
+        let body = context.channel.allocator.buffer(string: text + "\n")
+        context.writeAndFlush(wrapOutboundOut(.data(.init(data: .byteBuffer(body), endStream: true))), promise: nil)
+    }
+}
+
+/// The upstream end of an `HTTP2StreamProxy`: hands frames, writability and failure back.
+final class HTTP2UpstreamStream: ChannelInboundHandler {
+    typealias InboundIn = HTTP2Frame.FramePayload
+
+    private weak var owner: HTTP2StreamProxy?
+
+    init(owner: HTTP2StreamProxy) {
+        self.owner = owner
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        owner?.upstreamRead(unwrapInboundIn(data), from: context.channel)
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        owner?.upstreamReadComplete(context.channel)
+        context.fireChannelReadComplete()
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        owner?.upstreamWritabilityChanged(context.channel)
+        context.fireChannelWritabilityChanged()
+    }
+
+    /// A reset from the upstream ends the stream; other errors are about a frame this side
+    /// wrote, and the stream carries on (as for the client's side).
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        guard let closed = error as? NIOHTTP2Errors.StreamClosed else { return }
+        owner?.upstreamFailed(context.channel, code: closed.errorCode)
+        context.close(promise: nil)
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        owner?.upstreamFailed(context.channel, code: nil)
+        context.fireChannelInactive()
+    }
+}
+
+/// Upstream HTTP/2 connections of one event loop: one per endpoint and identity, with every
+/// request's stream opened on it. A connection that sent GOAWAY, closed, or failed is replaced
+/// by a new one for the next stream; one idle for `idleTimeout` is closed.
+final class HTTP2Upstreams {
+    private final class Connection {
+        let channel: any Channel
+        let multiplexer: NIOHTTP2Handler.StreamMultiplexer
+        let watch: HTTP2ConnectionWatch
+        init(channel: any Channel, multiplexer: NIOHTTP2Handler.StreamMultiplexer, watch: HTTP2ConnectionWatch) {
+            self.channel = channel
+            self.multiplexer = multiplexer
+            self.watch = watch
+        }
+    }
+
+    private enum Entry {
+        case connecting([EventLoopPromise<NIOHTTP2Handler.StreamMultiplexer>])
+        case ready(Connection)
+    }
+
+    private var entries: [UpstreamKey: Entry] = [:]
+    private let loop: any EventLoop
+    private let registry: MetricsRegistry
+    private let identity: ProxyIdentity?
+    private let connectTimeout: TimeAmount
+    let idleTimeout: TimeAmount
+
+    init(loop: any EventLoop, registry: MetricsRegistry, identity: ProxyIdentity?, connectTimeout: TimeAmount, idleTimeout: TimeAmount = .seconds(60)) {
+        self.loop = loop
+        self.registry = registry
+        self.identity = identity
+        self.connectTimeout = connectTimeout
+        self.idleTimeout = idleTimeout
+    }
+
+    static func make(on loop: any EventLoop, registry: MetricsRegistry, identity: ProxyIdentity?, connectTimeout: TimeAmount) -> HTTP2Upstreams {
+        let pool = HTTP2Upstreams(loop: loop, registry: registry, identity: identity, connectTimeout: connectTimeout)
+        let bound = NIOLoopBound(pool, eventLoop: loop)
+        let sweep = TimeAmount.nanoseconds(pool.idleTimeout.nanoseconds / 2)
+        loop.scheduleRepeatedTask(initialDelay: sweep, delay: sweep) { _ in bound.value.closeIdle() }
+        return pool
+    }
+
+    /// How many upstream HTTP/2 connections are open (for tests).
+    var connectionCount: Int {
+        entries.values.filter { if case .ready(let c) = $0 { return c.channel.isActive } else { return false } }.count
+    }
+
+    /// Opens a stream to `route`'s endpoint with `handler` at its end.
+    func openStream(route: Route, key: UpstreamKey, handler: HTTP2UpstreamStream) -> EventLoopFuture<any Channel> {
+        multiplexer(route: route, key: key).flatMap { multiplexer in
+            let promise = self.loop.makePromise(of: (any Channel).self)
+            multiplexer.createStreamChannel(promise: promise) { stream in
+                stream.eventLoop.makeCompletedFuture { try stream.pipeline.syncOperations.addHandler(handler) }
+            }
+            return promise.futureResult
+        }
+    }
+
+    private func multiplexer(route: Route, key: UpstreamKey) -> EventLoopFuture<NIOHTTP2Handler.StreamMultiplexer> {
+        switch entries[key] {
+        case .ready(let c) where c.channel.isActive && !c.watch.goingAway:
+            return loop.makeSucceededFuture(c.multiplexer)
+        case .connecting(var waiters):
+            let promise = loop.makePromise(of: NIOHTTP2Handler.StreamMultiplexer.self)
+            waiters.append(promise)
+            entries[key] = .connecting(waiters)
+            return promise.futureResult
+        default:
+            let promise = loop.makePromise(of: NIOHTTP2Handler.StreamMultiplexer.self)
+            entries[key] = .connecting([promise])
+            connect(route: route, key: key)
+            return promise.futureResult
+        }
+    }
+
+    private func connect(route: Route, key: UpstreamKey) {
+        let registry = self.registry
+        upstreamBootstrap(route: route, key: key, group: loop, registry: registry, identity: identity, connectTimeout: connectTimeout) { _ in }
+            .connect(host: route.endpoint.host, port: route.endpoint.port)
+            .assumeIsolated()
+            .whenComplete { result in
+                guard case .connecting(let waiters) = self.entries[key] else { return }
+                do {
+                    let channel = try result.get()
+                    let tally = HTTP2StreamTally()
+                    let watch = HTTP2ConnectionWatch(streams: tally, onTLSError: {
+                        registry.tlsHandshakeFailed(direction: "outbound", peer: key.identity ?? "")
+                    })
+                    let multiplexer = try channel.pipeline.syncOperations.configureHTTP2Pipeline(
+                        mode: .client, connectionConfiguration: .init(), streamConfiguration: .init(), streamDelegate: tally,
+                        inboundStreamInitializer: { $0.close() })  // no server push expected
+                    try channel.pipeline.syncOperations.addHandler(watch)
+                    let connection = Connection(channel: channel, multiplexer: multiplexer, watch: watch)
+                    self.entries[key] = .ready(connection)
+                    channel.closeFuture.assumeIsolated().whenComplete { _ in self.retire(key, connection) }
+                    for w in waiters { w.succeed(multiplexer) }
+                } catch {
+                    if let channel = try? result.get() { channel.close(promise: nil) }
+                    self.entries[key] = nil
+                    for w in waiters { w.fail(error) }
+                }
+            }
+    }
+
+    private func retire(_ key: UpstreamKey, _ connection: Connection) {
+        if case .ready(let c) = entries[key], c === connection { entries[key] = nil }
+    }
+
+    /// Closes connections with no open stream for `idleTimeout`, and those that were told to go
+    /// away once their last stream ended.
+    func closeIdle(now: NIODeadline = .now()) {
+        for (key, entry) in entries {
+            guard case .ready(let c) = entry, c.watch.streams.open == 0 else { continue }
+            if c.watch.goingAway || now - c.watch.streams.idleSince >= idleTimeout {
+                entries[key] = nil
+                c.channel.close(promise: nil)
+            }
+        }
+    }
+}
+
+/// Counts an HTTP/2 connection's open streams; NIOHTTP2 calls it on the connection's event loop only.
+final class HTTP2StreamTally: NIOHTTP2StreamDelegate, @unchecked Sendable {
+    private(set) var open = 0
+    private(set) var idleSince = NIODeadline.now()
+    /// Called when the last open stream closed.
+    var onIdle: (() -> Void)?
+
+    func streamCreated(_ id: HTTP2StreamID, channel: any Channel) {
+        open += 1
+    }
+
+    func streamClosed(_ id: HTTP2StreamID, channel: any Channel) {
+        open -= 1
+        if open == 0 {
+            idleSince = .now()
+            onIdle?()
+        }
+    }
+}
+
+/// Watches an HTTP/2 connection: sees GOAWAY, counts failed TLS handshakes, and on the server
+/// side answers a drain with GOAWAY, closing once the streams in flight have ended.
+final class HTTP2ConnectionWatch: ChannelInboundHandler {
+    typealias InboundIn = HTTP2Frame
+    typealias InboundOut = HTTP2Frame
+    typealias OutboundOut = HTTP2Frame
+
+    let streams: HTTP2StreamTally
+    /// The peer sent GOAWAY, or this side is draining: no new streams.
+    private(set) var goingAway = false
+    private let onTLSError: () -> Void
+
+    init(streams: HTTP2StreamTally, onTLSError: @escaping () -> Void = {}) {
+        self.streams = streams
+        self.onTLSError = onTLSError
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        if case .goAway = unwrapInboundIn(data).payload { goingAway = true }
+        context.fireChannelRead(data)
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        guard event is DrainEvent else {
+            context.fireUserInboundEventTriggered(event)
+            return
+        }
+        // Tell the client to open no more streams; close once those in flight are done.
+        goingAway = true
+        let frame = HTTP2Frame(streamID: .rootStream, payload: .goAway(lastStreamID: .maxID, errorCode: .noError, opaqueData: nil))
+        context.writeAndFlush(wrapOutboundOut(frame), promise: nil)
+        streams.onIdle = { context.close(promise: nil) }
+        if streams.open == 0 { context.close(promise: nil) }
+    }
+
+    /// Errors of one stream arrive here too, and must not end the others: NIOHTTP2 itself ends
+    /// the connection (with GOAWAY) when an error is the connection's. A failed TLS handshake
+    /// is counted; its handler closes the connection.
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        if isTLSError(error) { onTLSError() }
+    }
+}
+
+/// An HTTP/2 request's pseudo-headers as an HTTP/1 head, for routing and profiles (`:authority` as `Host`).
+func requestHead(_ headers: HPACKHeaders) -> HTTPRequestHead {
+    var http1 = HTTPHeaders()
+    var method = "GET"
+    var path = "/"
+    var authority: String?
+    for (name, value, _) in headers {
+        switch name {
+        case ":method": method = value
+        case ":path": path = value
+        case ":authority": authority = value
+        case _ where name.hasPrefix(":"): break
+        default: http1.add(name: name, value: value)
+        }
+    }
+    if let authority, !http1.contains(name: "host") { http1.add(name: "host", value: authority) }
+    return HTTPRequestHead(version: HTTPVersion(major: 2, minor: 0), method: HTTPMethod(rawValue: method), uri: path, headers: http1)
+}
+
+/// A request's headers as sent upstream: connection-specific headers (which HTTP/2 forbids) gone,
+/// `te: trailers` kept, everything else, pseudo-headers included, as it came.
+func forwardedHTTP2Headers(_ headers: HPACKHeaders) -> HPACKHeaders {
+    var out = HPACKHeaders()
+    for (name, value, indexing) in headers {
+        if ["connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade"].contains(name) { continue }
+        if name == "te", value.lowercased() != "trailers" { continue }
+        out.add(name: name, value: value, indexing: indexing)
+    }
+    return out
+}
+
+private func tapHeaders(_ headers: HPACKHeaders) -> [TapHeader] {
+    headers.filter { !$0.name.hasPrefix(":") }.map { TapHeader(name: $0.name, value: $0.value) }
+}
+
+/// gRPC's `grpc-message` encoding: bytes outside printable ASCII, and `%`, percent-encoded.
+func percentEncodedGRPCMessage(_ text: String) -> String {
+    var out = ""
+    for byte in text.utf8 {
+        if byte >= 0x20, byte <= 0x7E, byte != 0x25 {
+            out.unicodeScalars.append(Unicode.Scalar(byte))
+        } else {
+            out += "%" + String(byte, radix: 16, uppercase: true).leftPadded(to: 2)
+        }
+    }
+    return out
+}
+
+private extension String {
+    func leftPadded(to n: Int) -> String { count >= n ? self : String(repeating: "0", count: n - count) + self }
+}
