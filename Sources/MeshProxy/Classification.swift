@@ -17,10 +17,11 @@ public struct ResponseClass: Hashable, Sendable {
         ResponseClass(status: status, grpcStatus: nil, error: nil, isFailure: (500...599).contains(status))
     }
 
-    /// A gRPC response: classified by `grpc-status`; a response without one counts as success (code Unknown, as Linkerd).
+    /// A gRPC response: classified by `grpc-status`; without one, by its HTTP status (a 5xx from
+    /// something that is not a gRPC server, e.g. a proxy or load balancer, is a failure).
     public static func grpc(status: Int, grpcStatus: Int?) -> ResponseClass {
         ResponseClass(status: status, grpcStatus: grpcStatus, error: nil,
-                      isFailure: grpcStatus.map { grpcFailureCodes.contains($0) } ?? false)
+                      isFailure: grpcStatus.map { grpcFailureCodes.contains($0) } ?? (500...599).contains(status))
     }
 
     /// A stream that failed without a response.

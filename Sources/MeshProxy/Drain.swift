@@ -1,3 +1,7 @@
+import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
 import NIOConcurrencyHelpers
 import NIOCore
 
@@ -30,5 +34,37 @@ final class ConnectionTracker: Sendable {
         for channel in open.withLockedValue({ Array($0.values) }) {
             channel.eventLoop.execute { channel.pipeline.fireUserInboundEventTriggered(DrainEvent()) }
         }
+    }
+}
+
+/// The most connections a listener holds: one more is closed at once, counted, and logged the
+/// first time (so a flood does not flood the log too).
+final class ConnectionCap: Sendable {
+    private let open = Atomic<Int>(0)
+    private let warned = Atomic<Bool>(false)
+    let limit: Int
+    private let direction: String
+    private let registry: MetricsRegistry
+
+    init(limit: Int, direction: String, registry: MetricsRegistry) {
+        self.limit = limit
+        self.direction = direction
+        self.registry = registry
+    }
+
+    /// Whether `channel` may stay open; if so it is counted until it closes.
+    func admit(_ channel: any Channel) -> Bool {
+        guard open.add(1, ordering: .relaxed).newValue <= limit else {
+            open.subtract(1, ordering: .relaxed)
+            registry.connectionRefused(direction: direction)
+            if !warned.exchange(true, ordering: .relaxed) {
+                let line = "meshproxy: the \(direction) listener has \(limit) connections open (its --max-connections): refusing more; "
+                    + "meshproxy_connections_refused_total counts them\n"
+                _ = line.withCString { write(2, $0, strlen($0)) }
+            }
+            return false
+        }
+        channel.closeFuture.whenComplete { [self] _ in open.subtract(1, ordering: .relaxed) }
+        return true
     }
 }

@@ -103,7 +103,12 @@ func forwardedRequest(_ head: HTTPRequestHead) -> Result<ForwardedRequest, Frami
     if head.method == .TRACE, framing != .none, framing != .length(0) { return refuse(.badRequest, "a TRACE request may not have a body") }
     let expectations = headerTokens(headers, "expect")
     if !expectations.isEmpty, expectations != ["100-continue"] { return refuse(.expectationFailed, "only Expect: 100-continue is supported") }
-    let upgrade = headers.first(name: "upgrade").map { $0.lowercased() }
+    if head.method == .CONNECT { return refuse(.methodNotAllowed, "CONNECT is not supported: a sidecar proxies HTTP, and tunnels only WebSocket upgrades") }
+    // WebSocket upgrades are forwarded and tunnelled after the 101; other upgrades (h2c, TLS)
+    // are left out, which a server takes as "no upgrade" (RFC 9110 §7.8).
+    let upgrade = headers.first(name: "upgrade").flatMap { value in
+        headerTokens(headers, "connection").contains("upgrade") && value.lowercased().hasPrefix("websocket") ? value : nil
+    }
 
     var out = head
     out.version = .http1_1
@@ -114,6 +119,10 @@ func forwardedRequest(_ head: HTTPRequestHead) -> Result<ForwardedRequest, Frami
     case .none:
         // Methods that usually carry a body say plainly that this one has none.
         if [.POST, .PUT, .PATCH].contains(head.method) { out.headers.add(name: "content-length", value: "0") }
+    }
+    if let upgrade {
+        out.headers.add(name: "connection", value: "upgrade")
+        out.headers.add(name: "upgrade", value: upgrade)
     }
     return .success(ForwardedRequest(head: out, framing: framing, expectsContinue: !expectations.isEmpty, upgrade: upgrade))
 }

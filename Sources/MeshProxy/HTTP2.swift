@@ -18,13 +18,33 @@ final class HTTPVersionDetector: ChannelInboundHandler, RemovableChannelHandler 
 
     /// Errors before the protocol is known (a refused TLS handshake): counted, then the connection closes.
     private let failed: (any Error) -> Void
+    /// A connection that shows no protocol in this time (TLS handshake included) is closed.
+    private let timeout: TimeAmount
+    private let onTimeout: () -> Void
+    private var timer: Scheduled<Void>?
 
-    init(http1: @escaping (ChannelPipeline.SynchronousOperations) throws -> Void,
+    init(timeout: TimeAmount = .seconds(10), onTimeout: @escaping () -> Void = {},
+         http1: @escaping (ChannelPipeline.SynchronousOperations) throws -> Void,
          http2: @escaping (ChannelPipeline.SynchronousOperations, any Channel) throws -> Void,
          failed: @escaping (any Error) -> Void = { _ in }) {
+        self.timeout = timeout
+        self.onTimeout = onTimeout
         self.http1 = http1
         self.http2 = http2
         self.failed = failed
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        timer = context.eventLoop.assumeIsolated().scheduleTask(in: timeout) { [self] in
+            guard context.channel.isActive else { return }
+            onTimeout()
+            context.close(promise: nil)
+        }
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        timer?.cancel()
+        timer = nil
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {

@@ -445,10 +445,45 @@ final class HTTP2ConnectionWatch: ChannelInboundHandler {
     /// The peer sent GOAWAY, or this side is draining: no new streams.
     private(set) var goingAway = false
     private let onTLSError: () -> Void
+    /// On a server connection: with no open stream for this long, GOAWAY and close.
+    private let idleTimeout: TimeAmount?
+    private let onIdleClose: () -> Void
+    private var idleCheck: Scheduled<Void>?
 
-    init(streams: HTTP2StreamTally, onTLSError: @escaping () -> Void = {}) {
+    init(streams: HTTP2StreamTally, idleTimeout: TimeAmount? = nil, onIdleClose: @escaping () -> Void = {},
+         onTLSError: @escaping () -> Void = {}) {
         self.streams = streams
+        self.idleTimeout = idleTimeout
+        self.onIdleClose = onIdleClose
         self.onTLSError = onTLSError
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        scheduleIdleCheck(context)
+    }
+
+    /// Every quarter idle timeout: a connection with no open stream for the whole timeout goes away.
+    private func scheduleIdleCheck(_ context: ChannelHandlerContext) {
+        guard let idleTimeout, !goingAway else { return }
+        let every = TimeAmount.nanoseconds(max(idleTimeout.nanoseconds / 4, 1_000_000))
+        idleCheck = context.eventLoop.assumeIsolated().scheduleTask(in: every) { [self] in
+            guard context.channel.isActive else { return }
+            if streams.open == 0, .now() - streams.idleSince >= idleTimeout {
+                onIdleClose()
+                goAway(context)
+            } else {
+                scheduleIdleCheck(context)
+            }
+        }
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        idleCheck?.cancel()
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        idleCheck?.cancel()
+        context.fireChannelInactive()
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -461,8 +496,13 @@ final class HTTP2ConnectionWatch: ChannelInboundHandler {
             context.fireUserInboundEventTriggered(event)
             return
         }
-        // Tell the client to open no more streams; close once those in flight are done.
+        goAway(context)
+    }
+
+    /// Tells the client to open no more streams; closes once those in flight are done.
+    private func goAway(_ context: ChannelHandlerContext) {
         goingAway = true
+        idleCheck?.cancel()
         let frame = HTTP2Frame(streamID: .rootStream, payload: .goAway(lastStreamID: .maxID, errorCode: .noError, opaqueData: nil))
         context.writeAndFlush(wrapOutboundOut(frame), promise: nil)
         streams.onIdle = { context.close(promise: nil) }

@@ -25,6 +25,15 @@ public struct ProxyConfiguration: Sendable {
     public var connectTimeout: TimeAmount
     /// How long a client may take to send a request's headers once it began (then 408).
     public var headerTimeout: TimeAmount = .seconds(10)
+    /// How long a new connection may take to show its protocol (TLS handshake included) before
+    /// it is closed, as Linkerd's protocol detection does (10 s).
+    public var detectTimeout: TimeAmount = .seconds(10)
+    /// How long a connection may sit idle between requests (HTTP/1 keep-alive, or HTTP/2 with no
+    /// open stream) before the proxy closes it.
+    public var idleTimeout: TimeAmount = .seconds(60)
+    /// The most connections each proxy listener holds open; more are closed at once and counted
+    /// in `meshproxy_connections_refused_total`.
+    public var maxConnections = 10_000
     /// The workload identity for mTLS: inbound accepts TLS from meshed peers (and plaintext from
     /// others), outbound reaches endpoints that have an identity over mTLS. Nil: plaintext only.
     public var identity: ProxyIdentity?
@@ -174,6 +183,10 @@ public final class MeshProxyServer: Sendable {
         // Only the inbound listener takes mTLS (outbound's clients are the local app, on loopback).
         let identity = config.identity
         let detectTLS = router is InboundRouter ? identity : nil
+        let direction = router is InboundRouter ? "inbound" : "outbound"
+        let detectTimeout = config.detectTimeout
+        let idleTimeout = config.idleTimeout
+        let cap = ConnectionCap(limit: config.maxConnections, direction: direction, registry: registry)
         let pools = PerEventLoop { UpstreamPool.make(on: $0) }
         let h2Upstreams = PerEventLoop { HTTP2Upstreams.make(on: $0, registry: registry, identity: identity, connectTimeout: connectTimeout) }
         let recorder = ExchangeRecorder(registry: registry, router: router, tap: tap)
@@ -182,19 +195,23 @@ public final class MeshProxyServer: Sendable {
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .childChannelInitializer { channel in
+                guard cap.admit(channel) else { return channel.close() }
                 connections.add(channel)
                 return channel.eventLoop.makeCompletedFuture {
                     let sync = channel.pipeline.syncOperations
                     try sync.addHandler(ConnectionMetricsHandler(registry: registry, target: accept))
                     if let detectTLS { try sync.addHandler(TLSDetector(identity: detectTLS)) }
-                    try sync.addHandler(HTTPVersionDetector(http1: { sync in
+                    try sync.addHandler(HTTPVersionDetector(timeout: detectTimeout, onTimeout: {
+                        registry.connectionTimedOut(direction: direction, reason: "detect")
+                    }, http1: { sync in
                         let clock = HeaderClock()
                         try sync.addHandler(HeaderTimeoutHandler(clock: clock, timeout: headerTimeout))
                         try sync.configureHTTPServerPipeline(withErrorHandling: false)
                         try sync.addHandler(ProtocolErrorHandler())
                         try sync.addHandler(RequestPhaseHandler(clock: clock))
                         try sync.addHandler(ProxyHandler(router: router, registry: registry, tap: tap, pools: pools, connectTimeout: connectTimeout,
-                                                         identity: identity, acceptsMTLS: detectTLS != nil))
+                                                         identity: identity, acceptsMTLS: detectTLS != nil,
+                                                         idleTimeout: idleTimeout, direction: direction))
                     }, http2: { sync, _ in
                         // h2c (prior knowledge), as gRPC speaks it: each stream is proxied frame for
                         // frame onto a stream of a pooled HTTP/2 upstream connection.
@@ -207,7 +224,9 @@ public final class MeshProxyServer: Sendable {
                                     acceptsMTLS: detectTLS != nil))
                             }
                         }
-                        try sync.addHandler(HTTP2ConnectionWatch(streams: tally))
+                        try sync.addHandler(HTTP2ConnectionWatch(streams: tally, idleTimeout: idleTimeout, onIdleClose: {
+                            registry.connectionTimedOut(direction: direction, reason: "idle")
+                        }))
                     }, failed: { error in
                         if error is NIOSSLError || error is BoringSSLError { registry.tlsHandshakeFailed(direction: "inbound", peer: "") }
                     }))

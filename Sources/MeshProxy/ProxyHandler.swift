@@ -11,7 +11,7 @@ import MeshIdentity
 /// the event loop's pool), and its response streamed back in the client's HTTP version. Each
 /// side is read only while the other can take what is read. An upstream connection is used
 /// again only after its request and response both ended.
-final class ProxyHandler: ChannelInboundHandler {
+final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPServerRequestPart
     typealias OutboundOut = HTTPServerResponsePart
 
@@ -33,6 +33,9 @@ final class ProxyHandler: ChannelInboundHandler {
         var discardingAttempt = false
         /// The client's request has ended (its end was forwarded).
         var requestEnded = false
+        /// The client asked for a WebSocket; the upstream's `101`, once it ended, starts the tunnel.
+        var upgrade = false
+        var switching: HTTPResponseHead?
     }
 
     private let router: any Router
@@ -69,9 +72,16 @@ final class ProxyHandler: ChannelInboundHandler {
     private let identity: ProxyIdentity?
     /// The listener takes mTLS: the client's identity is read from its TLS handler.
     private let acceptsMTLS: Bool
+    /// A keep-alive connection idle this long between requests is closed.
+    private let idleTimeout: TimeAmount
+    private let direction: String
+    private var idleTimer: Scheduled<Void>?
 
     init(router: any Router, registry: MetricsRegistry, tap: TapHub? = nil, pools: PerEventLoop<UpstreamPool>? = nil,
-         connectTimeout: TimeAmount = .seconds(1), identity: ProxyIdentity? = nil, acceptsMTLS: Bool = false) {
+         connectTimeout: TimeAmount = .seconds(1), identity: ProxyIdentity? = nil, acceptsMTLS: Bool = false,
+         idleTimeout: TimeAmount = .seconds(60), direction: String = "inbound") {
+        self.idleTimeout = idleTimeout
+        self.direction = direction
         self.router = router
         self.acceptsMTLS = acceptsMTLS
         self.identity = identity
@@ -89,12 +99,15 @@ final class ProxyHandler: ChannelInboundHandler {
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
+        idleTimer?.cancel()
         self.context = nil
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         switch unwrapInboundIn(data) {
         case .head(let head):
+            idleTimer?.cancel()
+            idleTimer = nil
             requestComplete = false
             startExchange(head)
         case .body(let body):
@@ -176,7 +189,8 @@ final class ProxyHandler: ChannelInboundHandler {
                                    path: head.uri, headers: head.headers.map { TapHeader(name: $0.name, value: $0.value) }),
             source: TapPeer(ip: remote?.ipAddress ?? "0.0.0.0", port: remote?.port ?? 0, metadata: router.tapSourceMetadata))
         exchanges += 1
-        exchange = Exchange(facts: facts, number: exchanges, keepAlive: head.isKeepAlive, clientVersion: head.version)
+        exchange = Exchange(facts: facts, number: exchanges, keepAlive: head.isKeepAlive, clientVersion: head.version,
+                            upgrade: forwarded.upgrade != nil)
         if let timeout = route.timeout, let context {
             let number = exchanges
             exchange?.deadline = context.eventLoop.assumeIsolated().scheduleTask(in: timeout) { self.timedOut(number, after: timeout) }
@@ -263,7 +277,8 @@ final class ProxyHandler: ChannelInboundHandler {
         upstreamReusable = true
         upstreamBootstrap(route: route, key: key, group: context.eventLoop, registry: registry, identity: identity,
                           connectTimeout: connectTimeout) { channel in
-            try channel.pipeline.syncOperations.addHTTPClientHandlers()
+            // Bytes an upstream sends right after a `101` are kept for the tunnel.
+            try channel.pipeline.syncOperations.addHTTPClientHandlers(leftOverBytesStrategy: .forwardBytes)
         }
         .connect(host: route.endpoint.host, port: route.endpoint.port)
         .assumeIsolated()
@@ -334,6 +349,24 @@ final class ProxyHandler: ChannelInboundHandler {
             if exchange.facts.isGRPC, let code = upstreamHead.headers.first(name: "grpc-status").flatMap(Int.init) {
                 exchange.facts.grpcStatus = code
             }
+            if upstreamHead.status == .switchingProtocols {
+                guard exchange.upgrade else {
+                    upstreamReusable = false
+                    self.exchange = exchange
+                    failExchange(error: "unclassified", status: .badGateway, message: "meshproxy: the upstream switched protocols unasked\n")
+                    return
+                }
+                var switching = upstreamHead
+                stripHopByHop(&switching.headers)
+                switching.headers.add(name: "connection", value: "upgrade")
+                switching.headers.add(name: "upgrade", value: upstreamHead.headers.first(name: "upgrade") ?? "websocket")
+                exchange.switching = switching
+                exchange.responseHeadSent = true
+                exchange.deadline?.cancel()
+                recorder.responseBegan(&exchange.facts, status: 101, headers: [])
+                self.exchange = exchange
+                return
+            }
             upstreamReusable = upstreamHead.isKeepAlive
             // Answered before the request's body was read: this connection's framing ends with
             // this response.
@@ -362,6 +395,10 @@ final class ProxyHandler: ChannelInboundHandler {
                 retry(exchange)
                 return
             }
+            if let switching = exchange.switching {
+                switchProtocols(exchange, switching, upstream: channel, context: context)
+                return
+            }
             exchange.deadline?.cancel()
             if exchange.facts.isGRPC, exchange.facts.grpcStatus == nil, let code = trailers?.first(name: "grpc-status").flatMap(Int.init) {
                 exchange.facts.grpcStatus = code
@@ -380,8 +417,28 @@ final class ProxyHandler: ChannelInboundHandler {
                     self.lingerThenClose(context)
                 } else if !keepAlive {
                     context.close(promise: nil)
+                } else {
+                    self.armIdleTimer(context)
                 }
             }
+        }
+    }
+
+    /// The upstream's `101` ended: from here the two connections are a tunnel of opaque bytes,
+    /// and this handler leaves the pipeline.
+    private func switchProtocols(_ exchange: Exchange, _ switching: HTTPResponseHead, upstream channel: any Channel,
+                                 context: ChannelHandlerContext) {
+        recorder.ended(exchange.facts, .http(status: 101))
+        self.exchange = nil
+        upstream = nil
+        upstreamHandler = nil
+        upstreamKey = nil
+        upstreamReady = false
+        do {
+            try startTunnel(client: context.channel, upstream: channel, response: switching)
+        } catch {
+            channel.close(promise: nil)
+            context.close(promise: nil)
         }
     }
 
@@ -448,6 +505,16 @@ final class ProxyHandler: ChannelInboundHandler {
         }
     }
 
+    /// A kept-alive connection with no next request within `idleTimeout` is closed.
+    private func armIdleTimer(_ context: ChannelHandlerContext) {
+        idleTimer?.cancel()
+        idleTimer = context.eventLoop.assumeIsolated().scheduleTask(in: idleTimeout) { [self] in
+            guard exchange == nil, requestComplete, context.channel.isActive else { return }
+            registry.connectionTimedOut(direction: direction, reason: "idle")
+            context.close(promise: nil)
+        }
+    }
+
     /// The client may still be sending a body the proxy will not forward. Closing now would
     /// reset the connection and could lose the response on its way, so the rest is read and
     /// dropped for a moment (as servers linger), then the connection closes.
@@ -504,7 +571,7 @@ final class ProxyHandler: ChannelInboundHandler {
 /// The upstream side of a `ProxyHandler`: hands response parts, writability and closure back to
 /// it. Both channels share one event loop, so no locking is needed. While pooled it has no
 /// owner: anything the upstream sends then is unexpected, and the connection is closed.
-final class UpstreamHandler: ChannelInboundHandler {
+final class UpstreamHandler: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPClientResponsePart
 
     weak var owner: ProxyHandler?

@@ -3,7 +3,7 @@ import NIOHTTP1
 
 /// Answers requests the HTTP decoder rejects: 431 when the header block is too large, 400 for
 /// anything else malformed; then closes, as the connection's framing is lost.
-final class ProtocolErrorHandler: ChannelDuplexHandler {
+final class ProtocolErrorHandler: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = Never
     typealias OutboundIn = HTTPServerResponsePart
     typealias OutboundOut = HTTPServerResponsePart
@@ -43,7 +43,7 @@ final class HeaderClock {
 }
 
 /// Sees request heads and response ends above the codec, for the header timeout below it.
-final class RequestPhaseHandler: ChannelDuplexHandler {
+final class RequestPhaseHandler: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPServerRequestPart
     typealias InboundOut = HTTPServerRequestPart
     typealias OutboundIn = HTTPServerResponsePart
@@ -66,7 +66,7 @@ final class RequestPhaseHandler: ChannelDuplexHandler {
 
 /// Cuts a client that takes longer than `timeout` to send a request's headers once it has sent
 /// some of them (a slowloris): 408 and close. An idle keep-alive connection is left alone.
-final class HeaderTimeoutHandler: ChannelDuplexHandler {
+final class HeaderTimeoutHandler: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = ByteBuffer
     typealias InboundOut = ByteBuffer
     typealias OutboundIn = IOData

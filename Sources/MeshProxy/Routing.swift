@@ -142,8 +142,14 @@ final class OutboundRouter: Router {
         self.tapSourceMetadata = workload.merging(["tls": "loopback"]) { $1 }
     }
 
+    /// A new destinations table (SIGHUP): the routes made from the old one go with it, so an
+    /// endpoint that gained an identity is reached over mTLS from the next request on.
     func replace(_ table: DestinationTable) {
-        state.withLockedValue { $0.table = table }
+        state.withLockedValue {
+            $0.table = table
+            $0.routes = [:]
+            $0.split = [:]
+        }
     }
 
     /// Every authority's backends and their weights, for `GET /split` and the weight gauge.

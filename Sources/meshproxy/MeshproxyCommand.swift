@@ -99,12 +99,27 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "On SIGTERM, SIGINT or POST /shutdown: how long open requests may take to finish, in seconds.")
     var drainSeconds: Double = 10
 
+    @Option(help: "The most connections each proxy listener holds open; more are closed at once and counted in meshproxy_connections_refused_total.")
+    var maxConnections = 10_000
+
+    @Option(help: "How long a new connection may take to show its protocol (TLS handshake included), in milliseconds, before it is closed.")
+    var detectTimeoutMs: Int64 = 10_000
+
+    @Option(help: "How long a connection may sit idle between requests, in milliseconds, before it is closed.")
+    var idleTimeoutMs: Int64 = 60_000
+
     func run() async throws {
         func address(_ text: String, _ flag: String) throws -> HostPort {
             guard let a = HostPort(text) else { throw ValidationError("\(flag) \(text): expected host:port") }
             return a
         }
         var config = ProxyConfiguration(admin: try address(admin, "--admin"), connectTimeout: .milliseconds(connectTimeoutMs))
+        guard maxConnections > 0 else { throw ValidationError("--max-connections must be 1 or more") }
+        guard detectTimeoutMs > 0, idleTimeoutMs > 0 else { throw ValidationError("--detect-timeout-ms and --idle-timeout-ms must be more than 0") }
+        config.maxConnections = maxConnections
+        config.detectTimeout = .milliseconds(detectTimeoutMs)
+        config.idleTimeout = .milliseconds(idleTimeoutMs)
+        raiseOpenFileLimit(toHold: maxConnections)
         if let tap { config.tap = try address(tap, "--tap") }
         config.tapToken = tapToken
         config.adminToken = adminToken
@@ -219,6 +234,20 @@ struct Serve: AsyncParsableCommand {
             say("SIGHUP: reloaded \(file) (\(table.destinations.count) destinations); open connections keep going")
         } catch {
             say("SIGHUP: kept the destinations in use: \(error)")
+        }
+    }
+
+    /// Each connection is a file descriptor (two, with its upstream): the soft limit goes up to
+    /// the hard one, and a limit too low for --max-connections is said once.
+    private func raiseOpenFileLimit(toHold connections: Int) {
+        var limit = rlimit()
+        guard getrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &limit) == 0 else { return }
+        if limit.rlim_cur < limit.rlim_max {
+            limit.rlim_cur = limit.rlim_max
+            _ = setrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &limit)
+        }
+        if limit.rlim_cur < rlim_t(connections * 2 + 64) {
+            say("open-file limit \(limit.rlim_cur) is low for --max-connections \(connections) (each connection may need two descriptors)")
         }
     }
 
