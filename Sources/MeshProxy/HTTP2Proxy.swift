@@ -23,6 +23,13 @@ final class HTTP2StreamProxy: ChannelInboundHandler {
     /// Frames waiting for the upstream stream (reading from the client stops meanwhile).
     private var pending: [HTTP2Frame.FramePayload] = []
     private var pendingBytes = 0
+    /// The request's frames so far, while they are few (nil past `replayLimit` bytes): a stream
+    /// the upstream refused unprocessed (REFUSED_STREAM, or dropped by its GOAWAY) is sent again
+    /// once, on a fresh connection, as Linkerd does.
+    private var replay: [HTTP2Frame.FramePayload]? = []
+    private var replayBytes = 0
+    private static let replayLimit = 64 * 1024
+    private var route: Route?
     private var responseBegun = false
     private var requestEnded = false
     private var finished = false
@@ -38,6 +45,14 @@ final class HTTP2StreamProxy: ChannelInboundHandler {
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
+    }
+
+    /// The stream is gone: let go of its context (which holds this handler) and the upstream stream.
+    func handlerRemoved(context: ChannelHandlerContext) {
+        deadline?.cancel()
+        self.context = nil
+        upstream = nil
+        pending.removeAll()
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -108,8 +123,14 @@ final class HTTP2StreamProxy: ChannelInboundHandler {
         var forwarded = headers
         forwarded.headers = forwardedHTTP2Headers(headers.headers)
         pending.append(.headers(forwarded))
+        replay = [.headers(forwarded)]
+        self.route = route
+        openUpstream(route, on: context.eventLoop)
+    }
+
+    private func openUpstream(_ route: Route, on loop: any EventLoop) {
         let handler = HTTP2UpstreamStream(owner: self)
-        upstreams.value(on: context.eventLoop).openStream(route: route, key: route.upstreamKey(mtls: mtls), handler: handler)
+        upstreams.value(on: loop).openStream(route: route, key: route.upstreamKey(mtls: mtls), handler: handler)
             .assumeIsolated()
             .whenComplete { result in
                 switch result {
@@ -137,6 +158,10 @@ final class HTTP2StreamProxy: ChannelInboundHandler {
     }
 
     private func toUpstream(_ payload: HTTP2Frame.FramePayload) {
+        if replay != nil {
+            if case .data(let d) = payload { replayBytes += d.data.readableBytes }
+            if replayBytes > Self.replayLimit { replay = nil } else { replay?.append(payload) }
+        }
         guard let upstream else {
             // While the upstream stream is being opened: a window's worth waits, then the
             // client is not read from (it stops when its flow-control window runs out).
@@ -201,9 +226,16 @@ final class HTTP2StreamProxy: ChannelInboundHandler {
     /// The upstream stream was reset or its connection lost before the response ended: the client's
     /// stream is reset with the same code (a gRPC client maps it to its status), or answered by
     /// the proxy if nothing of the response had come.
-    fileprivate func upstreamFailed(_ stream: any Channel, code: HTTP2ErrorCode?) {
+    fileprivate func upstreamFailed(_ stream: any Channel, code: HTTP2ErrorCode?, unprocessed: Bool = false) {
         guard stream === upstream, !finished else { return }
         upstream = nil
+        if unprocessed, !responseBegun, let frames = replay, let route, let context {
+            replay = nil  // once
+            pending = frames
+            pendingBytes = replayBytes
+            openUpstream(route, on: context.eventLoop)
+            return
+        }
         if !responseBegun, code == nil || code == .refusedStream {
             fail(error: "unclassified", status: .badGateway, grpcStatus: 14,
                  message: "meshproxy: the upstream stream closed before responding", endpointFailed: true)
@@ -282,7 +314,11 @@ final class HTTP2UpstreamStream: ChannelInboundHandler {
     /// wrote, and the stream carries on (as for the client's side).
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         guard let closed = error as? NIOHTTP2Errors.StreamClosed else { return }
-        owner?.upstreamFailed(context.channel, code: closed.errorCode)
+        // Refused, or dropped because the connection's GOAWAY came before the server saw it: the
+        // request was not processed and may go again.
+        let goneAway = context.channel.parent.flatMap { try? $0.pipeline.syncOperations.handler(type: HTTP2ConnectionWatch.self) }?.goingAway ?? false
+        let unprocessed = closed.errorCode == .refusedStream || (closed.errorCode == .cancel && goneAway)
+        owner?.upstreamFailed(context.channel, code: closed.errorCode, unprocessed: unprocessed)
         context.close(promise: nil)
     }
 
