@@ -11,9 +11,11 @@ build: deps
 demo: build
 	.build/debug/meshtop demo
 
-# Builds everything (the end-to-end tests run the built binaries), runs every test, then a
-# 60-second soak of two chained meshproxies under faults (scripts/soak).
+# Builds everything (the end-to-end tests run the built binaries), runs every test, then
+# meshproxy against peers nobody here wrote (scripts/peer-tests: nginx, grpcio, websockets,
+# h2load), then a 60-second soak of two chained meshproxies under faults (scripts/soak).
 test: deps
 	swift build --build-tests
 	swift test
-	scripts/soak 60 1000
+	scripts/peer-tests
+	scripts/soak 60 300

@@ -76,6 +76,9 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
     private let idleTimeout: TimeAmount
     private let direction: String
     private var idleTimer: Scheduled<Void>?
+    /// When the last exchange ended (or the connection began): the idle timer checks it, so a busy
+    /// connection is not rescheduled on every request.
+    private var lastActive = NIODeadline.now()
 
     init(router: any Router, registry: MetricsRegistry, tap: TapHub? = nil, pools: PerEventLoop<UpstreamPool>? = nil,
          connectTimeout: TimeAmount = .seconds(1), identity: ProxyIdentity? = nil, acceptsMTLS: Bool = false,
@@ -94,6 +97,7 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
         pool = pools?.value(on: context.eventLoop)
+        armIdleTimer(context, in: idleTimeout)
         // Added once the first bytes arrived, after any TLS handshake: read the peer's identity now.
         if acceptsMTLS { peerIdentity = peerIdentityName(of: context.channel) }
     }
@@ -106,8 +110,6 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         switch unwrapInboundIn(data) {
         case .head(let head):
-            idleTimer?.cancel()
-            idleTimer = nil
             requestComplete = false
             startExchange(head)
         case .body(let body):
@@ -407,6 +409,7 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
             recorder.ended(exchange.facts, exchange.facts.isGRPC ? .grpc(status: status, grpcStatus: exchange.facts.grpcStatus) : .http(status: status),
                            trailers: (trailers ?? HTTPHeaders()).map { TapHeader(name: $0.name, value: $0.value) })
             self.exchange = nil
+            lastActive = .now()
             let keepAlive = exchange.keepAlive && !draining && !closingAfterEarlyResponse
             downstreamUnflushed = false  // the end's flush takes everything
             // The upstream connection is used again only when both messages ended cleanly on it.
@@ -417,8 +420,6 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
                     self.lingerThenClose(context)
                 } else if !keepAlive {
                     context.close(promise: nil)
-                } else {
-                    self.armIdleTimer(context)
                 }
             }
         }
@@ -505,11 +506,16 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
         }
     }
 
-    /// A kept-alive connection with no next request within `idleTimeout` is closed.
-    private func armIdleTimer(_ context: ChannelHandlerContext) {
-        idleTimer?.cancel()
-        idleTimer = context.eventLoop.assumeIsolated().scheduleTask(in: idleTimeout) { [self] in
-            guard exchange == nil, requestComplete, context.channel.isActive else { return }
+    /// A kept-alive connection with no next request within `idleTimeout` of the last one's end
+    /// is closed. One timer per connection, moved on only when it fires.
+    private func armIdleTimer(_ context: ChannelHandlerContext, in delay: TimeAmount) {
+        idleTimer = context.eventLoop.assumeIsolated().scheduleTask(in: delay) { [self] in
+            guard context.channel.isActive else { return }
+            let idle = NIODeadline.now() - lastActive
+            guard exchange == nil, requestComplete, idle >= idleTimeout else {
+                armIdleTimer(context, in: exchange == nil ? idleTimeout - idle : idleTimeout)
+                return
+            }
             registry.connectionTimedOut(direction: direction, reason: "idle")
             context.close(promise: nil)
         }

@@ -108,6 +108,9 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "How long a connection may sit idle between requests, in milliseconds, before it is closed.")
     var idleTimeoutMs: Int64 = 60_000
 
+    @Option(help: "How long a client may take to send a request's headers once it began, in milliseconds (then 408 and close: slowloris).")
+    var headerTimeoutMs: Int64 = 10_000
+
     func run() async throws {
         func address(_ text: String, _ flag: String) throws -> HostPort {
             guard let a = HostPort(text) else { throw ValidationError("\(flag) \(text): expected host:port") }
@@ -115,7 +118,10 @@ struct Serve: AsyncParsableCommand {
         }
         var config = ProxyConfiguration(admin: try address(admin, "--admin"), connectTimeout: .milliseconds(connectTimeoutMs))
         guard maxConnections > 0 else { throw ValidationError("--max-connections must be 1 or more") }
-        guard detectTimeoutMs > 0, idleTimeoutMs > 0 else { throw ValidationError("--detect-timeout-ms and --idle-timeout-ms must be more than 0") }
+        guard detectTimeoutMs > 0, idleTimeoutMs > 0, headerTimeoutMs > 0 else {
+            throw ValidationError("--detect-timeout-ms, --idle-timeout-ms and --header-timeout-ms must be more than 0")
+        }
+        config.headerTimeout = .milliseconds(headerTimeoutMs)
         config.maxConnections = maxConnections
         config.detectTimeout = .milliseconds(detectTimeoutMs)
         config.idleTimeout = .milliseconds(idleTimeoutMs)
@@ -246,8 +252,8 @@ struct Serve: AsyncParsableCommand {
             limit.rlim_cur = limit.rlim_max
             _ = setrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &limit)
         }
-        if limit.rlim_cur < rlim_t(connections * 2 + 64) {
-            say("open-file limit \(limit.rlim_cur) is low for --max-connections \(connections) (each connection may need two descriptors)")
+        if limit.rlim_cur < rlim_t(connections + 64) {
+            say("open-file limit \(limit.rlim_cur) is low for --max-connections \(connections)")
         }
     }
 
