@@ -108,7 +108,7 @@ public final class MetricsRegistry: Sendable {
     private let refusedConnections = CounterFamily("meshproxy_connections_refused_total",
                                                    "Connections closed at once because the listener had its maximum open.")
     private let closedConnections = CounterFamily("meshproxy_connections_timed_out_total",
-                                                  "Connections closed for silence: no protocol detected in time (detect), idle keep-alive (idle).")
+                                                  "Connections closed for silence: no protocol detected in time (detect), idle keep-alive (idle), a request body stalled (body).")
 
     /// The proxy's identity, for the certificate gauges.
     var identity: ProxyIdentity? {

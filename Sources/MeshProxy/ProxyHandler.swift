@@ -111,8 +111,10 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
         switch unwrapInboundIn(data) {
         case .head(let head):
             requestComplete = false
+            lastActive = .now()
             startExchange(head)
         case .body(let body):
+            lastActive = .now()
             guard !discarding else { return }
             forward(.body(.byteBuffer(body)))
         case .end(let trailers):
@@ -507,17 +509,31 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
     }
 
     /// A kept-alive connection with no next request within `idleTimeout` of the last one's end
-    /// is closed. One timer per connection, moved on only when it fires.
+    /// is closed, and so is one whose client stopped sending a request's body for as long (a slow
+    /// upload attack); a request waiting for its response is left alone (the route's timeout is
+    /// for that). One timer per connection, moved on only when it fires.
     private func armIdleTimer(_ context: ChannelHandlerContext, in delay: TimeAmount) {
         idleTimer = context.eventLoop.assumeIsolated().scheduleTask(in: delay) { [self] in
             guard context.channel.isActive else { return }
             let idle = NIODeadline.now() - lastActive
-            guard exchange == nil, requestComplete, idle >= idleTimeout else {
-                armIdleTimer(context, in: exchange == nil ? idleTimeout - idle : idleTimeout)
+            let waitingForResponse = exchange != nil && requestComplete
+            guard !waitingForResponse, idle >= idleTimeout else {
+                armIdleTimer(context, in: waitingForResponse ? idleTimeout : idleTimeout - idle)
                 return
             }
-            registry.connectionTimedOut(direction: direction, reason: "idle")
-            context.close(promise: nil)
+            if exchange == nil, requestComplete {
+                registry.connectionTimedOut(direction: direction, reason: "idle")
+                context.close(promise: nil)
+            } else {
+                registry.connectionTimedOut(direction: direction, reason: "body")
+                closeUpstream()
+                guard exchange != nil else {
+                    context.close(promise: nil)  // a refused request's body, being dropped
+                    return
+                }
+                failExchange(error: "timeout", status: .requestTimeout,
+                             message: "meshproxy: the request's body stalled for \(idleTimeout.nanoseconds / 1_000_000) ms\n")
+            }
         }
     }
 

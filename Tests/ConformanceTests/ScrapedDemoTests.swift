@@ -13,7 +13,11 @@ import PromText
 @Suite(.serialized) struct PrometheusScrapesTheDemo {
     @Test func meshtopThroughPrometheusAgreesWithDirectScrapesAndFlaggersQueriesAnswer() async throws {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-        let mesh = try await DemoMesh.start(DemoMesh.Options(votingFailureRate: 0.2, rate: 40), group: group)
+        // 20 req/s: the whole mesh (six proxies with mTLS, the apps, the load) runs on one debug
+        // event loop here, and costs about 18 ms of CPU per request through it; at 40 req/s, with
+        // Prometheus and meshtop scraping beside it, it ran near saturation and latency spiralled
+        // on a busy machine (p99 of seconds), which is not what this test is about.
+        let mesh = try await DemoMesh.start(DemoMesh.Options(votingFailureRate: 0.2, rate: 20), group: group)
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("meshtop-scrape-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         let targetsFile = dir.appendingPathComponent("targets.json")
@@ -61,7 +65,13 @@ import PromText
         """, atMs: now)
         let p99 = try #require(duration.first?.value)
         // In milliseconds (voting answers in 2-12 ms; seconds would be below 1), with room for a busy machine.
-        #expect(p99.isFinite && p99 > 1 && p99 < 2000, "Flagger's request duration for voting: \(p99) ms")
+        if !(p99.isFinite && p99 > 1 && p99 < 2000) {
+            // Where the slow ones are, so a failure says more than its quantile.
+            let buckets = try prometheus.client.query("""
+            sum by (le, status_code) (increase(response_latency_ms_bucket{namespace="emojivoto", deployment=~"voting", direction="inbound"}[10s]))
+            """, atMs: now)
+            Issue.record("Flagger's request duration for voting: \(p99) ms; buckets: \(buckets.map { "\($0.labels) \($0.value)" })")
+        }
 
         // `meshtop canary --prometheus` judges from these queries: its samples agree with direct scrapes,
         // and a deployment Prometheus has no series for gives no sample (a failed check, never a pass).
