@@ -48,7 +48,7 @@ import Synchronization
         try await group.shutdownGracefully()
     }
 
-    /// Two endpoints, one 50x slower, 16 requests in flight: P2C over PeakEWMA sends most to the
+    /// Two endpoints, one 100x slower, 16 requests in flight: P2C over PeakEWMA sends most to the
     /// fast one (the slow one's queue makes it costly), and still probes the slow one.
     @Test func p2cPrefersTheFastEndpointAndFailingOnesAreLeftOut() async throws {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
@@ -57,7 +57,7 @@ import Synchronization
                 loop.scheduleTask(in: .milliseconds(delayMs)) { AppResponse(status: status, body: name) }.futureResult
             }
         }
-        let fast = try await app("fast", delayMs: 1), slow = try await app("slow", delayMs: 50), broken = try await app("broken", delayMs: 1, status: 500)
+        let fast = try await app("fast", delayMs: 1), slow = try await app("slow", delayMs: 100), broken = try await app("broken", delayMs: 1, status: 500)
         func destination(_ authority: String, _ apps: [AppServer]) -> Destination {
             Destination(authority: authority, backends: [Backend(name: "b", weight: 100, endpoints: apps.map { Endpoint(host: $0.address.host, port: $0.address.port) })])
         }
