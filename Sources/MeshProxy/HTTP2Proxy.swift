@@ -316,15 +316,23 @@ final class HTTP2UpstreamStream: ChannelInboundHandler {
         guard let closed = error as? NIOHTTP2Errors.StreamClosed else { return }
         // Refused, or dropped because the connection's GOAWAY came before the server saw it: the
         // request was not processed and may go again.
-        let goneAway = context.channel.parent.flatMap { try? $0.pipeline.syncOperations.handler(type: HTTP2ConnectionWatch.self) }?.goingAway ?? false
-        let unprocessed = closed.errorCode == .refusedStream || (closed.errorCode == .cancel && goneAway)
+        let unprocessed = closed.errorCode == .refusedStream || (closed.errorCode == .cancel && beyondGoAway(context.channel))
         owner?.upstreamFailed(context.channel, code: closed.errorCode, unprocessed: unprocessed)
         context.close(promise: nil)
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        owner?.upstreamFailed(context.channel, code: nil)
+        owner?.upstreamFailed(context.channel, code: nil, unprocessed: beyondGoAway(context.channel))
         context.fireChannelInactive()
+    }
+
+    /// The connection said GOAWAY and this stream is past the last one it will process (or never
+    /// got an id): the server never saw it.
+    private func beyondGoAway(_ stream: any Channel) -> Bool {
+        guard let watch = stream.parent.flatMap({ try? $0.pipeline.syncOperations.handler(type: HTTP2ConnectionWatch.self) }),
+              let last = watch.lastStreamID else { return false }
+        guard let id = try? stream.syncOptions?.getOption(HTTP2StreamChannelOptions.streamID) else { return true }
+        return id > last
     }
 }
 
@@ -480,6 +488,8 @@ final class HTTP2ConnectionWatch: ChannelInboundHandler {
     let streams: HTTP2StreamTally
     /// The peer sent GOAWAY, or this side is draining: no new streams.
     private(set) var goingAway = false
+    /// The last stream the peer's GOAWAY said it will process.
+    private(set) var lastStreamID: HTTP2StreamID?
     private let onTLSError: () -> Void
     /// On a server connection: with no open stream for this long, GOAWAY and close.
     private let idleTimeout: TimeAmount?
@@ -523,7 +533,10 @@ final class HTTP2ConnectionWatch: ChannelInboundHandler {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        if case .goAway = unwrapInboundIn(data).payload { goingAway = true }
+        if case .goAway(let last, _, _) = unwrapInboundIn(data).payload {
+            goingAway = true
+            lastStreamID = min(last, lastStreamID ?? last)
+        }
         context.fireChannelRead(data)
     }
 
