@@ -1,5 +1,6 @@
 import MeshTap
 import NIOCore
+import NIOPosix
 import NIOHPACK
 import NIOHTTP1
 import NIOHTTP2
@@ -136,6 +137,14 @@ final class HTTP2StreamProxy: ChannelInboundHandler {
                 switch result {
                 case .success(let stream): self.attach(stream)
                 case .failure(let error):
+                    // A stream asked of a connection that was just told to go away (or closed)
+                    // never reached the server: once, on a fresh connection.
+                    if !(error is NIOConnectionError), !isConnectTimeout(error), !isTLSError(error), let frames = self.replay, !self.finished {
+                        self.replay = nil
+                        self.pending = frames
+                        self.openUpstream(route, on: loop)
+                        return
+                    }
                     self.fail(error: isConnectTimeout(error) ? "timeout" : (isTLSError(error) ? "tls" : "unclassified"),
                               status: isConnectTimeout(error) ? .gatewayTimeout : .badGateway, grpcStatus: 14,
                               message: "meshproxy: cannot reach \(route.endpoint): \(isTLSError(error) ? describeTLS(error) : "\(error)")",
