@@ -1,4 +1,5 @@
 import MeshTap
+import Synchronization
 import NIOCore
 
 /// What metrics and tap know of one request and its response, whichever HTTP carried it.
@@ -110,5 +111,17 @@ struct ExchangeRecorder {
     private func event(_ facts: ExchangeFacts, _ http: TapHTTPEvent) -> TapEvent {
         TapEvent(source: facts.tapSource ?? TapPeer(ip: "0.0.0.0", port: 0), destination: facts.route.tapDestination,
                  routeMeta: facts.routeName.map { ["route": $0] }, direction: facts.route.direction, http: http)
+    }
+}
+
+/// The ids an outbound stamps on the requests it forwards (`l5d-tap-id`): this process's random
+/// prefix and a counter, so one request seen by the client's and the server's proxy is counted
+/// once by tap consumers. An id a client sent is replaced; the inbound removes it before the app.
+enum TapIDs {
+    private static let prefix = String(UInt64.random(in: 1...UInt64.max), radix: 36)
+    private static let counter = Atomic<UInt64>(0)
+
+    static func next() -> String {
+        "\(prefix).\(counter.add(1, ordering: .relaxed).newValue)"
     }
 }

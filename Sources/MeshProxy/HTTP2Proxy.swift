@@ -95,6 +95,7 @@ final class HTTP2StreamProxy: ChannelInboundHandler {
     // MARK: Request
 
     private func start(_ headers: HTTP2Frame.FramePayload.Headers, context: ChannelHandlerContext) {
+        var headers = headers
         let head = requestHead(headers.headers)
         let peer = acceptsMTLS ? context.channel.parent.flatMap(peerIdentityName(of:)) : nil
         let isGRPC = (headers.headers.first(name: "content-type") ?? "").hasPrefix("application/grpc")
@@ -105,13 +106,15 @@ final class HTTP2StreamProxy: ChannelInboundHandler {
             }
             return
         }
+        // One request seen by two proxies is told apart by the id the outbound stamps.
+        if route.direction == .outbound { headers.headers.replaceOrAdd(name: tapIDHeader, value: TapIDs.next()) }
         let remote = context.channel.parent?.remoteAddress
         facts = recorder.begin(
             route, profile: router.profileRoute(head), isGRPC: isGRPC,
             request: TappedRequest(method: head.method.rawValue, scheme: headers.headers.first(name: ":scheme")?.uppercased() ?? "HTTP",
                                    authority: head.headers.first(name: "host") ?? "", path: head.uri,
                                    headers: headers.headers.filter { !$0.name.hasPrefix(":") }.map { TapHeader(name: $0.name, value: $0.value) }),
-            source: TapPeer(ip: remote?.ipAddress ?? "0.0.0.0", port: remote?.port ?? 0, metadata: router.tapSourceMetadata))
+            source: TapPeer(ip: remote?.ipAddress ?? "0.0.0.0", port: remote?.port ?? 0, metadata: route.tapSource ?? router.tapSourceMetadata))
         if headers.endStream { requestEnded = true }
         if let timeout = route.timeout {
             deadline = context.eventLoop.assumeIsolated().scheduleTask(in: timeout) {
@@ -123,6 +126,7 @@ final class HTTP2StreamProxy: ChannelInboundHandler {
         }
         var forwarded = headers
         forwarded.headers = forwardedHTTP2Headers(headers.headers)
+        if route.direction == .inbound { forwarded.headers.remove(name: tapIDHeader) }
         pending.append(.headers(forwarded))
         replay = [.headers(forwarded)]
         self.route = route

@@ -165,7 +165,8 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
     // MARK: Requests
 
     private func startExchange(_ head: HTTPRequestHead) {
-        let forwarded: ForwardedRequest
+        var head = head
+        var forwarded: ForwardedRequest
         switch forwardedRequest(head) {
         case .failure(let refusal):
             // Its framing cannot be trusted: nothing of it goes upstream, and the connection closes.
@@ -185,13 +186,21 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
         case .forward(let r):
             route = r
         }
+        // One request seen by two proxies is told apart by the id the outbound stamps.
+        if route.direction == .outbound {
+            let id = TapIDs.next()
+            head.headers.replaceOrAdd(name: tapIDHeader, value: id)
+            forwarded.head.headers.replaceOrAdd(name: tapIDHeader, value: id)
+        } else {
+            forwarded.head.headers.remove(name: tapIDHeader)
+        }
         let remote = context?.channel.remoteAddress
         let facts = recorder.begin(
             route, profile: router.profileRoute(head),
             isGRPC: (head.headers.first(name: "content-type") ?? "").hasPrefix("application/grpc"),
             request: TappedRequest(method: head.method.rawValue, scheme: "HTTP", authority: head.headers.first(name: "host") ?? "",
                                    path: head.uri, headers: head.headers.map { TapHeader(name: $0.name, value: $0.value) }),
-            source: TapPeer(ip: remote?.ipAddress ?? "0.0.0.0", port: remote?.port ?? 0, metadata: router.tapSourceMetadata))
+            source: TapPeer(ip: remote?.ipAddress ?? "0.0.0.0", port: remote?.port ?? 0, metadata: route.tapSource ?? router.tapSourceMetadata))
         exchanges += 1
         exchange = Exchange(facts: facts, number: exchanges, keepAlive: head.isKeepAlive, clientVersion: head.version,
                             upgrade: forwarded.upgrade != nil)

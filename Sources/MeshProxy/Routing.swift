@@ -11,6 +11,9 @@ struct Route {
     var connection: TCPTarget
     /// How tap shows the destination of requests on this route, and which side of the proxy it is.
     var tapDestination: TapPeer
+    /// How tap shows the source when the route knows more than the router does (an inbound
+    /// request over mTLS: `tls=true` and the client's identity, as its metrics say).
+    var tapSource: [String: String]? = nil
     var direction: TapDirection
     /// The identity the endpoint must prove over mTLS (outbound to a meshed endpoint), if any.
     var serverIdentity: String? = nil
@@ -101,6 +104,9 @@ struct InboundRouter: Router {
                 ("tls", "true"), ("client_id", peer), ("srv_kind", "default"), ("srv_name", "all-authenticated"),
             ]))
             r.tapDestination.metadata?["tls"] = "true"
+            // Tap reads an inbound request's TLS from its source, as linkerd's does: the same
+            // facts as the metrics' labels, so the two never disagree.
+            r.tapSource = ["tls": "true", "client_id": peer]
             routes[peer] = r
             return r
         })

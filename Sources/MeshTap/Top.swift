@@ -30,6 +30,10 @@ public struct LatencySketch: Sendable, Equatable {
     }
 }
 
+/// The header a meshproxy outbound stamps on each request it forwards (and its inbound reads and
+/// removes), so that tap consumers can tell one request seen by two proxies.
+public let tapIDHeader = "l5d-tap-id"
+
 /// One row of `top`: requests with the same source, destination, method and path.
 public struct TopRow: Sendable, Equatable {
     public var source: String
@@ -63,9 +67,21 @@ public struct TopAggregator: Sendable {
         var method: String
         var path: String
         var status: Int?
+        /// The request's `l5d-tap-id`, when a meshproxy outbound stamped one.
+        var tapID: String?
     }
 
     private var pending: [String: Pending] = [:]
+    /// One request seen by both of its proxies (the client's outbound and the server's inbound
+    /// carry the same `l5d-tap-id`) is counted once, as the outbound saw it (it names the client's
+    /// pod; the inbound sees only the connection's address).
+    private var pendingByTapID: [String: (key: String, outbound: Bool)] = [:]
+    private var finishedTapIDs: Set<String> = []
+    private var finishedTapIDOrder: [String] = []
+    /// Observations left out as the second sight of a request (their ends are not counted).
+    private var duplicates: Set<String> = []
+    /// Requests seen by two proxies and counted once.
+    public private(set) var merged = 0
     private var pendingOrder: [String] = []
     private var rowIndex: [String: Int] = [:]
     public private(set) var rows: [TopRow] = []
@@ -76,28 +92,110 @@ public struct TopAggregator: Sendable {
     /// Group paths by route (`routeMeta["route"]`, or `[DEFAULT]`) instead of path.
     public var byRoute = false
 
+    /// One finished request, for counting over a window (`rows(since:)`).
+    private struct Completion: Sendable {
+        var atMs: Int64
+        var row: Int32
+        var ok: Bool
+        var nanos: Int64
+    }
+    /// Finished requests with the moment they were added, oldest first (from `add(_:atMs:)`).
+    private var completions: [Completion] = []
+    private var completionsStart = 0
+    /// Completions kept at most for windowed rows; the oldest are forgotten past this.
+    public var maxCompletions = 50_000
+
     public init(byRoute: Bool = false) {
         self.byRoute = byRoute
     }
 
+    /// Adds `e` and, when it finishes a request, remembers that it did at `atMs`, so
+    /// `rows(since:)` can count over a window.
+    public mutating func add(_ e: TapEvent, atMs: Int64) {
+        guard let done = complete(e) else { return }
+        completions.append(Completion(atMs: atMs, row: Int32(done.row), ok: done.ok, nanos: done.nanos))
+        if completions.count - completionsStart > maxCompletions { completionsStart = completions.count - maxCompletions }
+        if completionsStart > 4096 && completionsStart * 2 > completions.count {
+            completions.removeFirst(completionsStart)
+            completionsStart = 0
+        }
+    }
+
+    /// The rows counting only requests finished at or after `startMs` (added with a time), most
+    /// first: what a view headed with a window shows. Rows with none in the window are left out.
+    public func rows(since startMs: Int64) -> [TopRow] {
+        var out = rows.map { TopRow(source: $0.source, destination: $0.destination, method: $0.method, path: $0.path) }
+        var i = completions.count
+        while i > completionsStart, completions[i - 1].atMs >= startMs { i -= 1 }
+        for c in completions[i...] {
+            let r = Int(c.row)
+            out[r].count += 1
+            out[r].best = min(out[r].best, c.nanos)
+            out[r].worst = max(out[r].worst, c.nanos)
+            out[r].last = c.nanos
+            out[r].latencies.record(nanos: c.nanos)
+            if c.ok { out[r].successes += 1 } else { out[r].failures += 1 }
+        }
+        return Self.byCount(out.filter { $0.count > 0 })
+    }
+
     public mutating func add(_ e: TapEvent) {
+        _ = complete(e)
+    }
+
+    /// Folds `e` in; for a request's end, returns its row, whether it succeeded and its latency.
+    private mutating func complete(_ e: TapEvent) -> (row: Int, ok: Bool, nanos: Int64)? {
         let key = "\(e.source.address)|\(e.destination.address)|\(e.http.id.base):\(e.http.id.stream)"
         switch e.http {
-        case let .requestInit(_, method, _, _, path, _):
+        case let .requestInit(_, method, _, _, path, headers):
             let shownPath = byRoute ? (e.routeMeta?["route"] ?? "[DEFAULT]") : path
+            let tapID = headers.first { $0.name.lowercased() == tapIDHeader }?.value
+            if let tapID {
+                let outbound = e.direction == .outbound
+                if finishedTapIDs.contains(tapID) {
+                    duplicates.insert(key)
+                    merged += 1
+                    return nil
+                }
+                if let other = pendingByTapID[tapID] {
+                    merged += 1
+                    guard outbound && !other.outbound else {
+                        duplicates.insert(key)
+                        return nil
+                    }
+                    pending[other.key] = nil  // the inbound sight gives way to the outbound one
+                    duplicates.insert(other.key)
+                }
+                pendingByTapID[tapID] = (key, outbound)
+            }
             if pending[key] == nil { pendingOrder.append(key) }
-            pending[key] = Pending(source: Self.name(e.source), destination: Self.name(e.destination), method: method, path: shownPath, status: nil)
+            pending[key] = Pending(source: Self.name(e.source), destination: Self.name(e.destination), method: method, path: shownPath, status: nil, tapID: tapID)
             if pendingOrder.count > maxPending {
                 let drop = pendingOrder.count - maxPending
-                for k in pendingOrder.prefix(drop) { pending[k] = nil }
+                for k in pendingOrder.prefix(drop) {
+                    if let id = pending[k]?.tapID { pendingByTapID[id] = nil }
+                    pending[k] = nil
+                }
                 pendingOrder.removeFirst(drop)
+                if duplicates.count > maxPending { duplicates.removeAll() }
             }
         case let .responseInit(_, _, status, _):
             pending[key]?.status = status
         case let .responseEnd(_, sinceRequest, _, _, grpc, reset, _):
+            if duplicates.remove(key) != nil { return nil }
             guard let p = pending.removeValue(forKey: key) else {
                 unmatched += 1
-                return
+                return nil
+            }
+            if let id = p.tapID {
+                pendingByTapID[id] = nil
+                finishedTapIDs.insert(id)
+                finishedTapIDOrder.append(id)
+                if finishedTapIDOrder.count > maxPending {
+                    let drop = finishedTapIDOrder.count - maxPending
+                    for old in finishedTapIDOrder.prefix(drop) { finishedTapIDs.remove(old) }
+                    finishedTapIDOrder.removeFirst(drop)
+                }
             }
             if pendingOrder.count > 2 * pending.count + 64 { pendingOrder.removeAll { pending[$0] == nil } }
             let rowKey = "\(p.source)|\(p.destination)|\(p.method)|\(p.path)"
@@ -114,12 +212,17 @@ public struct TopAggregator: Sendable {
             rows[i].worst = max(rows[i].worst, sinceRequest)
             rows[i].last = sinceRequest
             rows[i].latencies.record(nanos: sinceRequest)
-            if Self.isSuccess(status: p.status, grpc: grpc, reset: reset) { rows[i].successes += 1 } else { rows[i].failures += 1 }
+            let ok = Self.isSuccess(status: p.status, grpc: grpc, reset: reset)
+            if ok { rows[i].successes += 1 } else { rows[i].failures += 1 }
+            return (i, ok, sinceRequest)
         }
+        return nil
     }
 
     /// Rows by count, most first (stable).
-    public var sortedRows: [TopRow] {
+    public var sortedRows: [TopRow] { Self.byCount(rows) }
+
+    static func byCount(_ rows: [TopRow]) -> [TopRow] {
         rows.enumerated().sorted { a, b in a.element.count != b.element.count ? a.element.count > b.element.count : a.offset < b.offset }.map(\.element)
     }
 

@@ -5,6 +5,8 @@ import NIOPosix
 import MeshDemo
 import MeshIdentity
 import MeshProxy
+import MeshTap
+import MeshSources
 import PromText
 
 /// mTLS between meshproxies: identities proven and counted, a proxy from another trust anchor
@@ -13,7 +15,8 @@ import PromText
     let loopback = HostPort(host: "127.0.0.1", port: 0)
 
     func proxy(_ authority: IdentityAuthority, _ name: String, app: AppServer? = nil, to destination: MeshProxyServer? = nil,
-               identityOf expected: IdentityAuthority? = nil, lifetime: TimeInterval = 3600, group: any EventLoopGroup) async throws -> MeshProxyServer {
+               identityOf expected: IdentityAuthority? = nil, lifetime: TimeInterval = 3600, tap: Bool = false,
+               group: any EventLoopGroup) async throws -> MeshProxyServer {
         var table = DestinationTable()
         if let destination, let inbound = destination.inboundAddress {
             let id = (expected ?? authority).identityName(serviceAccount: "web", namespace: "ns")
@@ -24,9 +27,37 @@ import PromText
         }
         var config = ProxyConfiguration(inbound: app.map { (loopback, $0.address) }, outbound: destination == nil ? nil : (loopback, table), admin: loopback)
         config.workloadLabels = ["deployment": name, "namespace": "ns"]
+        if tap { config.tap = loopback }
         let identityName = authority.identityName(serviceAccount: name, namespace: "ns")
         config.identity = try ProxyIdentity { try authority.issue(identityName, validFor: lifetime) }
         return try await MeshProxyServer.start(config, group: group)
+    }
+
+    @Test func tapSaysWhatTheMetricsSayAboutTLS() async throws {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let app = try await AppServer.start(group: group) { _, loop in loop.makeSucceededFuture(AppResponse(status: 200, body: "ok\n")) }
+        let mesh = try IdentityAuthority.create()
+        let web = try await proxy(mesh, "web", app: app, tap: true, group: group)
+        let bot = try await proxy(mesh, "bot", to: web, group: group)
+        let recorder = TapRecorder()
+        let sub = TapSubscription(address: try #require(web.tapAddress).description, filter: TapFilter())
+        sub.start { recorder.deliver($0) }
+        while web.tapHub.subscriberCount == 0 { try await Task.sleep(nanoseconds: 10_000_000) }
+        let client = HTTPClient(group: group)
+        let r = try await client.send(.GET, "/", host: "web-svc.ns.svc.cluster.local:8080", to: bot.outboundAddress!).get()
+        #expect(r.status == 200)
+        try await recorder.waitFor(3)
+        let first = try #require(recorder.events.withLock { $0.first })
+        let bots = mesh.identityName(serviceAccount: "bot", namespace: "ns")
+        #expect(first.source.metadata?["tls"] == "true" && first.source.metadata?["client_id"] == bots, "\(String(describing: first.source.metadata))")
+        #expect(TapText.line(first).contains("tls=true"), "\(TapText.line(first))")
+        let (webMetrics, _) = try scrape(web)
+        #expect(value(webMetrics, "response_total", ["direction": "inbound", "tls": "true", "client_id": bots]) == 1)
+        sub.stop()
+        client.shutdown()
+        for p in [web, bot] { await p.stop() }
+        await app.stop()
+        try await group.shutdownGracefully()
     }
 
     @Test func meshedProxiesProveIdentitiesAndAWrongTrustAnchorIsRefused() async throws {

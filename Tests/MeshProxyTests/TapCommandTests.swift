@@ -52,9 +52,19 @@ func meshtop(_ arguments: [String], stdin: String? = nil, timeout: TimeInterval 
         #expect(!paths.isEmpty && paths.allSatisfy { $0.hasPrefix("/api/vote") })
 
         // top merges two proxies' streams and sees voting's failures.
-        let top = try meshtop(["top", "--tap", web.description, "--tap", voting.description, "--duration", "5s", "-o", "json"])
+        let top = try meshtop(["top", "--tap", web.description, "--tap", voting.description, "--duration", "5s", "--max-rps", "10000", "-o", "json"])
         #expect(top.status == 0, "\(top.stderr)")
         let rows = try #require(try JSONSerialization.jsonObject(with: Data(top.stdout.utf8)) as? [[String: Any]], "\(top.stdout)")
+        // Each request web sends voting is seen by web's outbound and voting's inbound: one row
+        // names web's pod, none the loopback address voting's inbound sees.
+        // (A request whose outbound sight came before web's stream began is seen once, inbound;
+        // --max-rps high, so neither proxy samples.)
+        func count(_ source: (String) -> Bool) -> Int {
+            rows.filter { source($0["source"] as? String ?? "") && ($0["destination"] as? String)?.hasPrefix("voting-") == true }
+                .reduce(0) { $0 + ($1["count"] as? Int ?? 0) }
+        }
+        let fromWeb = count { $0.hasPrefix("web-") }, inboundOnly = count { $0 == "127.0.0.1" }
+        #expect(fromWeb > 0 && inboundOnly <= max(3, fromWeb / 10), "web → voting: \(fromWeb), seen only inbound: \(inboundOnly)\n\(top.stdout)")
         let vote = rows.filter { ($0["path"] as? String) == "/vote" }
         #expect(!vote.isEmpty, "no /vote rows in \(top.stdout)")
         let failures = vote.compactMap { $0["success"] as? Double }.filter { $0 < 1 }
@@ -72,6 +82,15 @@ func meshtop(_ arguments: [String], stdin: String? = nil, timeout: TimeInterval 
         #expect(r.status == 0)
         #expect(r.stdout.contains("my-pod") && r.stdout.contains("/some/path"))
         #expect(r.stderr.contains("skipped text") && r.stderr.contains("not json"))
+    }
+
+    @Test func topFedLinkerdsTextOutputSaysToUseJSON() throws {
+        let text = try String(contentsOf: URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("Fixtures/linkerd/linkerd-viz-tap-golden-tap_busy_output.txt"), encoding: .utf8)
+        let r = try meshtop(["top", "--tap-import", "-"], stdin: text)
+        #expect(r.status == 2, "\(r.stdout)")
+        #expect(r.stderr.contains("linkerd viz tap's text output") && r.stderr.contains("-o json"), "\(r.stderr)")
+        #expect(!r.stdout.contains("No requests seen"))
     }
 
     @Test func unreachableTapSaysWhy() throws {

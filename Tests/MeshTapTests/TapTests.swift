@@ -99,6 +99,33 @@ func decodeStream(_ text: String, chunk: Int = 7) -> (events: [TapEvent], garbag
                                    grpcStatus: grpc, resetErrorCode: nil, trailers: []))]
     }
 
+    @Test func aRequestSeenByBothProxiesCountsOnceAsTheClientsProxySawIt() {
+        // vote-bot's outbound and web's inbound both see request 7 (the same l5d-tap-id), each
+        // with its own stream ids, in whatever order their streams deliver them.
+        func sight(_ direction: TapDirection, stream: UInt64, src: TapPeer) -> [TapEvent] {
+            let id = TapStreamID(base: direction == .outbound ? 1 : 2, stream: stream)
+            let dst = TapPeer(ip: "10.0.0.2", port: 80, metadata: ["pod": "web-1"])
+            return [TapEvent(source: src, destination: dst, direction: direction,
+                             http: .requestInit(id: id, method: "GET", scheme: "HTTP", authority: "web", path: "/x", headers: [TapHeader(name: "l5d-tap-id", value: "p.7")])),
+                    TapEvent(source: src, destination: dst, direction: direction, http: .responseInit(id: id, sinceRequestInitNanos: 1000, httpStatus: 200, headers: [])),
+                    TapEvent(source: src, destination: dst, direction: direction,
+                             http: .responseEnd(id: id, sinceRequestInitNanos: 2000, sinceResponseInitNanos: 1000, responseBytes: 1, grpcStatus: nil, resetErrorCode: nil, trailers: []))]
+        }
+        let out = sight(.outbound, stream: 3, src: TapPeer(ip: "10.0.0.9", port: 4000, metadata: ["pod": "vote-bot-1"]))
+        let inb = sight(.inbound, stream: 5, src: TapPeer(ip: "127.0.0.1", port: 50000))
+        for order in [[out[0], inb[0], inb[1], inb[2], out[1], out[2]], [inb[0], out[0], inb[1], out[1], inb[2], out[2]], out + inb] {
+            var top = TopAggregator()
+            for e in order { top.add(e) }
+            #expect(top.rows.count == 1 && top.rows.first?.count == 1, "\(top.rows)")
+            #expect(top.rows.first?.source == "vote-bot-1")
+            #expect(top.merged == 1 && top.unmatched == 0)
+        }
+        // Without the header (linkerd's own tap), two sights stay two rows, as linkerd viz top shows them.
+        var plain = TopAggregator()
+        for n in 0..<2 { for e in request(UInt64(n), "/x", status: 200, ms: 1) { plain.add(e) } }
+        #expect(plain.rows.first?.count == 2)
+    }
+
     @Test func rowsCountBestWorstLastAndSuccessLikeLinkerdTop() {
         var top = TopAggregator()
         var n: UInt64 = 0
