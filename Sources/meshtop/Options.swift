@@ -32,7 +32,8 @@ struct SourceOptions: ParsableArguments {
     var targetsFile: String? { fromConfig ? userConfig.targets : targetsFlag }
     var prometheus: String? { fromConfig ? (configScrapes ? nil : userConfig.prometheus) : prometheusFlag }
 
-    @Option(help: ArgumentHelp("With --replay: the moment to report (-5m, +30s, 21:30:05, RFC 3339, unix seconds; default: the last event).", valueName: "TIME"))
+    // `.unconditional`: `-5m` is a value here, not an option (as the README writes it).
+    @Option(parsing: .unconditional, help: ArgumentHelp("With --replay: the moment to report (-5m, +30s, 21:30:05, RFC 3339, unix seconds; default: the last event).", valueName: "TIME"))
     var at: String?
 
     /// The targets given; without `includingFile`, only the --scrape ones (a follower reads the file).
@@ -205,6 +206,18 @@ func replaySnapshot(path: String, at: String?) throws -> Snapshot {
 }
 
 extension Snapshot {
+    /// What a window longer than the data held reports over, said in words (nil when the data covers it).
+    func shortWindowNote(_ windowMs: Int64) -> String? {
+        guard let first = collector.firstScrapeMs else { return nil }
+        let held = atMs - first
+        guard held < windowMs else { return nil }
+        let asked = DurationText.format(windowMs)
+        if exactWindow {
+            return "-t \(asked) reaches back before the recording starts: only \(DurationText.format(held)) of data precede --at, so rates are over that span"
+        }
+        return "-t \(asked) is longer than the data: reporting over the \(DurationText.format(held)) between the two scrapes (--sample); use --replay or --prometheus for a \(asked) window"
+    }
+
     func routes(kindLabel: String, name: String, namespace: String?, windowMs: Int64) -> [RouteMetrics] {
         let window = exactWindow ? windowMs : collector.effectiveWindow(windowMs)
         return collector.store.routes(kindLabel: kindLabel, name: name, namespace: namespace, windowMs: window, atMs: atMs)
@@ -257,7 +270,11 @@ struct OneShotOptions: ParsableArguments {
     /// The source to ask, and the window, checked.
     func resolve() throws -> (source: any OneShotSource, windowMs: Int64) {
         let windowMs = try window.milliseconds
-        return (try sources.source(sampleMs: try parseDuration(sample, flag: "--sample")), windowMs)
+        let source = try sources.source(sampleMs: try parseDuration(sample, flag: "--sample"))
+        if window.timeWindow != nil, let snapshot = source as? Snapshot, let note = snapshot.shortWindowNote(windowMs) {
+            warn("meshtop: \(note)")
+        }
+        return (source, windowMs)
     }
 }
 

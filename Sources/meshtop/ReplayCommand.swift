@@ -17,7 +17,7 @@ struct Replay: ParsableCommand {
     @Argument(help: ArgumentHelp("The recording.", valueName: "FILE"))
     var file: String
 
-    @Option(help: ArgumentHelp("Start paused at this moment (-5m, +30s, 21:30:05, RFC 3339); default: play from the start.", valueName: "TIME"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("Start paused at this moment (-5m, +30s, 21:30:05, RFC 3339); default: play from the start.", valueName: "TIME"))
     var at: String?
 
     @Option(help: "Recorded seconds per second (0.125 to 1024).")

@@ -29,6 +29,22 @@ import MeshProxy
         #expect(report["success"] as? Bool == false)
         let failed = (report["checks"] as? [[String: Any]] ?? []).filter { $0["result"] as? String == "error" }
         #expect(failed.contains { ($0["hint"] as? String)?.contains("is the proxy running") == true })
+        // Nothing reads as passed that was never looked at (as linkerd check stops a category).
+        #expect(!stopped.stdout.contains("metrics parse"), "\(stopped.stdout)")
+        #expect(!((report["checks"] as? [[String: Any]] ?? []).contains { $0["result"] as? String == "ok" }), "\(stopped.stdout)")
+    }
+
+    @Test func aLiveStatOverAWindowLongerThanItsSampleSaysSo() async throws {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let proxyLike = try await AppServer.start(group: group) { _, loop in
+            loop.makeSucceededFuture(AppResponse(status: 200, body: "response_total{direction=\"inbound\",classification=\"success\"} 7\n"))
+        }
+        let r = try meshtop(["stat", "deploy", "--scrape", "\(proxyLike.address);deployment=web", "-t", "10m", "--sample", "300ms"])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stderr.contains("-t 10m is longer than the data: reporting over the 3"), "\(r.stderr)")
+        #expect(r.stderr.contains("ms between the two scrapes (--sample)"), "\(r.stderr)")
+        await proxyLike.stop()
+        try await group.shutdownGracefully()
     }
 
     @Test func certificatesExpiringSoonWarnAndExpiredOnesFail() async throws {
