@@ -8,8 +8,14 @@ enum CanaryScreen {
         let unicode = screen.unicode, width = area.width
         let ok = unicode ? "✔" : "+", bad = unicode ? "✖" : "X"
         let ns = w.target.namespace.map { "\($0)/" } ?? ""
-        _ = screen.put(" \(ns)\(w.target.canary) against \(w.target.primary) on \(w.authority): \(w.source), every \(DurationText.format(w.intervalMs))\(w.dryRun ? " (dry run)" : "")",
-                       x: 0, y: area.y, style: Style(.header), maxWidth: width)
+        // Who against whom on which authority is what matters: it stays whole (cut in its
+        // middle only if it alone is too long); the source and interval give way.
+        let who = Column.Cut.middle.shorten(" \(ns)\(w.target.canary) against \(w.target.primary) on \(w.authority)", to: width, unicode: unicode)
+        let after = screen.put(who, x: 0, y: area.y, style: Style(.header), maxWidth: width)
+        let rest = ": \(w.source), every \(DurationText.format(w.intervalMs))\(w.dryRun ? " (dry run)" : "")"
+        if width - after > 8 {
+            _ = screen.put(Column.Cut.end.shorten(rest, to: width - after, unicode: unicode), x: after, y: area.y, style: Style(.header), maxWidth: width - after)
+        }
         let top = area.y + 1
         // Weight bar: the canary's share, with the max weight marked.
         let label = " weight "

@@ -18,6 +18,10 @@ public struct TargetHealth: Sendable {
     /// What went wrong, naming the target (and line and column for bad format).
     public var message: String?
     public var lastScrapeMs: Int64
+    /// When it last answered with metrics that parsed (nil: never, in this session).
+    public var lastSuccessMs: Int64? = nil
+    /// Scrapes in a row that failed (0 when the last one worked).
+    public var failures = 0
 }
 
 /// Turns scrape results into the store: parses each body, adds the target's labels, and keeps
@@ -39,8 +43,10 @@ public struct Collector: Sendable {
 
     /// Marks a target that is no longer scraped; its last data stays until it ages out.
     public mutating func markGone(_ target: ScrapeTarget, reason: String) {
+        let before = health[target.url]
         health[target.url] = TargetHealth(target: target, state: .gone, message: "\(target.instance) is gone: \(reason)",
-                                          lastScrapeMs: health[target.url]?.lastScrapeMs ?? 0)
+                                          lastScrapeMs: before?.lastScrapeMs ?? 0, lastSuccessMs: before?.lastSuccessMs,
+                                          failures: before?.failures ?? 0)
     }
 
     public init(store: MetricStore = MetricStore()) {
@@ -53,6 +59,8 @@ public struct Collector: Sendable {
         var problems: [String] = []
         for r in results {
             let labels = r.target.seriesLabels
+            let lastSuccess = health[r.target.url]?.lastSuccessMs
+            let failures = (health[r.target.url]?.failures ?? 0) + 1
             if let body = r.body {
                 do {
                     let exposition = try PromTextParser.parse(body)
@@ -60,17 +68,20 @@ public struct Collector: Sendable {
                     let slow = r.durationSeconds > slowSeconds
                     let message = slow ? "\(r.target.url) is slow: the scrape took \(Int(r.durationSeconds * 1000)) ms (over \(Int(slowSeconds * 1000)) ms)" : nil
                     if let message { problems.append(message) }
-                    health[r.target.url] = TargetHealth(target: r.target, state: slow ? .slow : .up, message: message, lastScrapeMs: r.startedMs)
+                    health[r.target.url] = TargetHealth(target: r.target, state: slow ? .slow : .up, message: message, lastScrapeMs: r.startedMs,
+                                                        lastSuccessMs: r.startedMs, failures: 0)
                 } catch {
                     let message = "\(r.target.url): bad metrics at \(error)"
                     problems.append(message)
-                    health[r.target.url] = TargetHealth(target: r.target, state: .badFormat, message: message, lastScrapeMs: r.startedMs)
+                    health[r.target.url] = TargetHealth(target: r.target, state: .badFormat, message: message, lastScrapeMs: r.startedMs,
+                                                        lastSuccessMs: lastSuccess, failures: failures)
                 }
             } else {
                 store.ingestFailure(target: labels, at: r.startedMs)
                 let message = r.error ?? "\(r.target.url): scrape failed"
                 problems.append(message)
-                health[r.target.url] = TargetHealth(target: r.target, state: .down, message: message, lastScrapeMs: r.startedMs)
+                health[r.target.url] = TargetHealth(target: r.target, state: .down, message: message, lastScrapeMs: r.startedMs,
+                                                    lastSuccessMs: lastSuccess, failures: failures)
             }
             firstScrapeMs = min(firstScrapeMs ?? r.startedMs, r.startedMs)
             lastScrapeMs = max(lastScrapeMs ?? r.startedMs, r.startedMs)

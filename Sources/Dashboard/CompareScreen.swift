@@ -8,6 +8,8 @@ enum CompareScreen {
         var name: String
         var before: (success: Double?, rps: Double?, p99: Double?)
         var now: (success: Double?, rps: Double?, p99: Double?)
+        /// No proxy of the workload answered its last scrape.
+        var down = false
 
         var worse: Bool {
             if let b = before.success, let n = now.success, b - n > 0.01 { return true }
@@ -30,7 +32,7 @@ enum CompareScreen {
         let names = Set(before.keys).union(state.data.workloads.map(\.workload)).sorted()
         for id in names where state.matchesFilter(id.name) {
             let b = before[id], n = state.data.workload(id)
-            out.append(Change(name: id.name, before: (b?.success, b?.rps, b?.latencyP99), now: (n?.success, n?.rps, n?.latencyP99)))
+            out.append(Change(name: id.name, before: (b?.success, b?.rps, b?.latencyP99), now: (n?.success, n?.rps, n?.latencyP99), down: n?.isDown ?? false))
         }
         let beforeEdges = Dictionary(base.edges.map { ($0.edge, $0.traffic) }, uniquingKeysWith: { a, _ in a })
         let nowEdges = Dictionary(state.data.edges.map { ($0.edge, $0.traffic) }, uniquingKeysWith: { a, _ in a })
@@ -53,15 +55,18 @@ enum CompareScreen {
         let arrow = screen.unicode ? "→" : "->"
         screen.put("now against \(state.baselineName); worse first", x: 1, y: area.y, style: Style(.header))
         let rows = changes(state)
-        let columns = [Column("", .left), Column("WORKLOAD / EDGE", .left), Column("SUCCESS", .left), Column("RPS", .left), Column("P99", .left)]
+        // The symbol is health now, as everywhere else; the change is said in words beside it.
+        let columns = [Column("", .left), Column("WORKLOAD / EDGE", .left, cut: .middle), Column("CHANGE", .left), Column("SUCCESS", .left),
+                       Column("RPS", .left), Column("P99", .left)]
         let cells: [[TableCell]] = rows.map { c in
-            let style = c.worse ? Style(.bad, bold: true) : (c.better ? Style(.good) : Style(.text))
-            let mark = c.worse ? (screen.unicode ? "✖" : "X") : (c.better ? (screen.unicode ? "✔" : "+") : " ")
+            let health = c.down ? Health.down : Health(success: c.now.success)
+            let change = c.worse ? TableCell("worse", Style(.bad, bold: true)) : (c.better ? TableCell("better", Style(.good)) : TableCell("same", Style(.muted)))
+            let emphasis = c.worse ? Style(.bad, bold: true) : Style(.text)
             return [
-                TableCell(mark, style), TableCell(c.name, Style(.text, bold: true)),
-                TableCell("\(Format.percent(c.before.success)) \(arrow) \(Format.percent(c.now.success))", style),
+                TableCell(health.symbol(unicode: screen.unicode), health.style), TableCell(c.name, Style(.text, bold: true)), change,
+                TableCell("\(Format.percent(c.before.success)) \(arrow) \(c.down ? "down" : Format.percent(c.now.success))", health.style),
                 TableCell("\(Format.rps(c.before.rps)) \(arrow) \(Format.rps(c.now.rps))"),
-                TableCell("\(Format.ms(c.before.p99)) \(arrow) \(Format.ms(c.now.p99))", style),
+                TableCell("\(Format.ms(c.before.p99)) \(arrow) \(Format.ms(c.now.p99))", emphasis),
             ]
         }
         screen.drawScrollingTable(columns, rows: cells, in: Area(x: area.x, y: area.y + 1, width: area.width, height: area.height - 1), selected: state.selected)
@@ -72,8 +77,8 @@ enum CompareScreen {
 enum HelpScreen {
     static let lines: [(String, String)] = [
         ("Views", ""),
-        ("1-8, Tab, Shift-Tab", "Overview, Edges, Graph, Detail, Top, Tap, Compare, Help"),
-        (":VIEW", ":overview :edges :graph :detail :top :tap :compare :help"),
+        ("1-8, 0, Tab, Shift-Tab", "Overview, Edges, Graph, Detail, Top, Tap, Compare, Help; 0 Targets"),
+        (":VIEW", ":overview :edges :graph :detail :top :tap :compare :targets :help"),
         (":ns NAME, :ns all", "show one namespace, or all"),
         (":window 1m", "compute over a different window"),
         (":mark, :q", "mark this moment for Compare; quit"),
@@ -101,7 +106,8 @@ enum HelpScreen {
         ("MESHED", "proxies that answered their last scrape / proxies known"),
         ("TCP", "open inbound connections"),
         ("SECURED", "mTLS between the two proxies, or why not"),
-        ("Symbols", "✔/+ 99% or better   ▲/~ 95% to 99%   ✖/X below 95%   ·/. no traffic"),
+        ("CHANGE", "in Compare: worse (success down over 1 point, p99 up over 20%, traffic gone), better, or same"),
+        ("Symbols", "✔/+ 99% or better   ▲/~ 95% to 99%   ✖/X below 95%   ·/. no traffic   ⊘/! down (no proxy answered its scrape)   ? not known yet"),
     ]
 
     /// The help as screen rows: keys in a column, descriptions wrapped beside them.

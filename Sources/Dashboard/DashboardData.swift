@@ -15,12 +15,18 @@ public struct DashboardData: Sendable, Equatable {
     public var targetStates = ""
     /// One line per target that is down or sent bad metrics, and recording trouble.
     public var problems: [String] = []
+    /// Every target and how its scrapes go, worst first (the Targets view).
+    public var targets: [TargetRow] = []
+    /// A replay's sparklines, from the recording at the moments before `atMs`; nil for live
+    /// data, whose history is what the session saw.
+    public var history: [String: History]?
 
     public init() {}
 
     /// Computes the views' data from `collector` at its latest scrape.
     public static func make(from collector: Collector, kindLabel: String, namespace: String?, windowMs: Int64) -> DashboardData {
         var d = DashboardData()
+        d.targets = TargetRow.rows(collector.health.values)
         guard let at = collector.lastScrapeMs else {
             d.targetsTotal = collector.health.count
             return d
@@ -40,4 +46,38 @@ public struct DashboardData: Sendable, Equatable {
 
     /// The workload `id`'s metrics, if it is known.
     public func workload(_ id: WorkloadID) -> GoldenMetrics? { workloads.first { $0.workload == id } }
+}
+
+/// One target in the Targets view: its state, what went wrong last, and when it last worked.
+public struct TargetRow: Sendable, Equatable {
+    public var url: String
+    /// `namespace/deployment` (or whatever identifying labels it has).
+    public var workload: String
+    public var state: TargetState
+    public var message: String?
+    public var lastScrapeMs: Int64
+    public var lastSuccessMs: Int64?
+    public var failures: Int
+
+    public init(url: String, workload: String, state: TargetState, message: String? = nil, lastScrapeMs: Int64, lastSuccessMs: Int64? = nil, failures: Int = 0) {
+        self.url = url
+        self.workload = workload
+        self.state = state
+        self.message = message
+        self.lastScrapeMs = lastScrapeMs
+        self.lastSuccessMs = lastSuccessMs
+        self.failures = failures
+    }
+
+    /// Down and bad-format first, then slow, up, gone; by URL within a state.
+    static func rows(_ health: some Sequence<TargetHealth>) -> [TargetRow] {
+        let rank: [TargetState: Int] = [.down: 0, .badFormat: 1, .slow: 2, .up: 3, .gone: 4]
+        return health.map { h in
+            let labels = Dictionary(h.target.labels.map { ($0.name, $0.value) }, uniquingKeysWith: { a, _ in a })
+            let name = ["deployment", "statefulset", "daemonset", "pod", "job"].lazy.compactMap { labels[$0] }.first
+            let workload = [labels["namespace"], name].compactMap { $0 }.joined(separator: "/")
+            return TargetRow(url: h.target.url, workload: workload, state: h.state, message: h.message,
+                             lastScrapeMs: h.lastScrapeMs, lastSuccessMs: h.lastSuccessMs, failures: h.failures)
+        }.sorted { (rank[$0.state] ?? 9, $0.url) < (rank[$1.state] ?? 9, $1.url) }
+    }
 }

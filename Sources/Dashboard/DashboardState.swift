@@ -4,7 +4,10 @@ public import TerminalUI
 
 /// The dashboard's views, in the order of their number keys.
 public enum ViewKind: Int, CaseIterable, Sendable {
-    case overview = 1, edges, graph, detail, top, tap, compare, help, canary
+    case overview = 1, edges = 2, graph = 3, detail = 4, top = 5, tap = 6, compare = 7
+    /// Every scrape target: up, down, slow or sending bad metrics, its last error and last success.
+    case targets = 0
+    case help = 8, canary = 9
 
     public var title: String {
         switch self {
@@ -15,6 +18,7 @@ public enum ViewKind: Int, CaseIterable, Sendable {
         case .top: return "Top"
         case .tap: return "Tap"
         case .compare: return "Compare"
+        case .targets: return "Targets"
         case .help: return "Help"
         case .canary: return "Canary"
         }
@@ -125,6 +129,14 @@ public struct DashboardState: Sendable {
 
     public var selected: Int { selection[view] ?? 0 }
 
+    /// The refresh intervals `+` and `-` step through, in milliseconds.
+    public static let refreshSteps = [250, 500, 1000, 2000, 5000, 10_000]
+
+    /// Top's rows over the window the title names: requests that finished in it.
+    public var topRows: [TopRow] {
+        top.rows(since: data.atMs - (data.windowMs > 0 ? data.windowMs : windowMs))
+    }
+
     /// The views there are now: Canary only while a canary is watched.
     public var views: [ViewKind] { ViewKind.allCases.filter { $0 != .canary || canary != nil } }
 }
@@ -149,6 +161,10 @@ public func update(_ state: inout DashboardState, _ action: Action) {
         guard !state.paused || state.replay != nil else { return }
         state.data = data
         state.clockText = clock
+        if let h = data.history {
+            state.history = h
+            return
+        }
         for w in data.workloads {
             state.history["w:\(w.workload.namespace)/\(w.workload.name)", default: History()].append(rps: w.rps, success: w.success, p99: w.latencyP99)
         }
@@ -164,7 +180,7 @@ public func update(_ state: inout DashboardState, _ action: Action) {
         }
         state.replay = r
     case .tap(let events):
-        for e in events { state.top.add(e) }
+        for e in events { state.top.add(e, atMs: state.data.atMs) }
         if state.paused {
             state.tapHeld += events
         } else {
@@ -272,11 +288,11 @@ private func handleKey(_ state: inout DashboardState, _ key: Key) {
         state.baselineName = "mark at \(state.clockText)"
         state.message = "marked \(state.clockText): Compare (7) now compares with it"
     case .character("+"):
-        state.refreshMs = max(250, state.refreshMs / 2)
-        state.message = "refresh every \(state.refreshMs) ms"
+        state.refreshMs = DashboardState.refreshSteps.last { $0 < state.refreshMs } ?? DashboardState.refreshSteps[0]
+        state.message = "refresh every \(DurationText.format(Int64(state.refreshMs)))"
     case .character("-"):
-        state.refreshMs = min(10_000, state.refreshMs * 2)
-        state.message = "refresh every \(state.refreshMs) ms"
+        state.refreshMs = DashboardState.refreshSteps.first { $0 > state.refreshMs } ?? DashboardState.refreshSteps.last!
+        state.message = "refresh every \(DurationText.format(Int64(state.refreshMs)))"
     case .enter: drillIn(&state)
     default: break
     }

@@ -5,6 +5,9 @@ import TerminalUI
 /// 4 Detail: one workload or edge — its numbers, SR/RPS/p99 over time, its latency histogram
 /// from the buckets, and (for a workload, with tap) its top paths.
 enum DetailScreen {
+    /// A pod (or workload) name belongs to workload `w`: it is `w`, or `w` and a dash and more.
+    static func isOf(_ name: String, _ w: String) -> Bool { name == w || name.hasPrefix(w + "-") }
+
     static func draw(_ state: DashboardState, in area: Area, _ screen: inout Screen) {
         let u = screen.unicode
         var y = area.y
@@ -12,6 +15,8 @@ enum DetailScreen {
         let traffic: TrafficMetrics
         let history: History
         var paths: [TopRow] = []
+        var down = false
+        var failingTargets: [TargetRow] = []
         switch state.detail {
         case nil:
             screen.put("nothing selected: pick a workload (1 Overview) or an edge (2 Edges, 3 Graph) and press Enter", x: 1, y: y, style: Style(.muted))
@@ -23,40 +28,64 @@ enum DetailScreen {
             }
             title = "workload \(id.namespace)/\(id.name)   pods \(w.meshedPods)/\(w.runningPods)   tcp \(w.tcpOpenConnections.map { String(Int($0)) } ?? "-")"
             traffic = w.traffic
+            down = w.isDown
+            failingTargets = state.data.targets.filter { $0.workload == "\(id.namespace)/\(id.name)" && ($0.state == .down || $0.state == .badFormat) }
             history = state.history["w:\(id.namespace)/\(id.name)"] ?? History()
-            paths = state.top.sortedRows.filter { $0.destination == id.name || $0.destination.hasPrefix(id.name + "-") }
+            paths = state.topRows.filter { isOf($0.destination, id.name) }
         case .edge(let id)?:
             guard let e = state.data.edges.first(where: { $0.edge == id }) else {
                 screen.put("this edge has no data in this window", x: 1, y: y, style: Style(.muted))
                 return
             }
-            title = "edge \(id.source.name) \(u ? "→" : "->") \(id.destination.name)   secured \(e.noTLSReason.isEmpty ? "yes" : "no (\(e.noTLSReason))")"
+            title = "edge \(id.source.name) \(u ? "→" : "->") \(id.destination.name)   secured \(e.noTLSReason.isEmpty ? "yes (mTLS)" : "no: " + EdgesView.secured(e))"
             traffic = e.traffic
             history = state.history["e:\(edgeKey(id))"] ?? History()
-            paths = state.top.sortedRows.filter { $0.destination.hasPrefix(id.destination.name) }
+            // This edge's requests only: both ends must be the edge's workloads (a pod is named
+            // after its workload and a dash).
+            paths = state.topRows.filter { isOf($0.source, id.source.name) && isOf($0.destination, id.destination.name) }
         }
-        let health = Health(success: traffic.success)
+        let health = down ? Health.down : Health(success: traffic.success)
         screen.put(title, x: 1, y: y, style: Style(.header, bold: true))
         y += 1
-        screen.put("\(health.symbol(unicode: u)) success \(Format.percent(traffic.success))   rps \(Format.rps(traffic.rps))   "
+        // Why its numbers are missing, before anything else: the scrape errors of its proxies.
+        for t in failingTargets.prefix(3) {
+            let since = t.lastSuccessMs.map { "last answered \(DurationText.format(max(0, state.data.atMs - $0) / 1000 * 1000)) ago" } ?? "never answered"
+            screen.put("\(Health.down.symbol(unicode: u)) \(t.message ?? t.url)  (\(since), \(t.failures) failed in a row)", x: 1, y: y,
+                       style: Health.down.style, maxWidth: area.width - 2)
+            y += 1
+        }
+        screen.put("\(health.symbol(unicode: u))\(down ? " down:" : "") success \(Format.percent(traffic.success))   rps \(Format.rps(traffic.rps))   "
                    + "p50 \(Format.ms(traffic.latencyP50))   p95 \(Format.ms(traffic.latencyP95))   p99 \(Format.ms(traffic.latencyP99))",
                    x: 1, y: y, style: health.style)
         y += 2
-        let sparkWidth = max(10, min(History.length, area.width - 22))
-        for (label, values, floor) in [("success", history.success, Optional(0.8)), ("rps", history.rps, nil), ("p99 ms", history.p99, nil)] {
+        // Each sparkline says its range and its span: the last points, one per refresh.
+        let sparkWidth = max(10, min(History.length, area.width - 50))
+        let formats: [(String, [Double?], Double?, (Double) -> String)] = [
+            ("success", history.success, 0.8, { StatView.percent($0) }), ("rps", history.rps, nil, { format1($0) }),
+            ("p99 ms", history.p99, nil, { StatView.milliseconds($0) }),
+        ]
+        for (label, values, floor, format) in formats {
             screen.put(label.padding(toLength: 9, withPad: " ", startingAt: 0), x: 1, y: y, style: Style(.muted))
             screen.put(Sparkline.render(values, width: sparkWidth, unicode: u, floor: floor), x: 11, y: y, style: Style(.accent))
+            let shown = values.suffix(sparkWidth).compactMap { $0 }
+            if let lo = shown.min(), let hi = shown.max() {
+                let span = DurationText.format(Int64(values.suffix(sparkWidth).count * state.refreshMs))
+                let floorNote = floor.map { lo < $0 ? "" : ", floor \(format($0))" } ?? ""
+                screen.put("\(format(lo))\(u ? "–" : "-")\(format(hi)) over \(span)\(floorNote)", x: 12 + sparkWidth, y: y, style: Style(.muted),
+                           maxWidth: area.width - 13 - sparkWidth)
+            }
             y += 1
         }
         y += 1
-        // The latency histogram: share of requests per bucket, from the cumulative rates.
-        screen.put("latency (share of requests per bucket, over the window)", x: 1, y: y, style: Style(.header))
+        // The latency histogram: share of requests per bucket over the whole window (not the
+        // last scrape interval the quantiles' irate looks at).
+        screen.put("latency (share of requests per bucket, last \(DurationText.format(state.data.windowMs)))", x: 1, y: y, style: Style(.header))
         y += 1
-        let total = traffic.buckets.last?.perSecond ?? 0
+        let total = traffic.windowBuckets.last?.perSecond ?? 0
         var previous = 0.0
         var lines: [(label: String, share: Double)] = []
         var lastFinite = 0.0
-        for b in traffic.buckets {
+        for b in traffic.windowBuckets {
             let share = total > 0 ? (b.perSecond - previous) / total : 0
             previous = b.perSecond
             if b.le.isInfinite {
@@ -78,16 +107,17 @@ enum DetailScreen {
             y += 1
         }
         if total == 0 {
-            screen.put("no responses in the window", x: 1, y: y, style: Style(.muted))
+            screen.put(down ? "no proxy of it answered its last scrape: its responses are unknown (0 Targets)" : "no responses in the window", x: 1, y: y, style: Style(.muted))
             y += 1
         }
         if !paths.isEmpty, y + 2 < area.y + area.height {
             y += 1
-            screen.put("top paths (from tap)", x: 1, y: y, style: Style(.header))
+            screen.put("top paths (from tap, last \(DurationText.format(state.data.windowMs > 0 ? state.data.windowMs : state.windowMs)))", x: 1, y: y, style: Style(.header))
             y += 1
             for p in paths.prefix(area.y + area.height - y) {
                 let sr = p.successRate.map(StatView.percent) ?? "-"
-                screen.put("\(p.method) \(p.path)", x: 1, y: y, style: Style(.text), maxWidth: max(10, area.width - 30))
+                let room = max(10, area.width - 30)
+                screen.put(Column.Cut.middle.shorten("\(p.method) \(p.path)", to: room, unicode: u), x: 1, y: y, style: Style(.text), maxWidth: room)
                 screen.put("\(p.count)  \(sr)  last \(TopAggregator.format(nanos: p.last))", x: max(12, area.width - 28), y: y, style: Style(.muted))
                 y += 1
             }
@@ -98,10 +128,12 @@ enum DetailScreen {
 /// 5 Top: requests grouped by source, destination and path, from tap, as linkerd viz top.
 enum TopScreen {
     static func draw(_ state: DashboardState, in area: Area, _ screen: inout Screen) {
-        let rows = state.top.sortedRows.filter { state.matchesFilter("\($0.source) \($0.destination) \($0.method) \($0.path)") }
+        let rows = state.topRows.filter { state.matchesFilter("\($0.source) \($0.destination) \($0.method) \($0.path)") }
         guard !rows.isEmpty else {
             let why = state.tapSources == 0 ? "no tap source: start meshtop with --tap host:port (the demo has them)"
-                : (state.top.rows.isEmpty ? "waiting for requests from \(state.tapSources) tap source(s)…" : "nothing matches the filter \"\(state.filter)\"")
+                : state.top.rows.isEmpty ? "waiting for requests from \(state.tapSources) tap source(s)…"
+                : state.filter.isEmpty ? "no request finished in the last \(DurationText.format(state.data.windowMs > 0 ? state.data.windowMs : state.windowMs))"
+                : "nothing matches the filter \"\(state.filter)\""
             screen.put(why, x: 1, y: area.y, style: Style(.muted))
             return
         }
@@ -109,8 +141,8 @@ enum TopScreen {
         let wide = area.width >= 110
         let fixed = 1 + 5 + 5 + 5 + 5 + 7 + 2 * 8 + (wide ? 14 : 0)
         let flexible = max(8, (area.width - fixed) / 3)
-        var columns = [Column("", .left), Column("Source", .left, maxWidth: flexible), Column("Destination", .left, maxWidth: flexible),
-                       Column("Request", .left, maxWidth: flexible + (area.width - fixed) % 3),
+        var columns = [Column("", .left), Column("Source", .left, maxWidth: flexible, cut: .middle), Column("Destination", .left, maxWidth: flexible, cut: .middle),
+                       Column("Request", .left, maxWidth: flexible + (area.width - fixed) % 3, cut: .distinct),
                        Column("Count"), Column("Best"), Column("Worst"), Column("Last"), Column("Success")]
         if wide { columns += [Column("P50"), Column("P99")] }
         let cells: [[TableCell]] = rows.map { r in

@@ -104,7 +104,7 @@ enum GraphScreen {
         for n in l.position.keys.sorted() {
             let o = origin(n)
             let w = state.data.workload(n)
-            let health = Health(success: w?.success)
+            let health = w.map { Health($0) } ?? .idle
             let border = Style(health == .idle ? .border : health.role)
             let h = u ? "─" : "-", v = u ? "│" : "|"
             screen.put((u ? "┌" : "+") + String(repeating: h, count: boxWidth - 2) + (u ? "┐" : "+"), x: o.x, y: o.y, style: border)
@@ -115,7 +115,7 @@ enum GraphScreen {
             if rowHeight > 3 {
                 let symbol = health.symbol(unicode: u), percent = Format.percent(w?.success)
                 // The longest form that fits under the box (a cut one would read as another number).
-                let forms = w?.rps == nil ? ["\(symbol) no inbound"]
+                let forms = health == .down ? ["\(symbol) down"] : w?.rps == nil ? ["\(symbol) no inbound"]
                     : ["\(symbol) \(percent) \(Format.rps(w?.rps))/s", "\(symbol) \(percent) \(Int((w?.rps ?? 0).rounded()))/s", "\(symbol) \(percent)"]
                 let text = forms.first { $0.count <= boxWidth } ?? forms.last!
                 screen.put(text, x: o.x + 1, y: o.y + 3, style: health.style, maxWidth: boxWidth)

@@ -5,17 +5,43 @@ import TerminalUI
 enum OverviewScreen {
     static func rows(_ state: DashboardState) -> [GoldenMetrics] {
         let visible = state.data.workloads.filter { state.matchesFilter($0.workload.name) }
-        return state.sorted(visible, name: { $0.workload.name }, success: \.success, rps: \.rps, p99: \.latencyP99)
+        return state.sorted(visible, name: { $0.workload.name }, success: \.healthSortKey, rps: \.rps, p99: \.latencyP99)
+    }
+
+    /// Targets that do not answer (or answer with bad metrics): their workloads' numbers are
+    /// missing, not good, so they are said first.
+    static func downLine(_ data: DashboardData) -> String? {
+        let down = data.targets.filter { $0.state == .down || $0.state == .badFormat }
+        let active = data.targets.filter { $0.state != .gone }.count
+        guard !down.isEmpty else { return nil }
+        if down.count == active {
+            return "all \(active) target\(active == 1 ? "" : "s") down: \(down[0].message ?? down[0].url)  (0 Targets)"
+        }
+        let names = down.map { $0.workload.isEmpty ? $0.url : $0.workload }
+        return "\(down.count) of \(active) targets down: \(names.prefix(3).joined(separator: ", "))\(names.count > 3 ? ", …" : "")  (0 Targets)"
+    }
+
+    /// The headline when no edge is failing: what is known, never ✔ for what is not.
+    static func headline(_ data: DashboardData) -> (Health, String)? {
+        if data.atMs == 0 { return (.unknown, "waiting for the first scrape") }
+        if data.targetsTotal > 0 && data.targetsUp == 0 { return nil }  // the down line says it all
+        if data.edges.isEmpty { return (.idle, "no edges in this window") }
+        return (.healthy, "all \(data.edges.count) edges at 99% or better")
     }
 
     static func draw(_ state: DashboardState, in area: Area, _ screen: inout Screen) {
         var y = area.y
+        if let line = downLine(state.data) {
+            screen.put("\(Health.down.symbol(unicode: screen.unicode)) \(line)", x: 1, y: y, style: Health.down.style, maxWidth: area.width - 2)
+            y += 1
+        }
         // The worst edges, so the failing call is on screen first.
         let bad = state.data.edges.filter { ($0.traffic.success ?? 1) < 0.99 }.sorted { ($0.traffic.success ?? 1) < ($1.traffic.success ?? 1) }
         if bad.isEmpty {
-            let note = state.data.edges.isEmpty ? "no edges yet" : "all \(state.data.edges.count) edges at 99% or better"
-            screen.put(Health.healthy.symbol(unicode: screen.unicode) + " " + note, x: 1, y: y, style: Style(.good))
-            y += 1
+            if let h = headline(state.data) {
+                screen.put(h.0.symbol(unicode: screen.unicode) + " " + h.1, x: 1, y: y, style: h.0.style, maxWidth: area.width - 2)
+                y += 1
+            }
         } else {
             let arrow = screen.unicode ? "→" : "->"
             for e in bad.prefix(2) {
@@ -29,26 +55,36 @@ enum OverviewScreen {
         y += 1
         let rows = rows(state)
         guard !rows.isEmpty else {
-            let why = state.data.workloads.isEmpty ? "no workloads yet: waiting for the first scrapes of \(state.source)" : "nothing matches the filter \"\(state.filter)\""
+            let why: String
+            if !state.data.workloads.isEmpty {
+                why = "nothing matches the filter \"\(state.filter)\""
+            } else if state.data.atMs == 0 {
+                why = "no workloads yet: waiting for the first scrapes of \(state.source)"
+            } else if let ns = state.namespace {
+                why = "no workloads in namespace \(ns) (scrapes answer; :ns alone shows every namespace)"
+            } else {
+                why = "no workloads: no target answered with metrics (0 Targets says why)"
+            }
             screen.put(why, x: 1, y: y, style: Style(.muted))
             return
         }
         let trendWidth = max(0, min(20, screen.width - 76))
         let unicode = screen.unicode
-        var columns = [Column("", .left), Column("NAME", .left), Column("MESHED"), Column("SUCCESS"), Column("RPS"),
-                       Column("P50"), Column("P95"), Column("P99"), Column("TCP")]
+        var columns = [Column("", .left), Column(state.sortTitle("NAME", .name, unicode: unicode), .left, cut: .middle), Column("MESHED"),
+                       Column(state.sortTitle("SUCCESS", .health, unicode: unicode)), Column(state.sortTitle("RPS", .rps, unicode: unicode)),
+                       Column("P50"), Column("P95"), Column(state.sortTitle("P99", .p99, unicode: unicode)), Column("TCP")]
         if state.namespace == nil { columns.insert(Column("NAMESPACE", .left), at: 1) }
         if trendWidth >= 6 { columns.append(Column("RPS TREND", .left)) }
         let selected = state.selected
         screen.drawScrollingTable(columns, count: rows.count, in: Area(x: area.x, y: y, width: area.width, height: area.y + area.height - y),
                                   selected: selected) { i in
             let r = rows[i]
-            let health = Health(success: r.success)
+            let health = Health(r)
             var row = [
                 TableCell(health.symbol(unicode: unicode), health.style),
                 TableCell(r.workload.name, Style(.text, bold: true)),
                 TableCell("\(r.meshedPods)/\(r.runningPods)", Style(r.meshedPods < r.runningPods ? .warn : .text)),
-                TableCell(Format.percent(r.success), health.style),
+                TableCell(r.isDown ? "down" : Format.percent(r.success), health.style),
                 TableCell(Format.rps(r.rps)),
                 TableCell(Format.ms(r.latencyP50)),
                 TableCell(Format.ms(r.latencyP95)),
@@ -82,8 +118,10 @@ enum EdgesScreen {
         // mTLS identities (shortened as linkerd does) when any edge has them and there is room.
         let identities = screen.width >= 120 && rows.contains { !$0.clientID.isEmpty || !$0.serverID.isEmpty }
         let trendWidth = max(0, min(20, screen.width - (identities ? 124 : 84)))
-        var columns = [Column("", .left), Column("SRC", .left), Column("DST", .left), Column("SUCCESS"), Column("RPS"),
-                       Column("P50"), Column("P95"), Column("P99"), Column("SECURED", .left)]
+        let u = screen.unicode
+        var columns = [Column("", .left), Column(state.sortTitle("SRC", .name, unicode: u), .left, cut: .middle), Column("DST", .left, cut: .middle),
+                       Column(state.sortTitle("SUCCESS", .health, unicode: u)), Column(state.sortTitle("RPS", .rps, unicode: u)),
+                       Column("P50"), Column("P95"), Column(state.sortTitle("P99", .p99, unicode: u)), Column("SECURED", .left)]
         if identities { columns += [Column("CLIENT ID", .left, maxWidth: 20), Column("SERVER ID", .left, maxWidth: 20)] }
         if trendWidth >= 6 { columns.append(Column("SUCCESS TREND", .left)) }
         let cells: [[TableCell]] = rows.map { e in

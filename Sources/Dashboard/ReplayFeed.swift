@@ -1,4 +1,5 @@
 public import MeshSources
+import MeshMetrics
 
 /// The dashboard's data from a recording, at the replay's position: the events up to it run
 /// through the same collector a live session uses, so the screen shows what it showed live.
@@ -28,6 +29,72 @@ public final class ReplayFeed: DashboardFeed, @unchecked Sendable {
             fed += 1
         }
         fedUpToMs = at
-        return DashboardData.make(from: collector, kindLabel: state.kindLabel, namespace: state.namespace, windowMs: state.windowMs)
+        var data = DashboardData.make(from: collector, kindLabel: state.kindLabel, namespace: state.namespace, windowMs: state.windowMs)
+        data.history = history(at: at, state: state)
+        return data
+    }
+
+    // MARK: History from the recording
+
+    /// The numbers of every workload and edge at one moment.
+    private struct Point {
+        var values: [String: (rps: Double?, success: Double?, p99: Double?)] = [:]
+    }
+
+    private var points: [Int64: Point] = [:]
+    private var pointsKey = ""
+
+    /// The sparklines' history as the recording has it: the moments on a grid of the refresh
+    /// step up to `at`, each computed from the samples up to it (not the positions visited, so a
+    /// jump shows what led there). A moment's numbers do not depend on how one got to it, so they
+    /// are kept (per kind, namespace, window and step) and a step forward computes one.
+    func history(at: Int64, state: DashboardState) -> [String: History] {
+        let step = Int64(max(250, state.refreshMs))
+        let key = "\(state.kindLabel)|\(state.namespace ?? "")|\(state.windowMs)|\(step)"
+        if key != pointsKey || points.count > 4 * History.length {
+            if key != pointsKey { points = [:] }
+            pointsKey = key
+            let oldest = at - Int64(History.length) * step
+            points = points.filter { $0.key >= oldest && $0.key <= at }
+        }
+        guard let first = startMs else { return [:] }
+        // The grid: `at` itself and the steps before it, back to the recording's start.
+        var moments: [Int64] = []
+        var t = at
+        while moments.count < History.length, t >= first {
+            moments.append(t)
+            t -= step
+        }
+        moments.reverse()
+        var out: [String: History] = [:]
+        for (i, t) in moments.enumerated() {
+            let p = points[t] ?? point(at: t, state: state)
+            points[t] = p
+            for (name, v) in p.values {
+                var h = out[name] ?? History()
+                // A workload or edge seen later than the first moment: gaps before it.
+                while h.rps.count < i { h.append(rps: nil, success: nil, p99: nil) }
+                h.append(rps: v.rps, success: v.success, p99: v.p99)
+                out[name] = h
+            }
+        }
+        for name in out.keys {
+            while out[name]!.rps.count < moments.count { out[name]!.append(rps: nil, success: nil, p99: nil) }
+        }
+        return out
+    }
+
+    private func point(at t: Int64, state: DashboardState) -> Point {
+        var p = Point()
+        guard let first = collector.firstScrapeMs, t > first else { return p }
+        let window = min(state.windowMs, t - first)
+        let store = collector.store
+        for w in store.stat(StatQuery(kindLabel: state.kindLabel, namespace: state.namespace, windowMs: window, atMs: t)) {
+            p.values["w:\(w.workload.namespace)/\(w.workload.name)"] = (w.rps, w.success, w.latencyP99)
+        }
+        for e in store.edges(kindLabel: state.kindLabel, namespace: state.namespace, windowMs: window, atMs: t) {
+            p.values["e:\(edgeKey(e.edge))"] = (e.traffic.rps, e.traffic.success, e.traffic.latencyP99)
+        }
+        return p
     }
 }

@@ -25,6 +25,7 @@ public enum DashboardScreen {
         case .top: TopScreen.draw(state, in: area, &screen)
         case .tap: TapScreen.draw(state, in: area, &screen)
         case .compare: CompareScreen.draw(state, in: area, &screen)
+        case .targets: TargetsScreen.draw(state, in: area, &screen)
         case .help: HelpScreen.draw(state, in: area, &screen)
         case .canary:
             if let w = state.canary { CanaryScreen.draw(w, in: area, &screen) }
@@ -36,17 +37,24 @@ public enum DashboardScreen {
 
     static func drawTitle(_ state: DashboardState, _ screen: inout Screen) {
         screen.fill(row: 0, style: Style(.header, reverse: true))
-        screen.put(" meshtop  \(state.title)", x: 0, y: 0, style: Style(.header, bold: true, reverse: true))
         let window = DurationText.format(state.data.windowMs > 0 ? state.data.windowMs : state.windowMs)
         let right = "\(state.namespace.map { "ns \($0)  " } ?? "")window \(window)  \(state.clockText) "
+        // The title gives way to the window and clock (cut in its middle), never overlapping them.
+        let room = max(0, screen.width - right.count - 1)
+        screen.put(Column.Cut.middle.shorten(" meshtop  \(state.title)", to: room, unicode: screen.unicode), x: 0, y: 0,
+                   style: Style(.header, bold: true, reverse: true), maxWidth: room)
         screen.put(right, x: max(0, screen.width - right.count), y: 0, style: Style(.header, reverse: true))
     }
 
     static func drawTabs(_ state: DashboardState, _ screen: inout Screen) {
         var x = 1
         var views = state.views
-        // Too narrow for every tab: Help goes (8 and ? still open it).
-        if views.reduce(0, { $0 + "\($1.rawValue) \($1.title)".count + 2 }) >= screen.width { views.removeAll { $0 == .help && state.view != .help } }
+        // Too narrow for every tab: Help goes first (8 and ? still open it), then Targets (0),
+        // never the view on screen.
+        for spare in [ViewKind.help, .targets, .tap, .compare] where spare != state.view {
+            guard views.reduce(0, { $0 + "\($1.rawValue) \($1.title)".count + 2 }) >= screen.width else { break }
+            views.removeAll { $0 == spare }
+        }
         for v in views {
             let label = "\(v.rawValue) \(v.title)"
             guard x + label.count < screen.width else { break }
@@ -113,19 +121,30 @@ struct Area {
 /// A workload's or edge's health from its success rate: its colour and its symbol, so meaning
 /// never rests on colour alone.
 enum Health: Equatable {
+    /// From the success rate: at least 99%, at least 95%, below; idle is answered scrapes that
+    /// show no responses in the window.
     case healthy, degraded, failing, idle
+    /// No proxy of it answered its last scrape: its numbers are not known, not zero.
+    case down
+    /// Nothing known yet (no scrape has come back).
+    case unknown
 
     init(success: Double?) {
         guard let s = success else { self = .idle; return }
         self = s >= 0.99 ? .healthy : (s >= 0.95 ? .degraded : .failing)
     }
 
+    /// A workload's health: down when none of its proxies answered, else from its success rate.
+    init(_ w: GoldenMetrics) {
+        self = w.isDown ? .down : Health(success: w.success)
+    }
+
     var role: Role {
         switch self {
         case .healthy: return .good
         case .degraded: return .warn
-        case .failing: return .bad
-        case .idle: return .muted
+        case .failing, .down: return .bad
+        case .idle, .unknown: return .muted
         }
     }
 
@@ -135,10 +154,19 @@ enum Health: Equatable {
         case .degraded: return unicode ? "▲" : "~"
         case .failing: return unicode ? "✖" : "X"
         case .idle: return unicode ? "·" : "."
+        case .down: return unicode ? "⊘" : "!"
+        case .unknown: return "?"
         }
     }
 
-    var style: Style { Style(role, bold: self == .failing) }
+    var style: Style { Style(role, bold: self == .failing || self == .down) }
+}
+
+extension GoldenMetrics {
+    /// Known instances, none of which answered its last scrape.
+    var isDown: Bool { runningPods > 0 && meshedPods == 0 }
+    /// The key health sorting uses: down before the worst success rate, idle last.
+    var healthSortKey: Double? { isDown ? -1 : success }
 }
 
 /// Small pictures of recent values.
@@ -190,6 +218,13 @@ extension Screen {
 
 /// Filtering and sorting, as the views share them.
 extension DashboardState {
+    /// `title` with the sort mark when the list is sorted by `key`: `↓` in the key's own order
+    /// (worst, A–Z, busiest, slowest first), `↑` reversed (`v` and `^` in ASCII).
+    func sortTitle(_ title: String, _ key: SortKey, unicode: Bool) -> String {
+        guard sort == key else { return title }
+        return title + (sortReversed ? (unicode ? "↑" : "^") : (unicode ? "↓" : "v"))
+    }
+
     func matchesFilter(_ text: String) -> Bool {
         filter.isEmpty || text.localizedLowercase.contains(filter.localizedLowercase)
     }

@@ -33,6 +33,8 @@ public struct GoldenMetrics: Sendable, Equatable {
     public var writeBytesRate: Double?
     /// The latency distribution behind the quantiles.
     public var latencyBuckets: [LatencyBucket] = []
+    /// The latency distribution over the whole window.
+    public var windowLatencyBuckets: [LatencyBucket] = []
 
     /// The traffic part: success, RPS, quantiles and the latency distribution behind them.
     public var traffic: TrafficMetrics {
@@ -44,6 +46,7 @@ public struct GoldenMetrics: Sendable, Equatable {
             t.latencyP95 = latencyP95
             t.latencyP99 = latencyP99
             t.buckets = latencyBuckets
+            t.windowBuckets = windowLatencyBuckets
             return t
         }
         set {
@@ -53,6 +56,7 @@ public struct GoldenMetrics: Sendable, Equatable {
             latencyP95 = newValue.latencyP95
             latencyP99 = newValue.latencyP99
             latencyBuckets = newValue.buckets
+            windowLatencyBuckets = newValue.windowBuckets
         }
     }
 
@@ -90,8 +94,12 @@ public struct LatencyBucket: Sendable, Equatable {
 
 /// Success, request rate and latency quantiles of one group of series.
 public struct TrafficMetrics: Sendable, Equatable {
-    /// The cumulative latency distribution the quantiles come from, by bound.
+    /// The cumulative latency distribution the quantiles come from, by bound: the latest rate
+    /// (`irate`, as linkerd viz's quantiles use), so it covers the last scrape interval only.
     public var buckets: [LatencyBucket] = []
+    /// The cumulative latency distribution over the whole window (`increase` per bound, per
+    /// second of the window): what a histogram headed "over the window" shows.
+    public var windowBuckets: [LatencyBucket] = []
     /// Successful responses over all responses, 0…1; nil with no responses.
     public var success: Double?
     /// nil when no series had two samples in the window (no traffic data), else responses per second.
@@ -142,12 +150,15 @@ extension MetricStore {
         let bounds = buckets.extraValues.map { $0 == "+Inf" ? Double.infinity : (Double($0) ?? .nan) }
         let width = bounds.count
         var table = [Double](repeating: 0, count: buckets.groups.count * width)
+        var windowTable = [Double](repeating: 0, count: buckets.groups.count * width)
         var present = [Bool](repeating: false, count: buckets.groups.count * width)
         for (i, id) in buckets.ids.enumerated() {
             let column = Int(buckets.extra[i])
-            guard !bounds[column].isNaN, let r = lastRate(of: id, from: start, through: end) else { continue }
+            let samples = points(of: id, from: start, through: end)
+            guard !bounds[column].isNaN, let r = PromQL.irate(samples) else { continue }
             let cell = Int(buckets.group[i]) * width + column
             table[cell] += r
+            windowTable[cell] += (PromQL.increase(samples, start: start, end: end) ?? 0) / windowSeconds
             present[cell] = true
         }
         for g in buckets.groups.indices {
@@ -160,6 +171,14 @@ extension MetricStore {
             }
             var t = out[buckets.groups[g]] ?? TrafficMetrics()
             t.buckets = list.sorted { $0.le < $1.le }.map { LatencyBucket(le: $0.le, perSecond: $0.count) }
+            // Extrapolated per series, so a bound may come out a hair under the one before it.
+            var running = 0.0
+            t.windowBuckets = (0..<width).filter { present[g * width + $0] }
+                .sorted { bounds[$0] < bounds[$1] }
+                .map { c in
+                    running = max(running, windowTable[g * width + c])
+                    return LatencyBucket(le: bounds[c], perSecond: running)
+                }
             t.latencyP50 = q(0.5)
             t.latencyP95 = q(0.95)
             t.latencyP99 = q(0.99)

@@ -6,8 +6,9 @@ import MeshTap
 import PromText
 import TerminalUI
 
-/// A fixed dashboard state: three workloads and their edges from two scrapes 10 s apart, some
-/// history, a mark to compare with, and tap events.
+/// A fixed dashboard state: three workloads and their edges from two scrapes 10 s apart, a fourth
+/// (payments) whose proxy stopped answering after the first, some history, a mark to compare
+/// with, and tap events.
 enum FixtureState {
     static func collector(scale: Double = 1, failuresVoting: Double = 14) throws -> Collector {
         var c = Collector()
@@ -41,6 +42,15 @@ enum FixtureState {
                 }
                 let target = ScrapeTarget(url: "http://127.0.0.1:1/\(name)", labels: [Label("deployment", name), Label("namespace", "emojivoto")])
                 results.append(ScrapeResult(target: target, startedMs: t, durationSeconds: 0.001, body: Array(body.utf8), error: nil))
+            }
+            // payments: answered the first scrape, then its proxy went away (a down target).
+            let payments = ScrapeTarget(url: "http://127.0.0.1:1/payments", labels: [Label("deployment", "payments"), Label("namespace", "emojivoto")])
+            if k == 0 {
+                let body = "response_total{direction=\"inbound\",status_code=\"200\",classification=\"success\"} 50\n"
+                results.append(ScrapeResult(target: payments, startedMs: t, durationSeconds: 0.001, body: Array(body.utf8), error: nil))
+            } else {
+                results.append(ScrapeResult(target: payments, startedMs: t, durationSeconds: 0.001, body: nil,
+                                            error: "http://127.0.0.1:1/payments: connection refused"))
             }
             c.ingest(results)
         }
@@ -86,7 +96,7 @@ enum FixtureState {
 @Suite struct GoldenScreens {
     static let views: [(ViewKind, [Key])] = [
         (.overview, []), (.edges, []), (.graph, []), (.detail, [.character("1"), .enter]), (.top, []), (.tap, []),
-        (.compare, []), (.help, []),
+        (.compare, []), (.targets, []), (.help, []),
     ]
 
     @Test(arguments: views.map(\.0))
