@@ -400,7 +400,7 @@ def detect_test(report, app_port, silent, baseline):
             partial.sweep(0)
         wait_until(watcher, silent, CLOSE_WITHIN)
         wait_until(partial, 1, max(0.0, CLOSE_WITHIN - (time.time() - t_trickle)))
-        partial_closed = partial.closed[0][2] - partial.closed[0][1] if partial.closed else None
+        partial_closed = partial.closed[0][1] - partial.closed[0][0] if partial.closed else None
         closed = len(watcher.closed)
         print(f"# detect: {closed}/{silent} silent connections closed ({latencies(watcher)}); the trickler "
               f"{'was closed after %.2f s' % trickle_closed if trickle_closed is not None else 'was not closed'} "
@@ -564,8 +564,8 @@ def main():
         clients = fit
     print(f"# {'FULL' if opts.full else 'QUICK'}: C = {clients:,} connections, M = {cap:,}; this process's "
           f"RLIMIT_NOFILE {soft:,} / {hard:,} (meshproxy inherits it)", flush=True)
-    if soft < clients + 100:
-        print(f"# warning: {soft:,} open files is not enough for {clients:,} client sockets", flush=True)
+    if soft < need - 900:
+        print(f"# warning: {soft:,} open files is not enough for {clients:,} client sockets held at once", flush=True)
 
     report = Report()
     app_port, _ = start_nginx(NGINX_CONF)
