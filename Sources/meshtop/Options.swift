@@ -196,6 +196,9 @@ func replaySnapshot(path: String, at: String?) throws -> Snapshot {
         guard let atMs = TimeSpec.milliseconds(at, startMs: first, endMs: last) else {
             throw Exit.input("--at \(at): not a time (try -5m, +30s, 21:30:05 or 2026-11-25T21:30:05Z)")
         }
+        guard atMs >= first, atMs <= last else {
+            throw Exit.input("--at \(at) is \(atMs < first ? "before" : "after") the recording: \(path) runs from \(TimeSpec.format(first)) to \(TimeSpec.format(last)) (\(DurationText.format(last - first)))")
+        }
         let reader = try RecordingReader(path: path)
         var collector = Collector()
         try collector.replay(reader, untilMs: atMs)
@@ -213,7 +216,7 @@ extension Snapshot {
         guard held < windowMs else { return nil }
         let asked = DurationText.format(windowMs)
         if exactWindow {
-            return "-t \(asked) reaches back before the recording starts: only \(DurationText.format(held)) of data precede --at, so rates are over that span"
+            return "-t \(asked) reaches back before the recording starts: only \(DurationText.format(held)) of data precede --at; as Prometheus would, rates are over the whole \(asked), so they read low (-t \(DurationText.format(held)) or less covers only recorded time)"
         }
         return "-t \(asked) is longer than the data: reporting over the \(DurationText.format(held)) between the two scrapes (--sample); use --replay or --prometheus for a \(asked) window"
     }

@@ -178,6 +178,8 @@ import PromText
         let r = try run(meshtopBinary, ["stat", "deploy", "--replay", rec, "--at", "+20s", "-t", "10m"])
         #expect(r.status == 0, "\(r.stderr)")
         #expect(r.stderr.contains("-t 10m reaches back before the recording starts: only 20s of data"), "\(r.stderr)")
+        let outside = try run(meshtopBinary, ["edges", "deploy", "--replay", rec, "--at", "-5m"])
+        #expect(outside.status == 2 && outside.stderr.contains("--at -5m is before the recording"), "\(outside.stderr)")
     }
 
     // MARK: symbols mean health; truncation keeps what differs; marks and steps

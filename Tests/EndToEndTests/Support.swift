@@ -27,7 +27,8 @@ var meshtopBinary: URL {
 
 /// Runs a command to completion, with a time limit, and returns its exit code and output
 /// (captured in temporary files, so a chatty child never blocks on a full pipe).
-func run(_ executable: URL, _ arguments: [String], timeout: TimeInterval = 60, environment: [String: String] = [:]) throws -> (status: Int32, stdout: String, stderr: String) {
+func run(_ executable: URL, _ arguments: [String], timeout: TimeInterval = 60, environment: [String: String] = [:],
+         directory: URL? = nil) throws -> (status: Int32, stdout: String, stderr: String) {
     let dir = FileManager.default.temporaryDirectory.appendingPathComponent("meshtop-test-\(UUID().uuidString)")
     try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
     defer { try? FileManager.default.removeItem(at: dir) }
@@ -38,6 +39,7 @@ func run(_ executable: URL, _ arguments: [String], timeout: TimeInterval = 60, e
     let process = Process()
     process.executableURL = executable
     process.arguments = arguments
+    if let directory { process.currentDirectoryURL = directory }
     if !environment.isEmpty { process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 } }
     process.standardOutput = try FileHandle(forWritingTo: outURL)
     process.standardError = try FileHandle(forWritingTo: errURL)
