@@ -20,6 +20,9 @@ public struct DashboardData: Sendable, Equatable {
     /// A replay's sparklines, from the recording at the moments before `atMs`; nil for live
     /// data, whose history is what the session saw.
     public var history: [String: History]?
+    /// The responses behind each workload's (`w:ns/name`) and edge's (`e:…`) success rate, by
+    /// HTTP status, gRPC status and stream error: the cause, one key (Enter) from the failing row.
+    public var breakdown: [String: [ResponseShare]] = [:]
 
     public init() {}
 
@@ -35,6 +38,7 @@ public struct DashboardData: Sendable, Equatable {
         d.windowMs = collector.effectiveWindow(windowMs)
         d.workloads = collector.store.stat(StatQuery(kindLabel: kindLabel, namespace: namespace, windowMs: d.windowMs, atMs: at))
         d.edges = collector.store.edges(kindLabel: kindLabel, namespace: namespace, windowMs: d.windowMs, atMs: at)
+        d.breakdown = breakdown(collector.store, kindLabel: kindLabel, namespace: namespace, windowMs: d.windowMs, atMs: at)
         d.targetsUp = collector.upCount
         d.targetStates = collector.stateSummary
         d.targetsTotal = collector.activeCount
@@ -42,6 +46,20 @@ public struct DashboardData: Sendable, Equatable {
         if let e = collector.recordingError { d.problems.insert(e, at: 0) }
         if let e = collector.targetsFileProblem { d.problems.insert(e, at: 0) }
         return d
+    }
+
+    static func breakdown(_ store: MetricStore, kindLabel: String, namespace: String?, windowMs: Int64, atMs: Int64) -> [String: [ResponseShare]] {
+        var scope: [Matcher] = [.ne(kindLabel, "")]
+        if let namespace { scope.append(.eq("namespace", namespace)) }
+        var out: [String: [ResponseShare]] = [:]
+        for (g, shares) in store.responseBreakdown(scope + [.eq("direction", "inbound")], groupBy: ["namespace", kindLabel], windowMs: windowMs, at: atMs) {
+            out["w:\(g[0])/\(g[1])"] = shares
+        }
+        let edgeScope = scope + [.eq("direction", "outbound"), .ne("dst_" + kindLabel, "")]
+        for (g, shares) in store.responseBreakdown(edgeScope, groupBy: ["namespace", kindLabel, "dst_namespace", "dst_" + kindLabel], windowMs: windowMs, at: atMs) {
+            out["e:" + edgeKey(EdgeID(source: WorkloadID(namespace: g[0], name: g[1]), destination: WorkloadID(namespace: g[2], name: g[3])))] = shares
+        }
+        return out
     }
 
     /// The workload `id`'s metrics, if it is known.

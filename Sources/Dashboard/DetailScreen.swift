@@ -17,11 +17,13 @@ enum DetailScreen {
         var paths: [TopRow] = []
         var down = false
         var failingTargets: [TargetRow] = []
+        var breakdown: [ResponseShare] = []
         switch state.detail {
         case nil:
             screen.put("nothing selected: pick a workload (1 Overview) or an edge (2 Edges, 3 Graph) and press Enter", x: 1, y: y, style: Style(.muted))
             return
         case .workload(let id)?:
+            breakdown = state.data.breakdown["w:\(id.namespace)/\(id.name)"] ?? []
             guard let w = state.data.workload(id) else {
                 screen.put("\(id.name) has no data in this window", x: 1, y: y, style: Style(.muted))
                 return
@@ -33,6 +35,7 @@ enum DetailScreen {
             history = state.history["w:\(id.namespace)/\(id.name)"] ?? History()
             paths = state.topRows.filter { isOf($0.destination, id.name) }
         case .edge(let id)?:
+            breakdown = state.data.breakdown["e:\(edgeKey(id))"] ?? []
             guard let e = state.data.edges.first(where: { $0.edge == id }) else {
                 screen.put("this edge has no data in this window", x: 1, y: y, style: Style(.muted))
                 return
@@ -57,7 +60,19 @@ enum DetailScreen {
         screen.put("\(health.symbol(unicode: u))\(down ? " down:" : "") success \(Format.percent(traffic.success))   rps \(Format.rps(traffic.rps))   "
                    + "p50 \(Format.ms(traffic.latencyP50))   p95 \(Format.ms(traffic.latencyP95))   p99 \(Format.ms(traffic.latencyP99))",
                    x: 1, y: y, style: health.style)
-        y += 2
+        y += 1
+        // What the responses were (failures first): the cause of a low success rate at a glance.
+        if !breakdown.isEmpty {
+            let total = max(breakdown.reduce(0) { $0 + $1.perSecond }, 1e-9)
+            var x = screen.put("responses", x: 1, y: y, style: Style(.muted))
+            x = max(x, 11)
+            for share in breakdown.prefix(6) {
+                let text = "\(share.label) \(format1(share.perSecond))/s (\(format1(share.perSecond / total * 100))%)   "
+                guard x + text.count - 3 <= area.width else { break }
+                x = screen.put(text, x: x, y: y, style: share.failure ? Style(.bad, bold: true) : Style(.text))
+            }
+        }
+        y += 1
         // Each sparkline says its range and its span: the last points, one per refresh.
         let sparkWidth = max(10, min(History.length, area.width - 50))
         let formats: [(String, [Double?], Double?, (Double) -> String)] = [

@@ -68,13 +68,18 @@ enum OverviewScreen {
             screen.put(why, x: 1, y: y, style: Style(.muted))
             return
         }
+        // Trends: success first (what an incident is about), then RPS where there is room; each
+        // titled with its span (one point per refresh).
         let trendWidth = max(0, min(20, screen.width - 76))
+        let rpsTrendWidth = max(0, min(20, screen.width - 76 - trendWidth - 2))
+        let span = DurationText.format(Int64(trendWidth * state.refreshMs))
         let unicode = screen.unicode
         var columns = [Column("", .left), Column(state.sortTitle("NAME", .name, unicode: unicode), .left, cut: .middle), Column("MESHED"),
                        Column(state.sortTitle("SUCCESS", .health, unicode: unicode)), Column(state.sortTitle("RPS", .rps, unicode: unicode)),
                        Column("P50"), Column("P95"), Column(state.sortTitle("P99", .p99, unicode: unicode)), Column("TCP")]
         if state.namespace == nil { columns.insert(Column("NAMESPACE", .left), at: 1) }
-        if trendWidth >= 6 { columns.append(Column("RPS TREND", .left)) }
+        if trendWidth >= 6 { columns.append(Column("SUCCESS \(span)", .left)) }
+        if rpsTrendWidth >= 6 { columns.append(Column("RPS \(DurationText.format(Int64(rpsTrendWidth * state.refreshMs)))", .left)) }
         let selected = state.selected
         screen.drawScrollingTable(columns, count: rows.count, in: Area(x: area.x, y: y, width: area.width, height: area.y + area.height - y),
                                   selected: selected) { i in
@@ -92,9 +97,12 @@ enum OverviewScreen {
                 TableCell(r.tcpOpenConnections.map { String(Int($0)) } ?? "-"),
             ]
             if state.namespace == nil { row.insert(TableCell(r.workload.namespace, Style(.muted)), at: 1) }
+            let h = state.history["w:\(r.workload.namespace)/\(r.workload.name)"]
             if trendWidth >= 6 {
-                let h = state.history["w:\(r.workload.namespace)/\(r.workload.name)"]?.rps ?? []
-                row.append(TableCell(Sparkline.render(h, width: trendWidth, unicode: unicode), Style(.accent)))
+                row.append(TableCell(Sparkline.render(h?.success ?? [], width: trendWidth, unicode: unicode, floor: 0.8), Style(.accent)))
+            }
+            if rpsTrendWidth >= 6 {
+                row.append(TableCell(Sparkline.render(h?.rps ?? [], width: rpsTrendWidth, unicode: unicode), Style(.accent)))
             }
             return row
         }
@@ -123,7 +131,7 @@ enum EdgesScreen {
                        Column(state.sortTitle("SUCCESS", .health, unicode: u)), Column(state.sortTitle("RPS", .rps, unicode: u)),
                        Column("P50"), Column("P95"), Column(state.sortTitle("P99", .p99, unicode: u)), Column("SECURED", .left)]
         if identities { columns += [Column("CLIENT ID", .left, maxWidth: 20), Column("SERVER ID", .left, maxWidth: 20)] }
-        if trendWidth >= 6 { columns.append(Column("SUCCESS TREND", .left)) }
+        if trendWidth >= 6 { columns.append(Column("SUCCESS \(DurationText.format(Int64(trendWidth * state.refreshMs)))", .left)) }
         let cells: [[TableCell]] = rows.map { e in
             let health = Health(success: e.traffic.success)
             let secured = e.noTLSReason.isEmpty ? (screen.unicode ? "√ yes" : "yes") : "no"

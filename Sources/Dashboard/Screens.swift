@@ -200,14 +200,16 @@ extension Screen {
     /// a view of ten thousand rows costs what a view of a screenful does.
     mutating func drawScrollingTable(_ columns: [Column], count: Int, in area: Area, selected: Int?, row: (Int) -> [TableCell]) {
         guard area.height > 1 else { return }
-        let visible = area.height - 1
+        // More rows than fit: the last line says which are shown (not over the headers).
+        let scrolls = count > area.height - 1 && area.height > 2
+        let visible = area.height - 1 - (scrolls ? 1 : 0)
         let sel = selected.map { min($0, max(0, count - 1)) }
         let first = max(0, min((sel ?? 0) - visible + 1, count - visible))
         let shown = (first..<min(count, first + visible)).map(row)
         drawTable(columns, rows: shown, y: area.y, maxRows: visible, selected: sel.map { $0 - first })
-        if count > visible {
-            let note = " \(first + 1)-\(first + shown.count) of \(count) "
-            put(note, x: max(0, width - note.count - 1), y: area.y, style: Style(.muted))
+        if scrolls {
+            let note = " \(first + 1)-\(first + shown.count) of \(count) (j k PgUp PgDn) "
+            put(note, x: max(0, width - note.count - 1), y: area.y + area.height - 1, style: Style(.muted))
         }
     }
 

@@ -251,6 +251,37 @@ import PromText
         #expect(text.contains("90.28%–100.00% over 10s"), "\(text)")
     }
 
+    @Test func theCauseIsOneKeyFromTheFailingRow() throws {
+        var s = try FixtureState.state()
+        let overview = Self.render(s, 140, 40)
+        #expect(overview.contains("SUCCESS 20s") && overview.contains("RPS 20s"), "a success trend in Overview, with its span:\n\(overview)")
+        update(&s, .key(.character("j")))  // voting
+        update(&s, .key(.enter))
+        let text = Self.render(s)
+        let line = try #require(text.split(separator: "\n").first { $0.contains("responses") }, "\(text)")
+        #expect(line.contains("HTTP 500 1.4/s (9.7%)") && line.contains("HTTP 200 13.0/s (90.3%)"), "\(line)")
+        #expect(line.range(of: "HTTP 500")!.lowerBound < line.range(of: "HTTP 200")!.lowerBound, "failures first: \(line)")
+    }
+
+    @Test func theBreakdownNamesGRPCStatusesAndStreamErrors() throws {
+        var c = Collector()
+        let target = ScrapeTarget(url: "http://127.0.0.1:1/emoji", labels: [Label("deployment", "emoji"), Label("namespace", "e")])
+        for (t, k) in [(Int64(1_700_000_000_000), 0.0), (1_700_000_010_000, 1)] {
+            let body = """
+            response_total{direction="inbound",status_code="200",grpc_status="0",classification="success"} \(80 * k)
+            response_total{direction="inbound",status_code="200",grpc_status="14",classification="failure"} \(15 * k)
+            response_total{direction="inbound",error="timeout",classification="failure"} \(5 * k)
+
+            """
+            c.ingest([ScrapeResult(target: target, startedMs: t, durationSeconds: 0.001, body: Array(body.utf8), error: nil)])
+        }
+        let data = DashboardData.make(from: c, kindLabel: "deployment", namespace: nil, windowMs: 10_000)
+        let shares = try #require(data.breakdown["w:e/emoji"])
+        #expect(shares.map(\.label) == ["gRPC 14 UNAVAILABLE", "error timeout", "gRPC 0 OK"], "\(shares)")
+        #expect(shares.map(\.failure) == [true, true, false])
+        #expect(abs(shares[0].perSecond - 1.5) < 1e-9)
+    }
+
     // MARK: golden screens with a down target in the fixture
 
     @Test func incidentGoldens() throws {
