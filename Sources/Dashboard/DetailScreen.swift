@@ -122,7 +122,7 @@ enum DetailScreen {
             y += 1
         }
         if total == 0 {
-            screen.put(down ? "no proxy of it answered its last scrape: its responses are unknown (0 Targets)" : "no responses in the window", x: 1, y: y, style: Style(.muted))
+            screen.put(down ? "no proxy of it answered its last scrape: its responses are unknown (key 0: Targets)" : "no responses in the window", x: 1, y: y, style: Style(.muted))
             y += 1
         }
         if !paths.isEmpty, y + 2 < area.y + area.height {

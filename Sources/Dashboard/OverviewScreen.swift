@@ -15,10 +15,10 @@ enum OverviewScreen {
         let active = data.targets.filter { $0.state != .gone }.count
         guard !down.isEmpty else { return nil }
         if down.count == active {
-            return "all \(active) target\(active == 1 ? "" : "s") down: \(down[0].message ?? down[0].url)  (0 Targets)"
+            return "all \(active) target\(active == 1 ? "" : "s") down: \(down[0].message ?? down[0].url)  (key 0: Targets)"
         }
         let names = down.map { $0.workload.isEmpty ? $0.url : $0.workload }
-        return "\(down.count) of \(active) targets down: \(names.prefix(3).joined(separator: ", "))\(names.count > 3 ? ", …" : "")  (0 Targets)"
+        return "\(down.count) of \(active) targets down: \(names.prefix(3).joined(separator: ", "))\(names.count > 3 ? ", …" : "")  (key 0: Targets)"
     }
 
     /// The headline when no edge is failing: what is known, never ✔ for what is not.
@@ -63,7 +63,7 @@ enum OverviewScreen {
             } else if let ns = state.namespace {
                 why = "no workloads in namespace \(ns) (scrapes answer; :ns alone shows every namespace)"
             } else {
-                why = "no workloads: no target answered with metrics (0 Targets says why)"
+                why = "no workloads: no target answered with metrics (key 0, Targets, says why)"
             }
             screen.put(why, x: 1, y: y, style: Style(.muted))
             return

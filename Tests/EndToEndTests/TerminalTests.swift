@@ -109,8 +109,10 @@ struct TerminalTestError: Error, CustomStringConvertible {
         let rows = edges.split(separator: "\n").filter { $0.contains("%") && ($0.contains("✔") || $0.contains("✖") || $0.contains("▲")) }
         #expect(!rows.isEmpty && rows.allSatisfy { $0.contains("voting") }, "\(edges)")
         try pane.send("Enter")
-        let detail = try pane.wait(for: "[4 Detail]")
-        #expect(detail.contains("edge web") && detail.contains("latency"))
+        try pane.wait(for: "[4 Detail]")
+        // Wait for the whole view (a capture can catch it half painted); the edge is one of voting's.
+        let detail = try pane.wait(for: "latency (share")
+        #expect(detail.contains("edge ") && detail.contains("voting"), "\(detail)")
         try pane.send("Escape")
         try pane.send(":", "t", "a", "p", "Enter")
         try pane.wait(for: "[6 Tap]")
