@@ -29,10 +29,33 @@ struct ForwardedRequest {
 let hopByHopHeaders = ["connection", "keep-alive", "proxy-connection", "te", "upgrade", "proxy-authenticate", "proxy-authorization",
                        "transfer-encoding", "content-length", "expect"]
 
-/// The comma-separated tokens of every `name` header, trimmed and lowercased.
+/// The comma-separated tokens of every `name` header (`name` lowercase), trimmed and lowercased.
+/// Allocates nothing when there is no such header: most requests have none of the headers the
+/// proxy reads this way, and this runs several times per request.
 func headerTokens(_ headers: HTTPHeaders, _ name: String) -> [Substring] {
-    headers[canonicalForm: name].map { $0.lowercased()[...] }.flatMap { value -> [Substring] in
-        value.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingSpacesAndTabs() }
+    var tokens: [Substring] = []
+    for (n, value) in headers where n.equalsLowercase(name) {
+        for token in value.lowercased().split(separator: ",", omittingEmptySubsequences: false) {
+            tokens.append(token.trimmingSpacesAndTabs())
+        }
+    }
+    return tokens
+}
+
+/// How many `name` headers (`name` lowercase) there are, without building their values.
+func headerCount(_ headers: HTTPHeaders, _ name: String) -> Int {
+    var count = 0
+    for (n, _) in headers where n.equalsLowercase(name) { count += 1 }
+    return count
+}
+
+extension String {
+    /// Equal to `lowercase` (which is lowercase ASCII), ignoring ASCII case: a header name match
+    /// that builds no string.
+    func equalsLowercase(_ lowercase: String) -> Bool {
+        guard utf8.count == lowercase.utf8.count else { return false }
+        for (a, b) in zip(utf8, lowercase.utf8) where a != b && !(a >= 65 && a <= 90 && a + 32 == b) { return false }
+        return true
     }
 }
 
@@ -48,6 +71,8 @@ extension Substring {
 /// Removes hop-by-hop headers (and those `Connection` names), keeping `te: trailers`, which is
 /// end to end in practice (gRPC servers require it).
 func stripHopByHop(_ headers: inout HTTPHeaders) {
+    // Most messages carry none: then the headers are left as they are (no copy, no rewrite).
+    guard headers.contains(where: { name, _ in hopByHopHeaders.contains { name.equalsLowercase($0) } }) else { return }
     let trailers = headerTokens(headers, "te").contains("trailers")
     for named in headerTokens(headers, "connection") where !named.isEmpty && named != "close" && named != "keep-alive" {
         headers.remove(name: String(named))
@@ -75,7 +100,7 @@ func forwardedRequest(_ head: HTTPRequestHead) -> Result<ForwardedRequest, Frami
     }
     let headers = head.headers
     guard headers.count <= maxRequestHeaders else { return refuse(.requestHeaderFieldsTooLarge, "more than \(maxRequestHeaders) headers") }
-    let hosts = headers[canonicalForm: "host"].count
+    let hosts = headerCount(headers, "host")
     if hosts > 1 { return refuse(.badRequest, "more than one Host header") }
     if hosts == 0, head.version.isAtLeast11 { return refuse(.badRequest, "an HTTP/1.1 request needs a Host header") }
     for token in headerTokens(headers, "connection") where ["content-length", "transfer-encoding", "host"].contains(token) {
@@ -111,7 +136,7 @@ func forwardedRequest(_ head: HTTPRequestHead) -> Result<ForwardedRequest, Frami
     }
 
     var out = head
-    out.version = .http1_1
+    if out.version != .http1_1 { out.version = .http1_1 }  // a write copies the head's storage
     stripHopByHop(&out.headers)
     switch framing {
     case .length(let n): out.headers.add(name: "content-length", value: String(n))
@@ -149,7 +174,8 @@ func forwardedResponse(_ upstream: HTTPResponseHead, requestVersion: HTTPVersion
     let lengths = headerTokens(upstream.headers, "content-length")
     let length = lengths.first.flatMap { first in lengths.allSatisfy { $0 == first } ? contentLength(first) : nil }
     stripHopByHop(&head.headers)
-    head.version = requestVersion.isAtLeast11 ? .http1_1 : .http1_0
+    let version: HTTPVersion = requestVersion.isAtLeast11 ? .http1_1 : .http1_0
+    if head.version != version { head.version = version }
     let bodiless = upstream.status == .noContent || upstream.status == .notModified || upstream.status.code < 200
     var close = !keepAlive
     if let length {

@@ -191,7 +191,7 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
             let id = TapIDs.next()
             head.headers.replaceOrAdd(name: tapIDHeader, value: id)
             forwarded.head.headers.replaceOrAdd(name: tapIDHeader, value: id)
-        } else {
+        } else if headerCount(forwarded.head.headers, tapIDHeader) > 0 {
             forwarded.head.headers.remove(name: tapIDHeader)
         }
         let remote = context?.channel.remoteAddress
