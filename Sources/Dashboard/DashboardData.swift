@@ -29,7 +29,7 @@ public struct DashboardData: Sendable, Equatable {
     /// Computes the views' data from `collector` at its latest scrape.
     public static func make(from collector: Collector, kindLabel: String, namespace: String?, windowMs: Int64) -> DashboardData {
         var d = DashboardData()
-        d.targets = TargetRow.rows(collector.health.values)
+        d.targets = TargetRow.rows(collector.health.values, kindLabel: kindLabel)
         guard let at = collector.lastScrapeMs else {
             d.targetsTotal = collector.health.count
             return d
@@ -53,11 +53,11 @@ public struct DashboardData: Sendable, Equatable {
         if let namespace { scope.append(.eq("namespace", namespace)) }
         var out: [String: [ResponseShare]] = [:]
         for (g, shares) in store.responseBreakdown(scope + [.eq("direction", "inbound")], groupBy: ["namespace", kindLabel], windowMs: windowMs, at: atMs) {
-            out["w:\(g[0])/\(g[1])"] = shares
+            out[viewKey(WorkloadID(namespace: g[0], name: g[1]))] = shares
         }
         let edgeScope = scope + [.eq("direction", "outbound"), .ne("dst_" + kindLabel, "")]
         for (g, shares) in store.responseBreakdown(edgeScope, groupBy: ["namespace", kindLabel, "dst_namespace", "dst_" + kindLabel], windowMs: windowMs, at: atMs) {
-            out["e:" + edgeKey(EdgeID(source: WorkloadID(namespace: g[0], name: g[1]), destination: WorkloadID(namespace: g[2], name: g[3])))] = shares
+            out[viewKey(EdgeID(source: WorkloadID(namespace: g[0], name: g[1]), destination: WorkloadID(namespace: g[2], name: g[3])))] = shares
         }
         return out
     }
@@ -87,12 +87,13 @@ public struct TargetRow: Sendable, Equatable {
         self.failures = failures
     }
 
-    /// Down and bad-format first, then slow, up, gone; by URL within a state.
-    static func rows(_ health: some Sequence<TargetHealth>) -> [TargetRow] {
+    /// Down and bad-format first, then slow, up, gone; by URL within a state. The workload is
+    /// named by `kindLabel`, as the views name it.
+    static func rows(_ health: some Sequence<TargetHealth>, kindLabel: String) -> [TargetRow] {
         let rank: [TargetState: Int] = [.down: 0, .badFormat: 1, .slow: 2, .up: 3, .gone: 4]
         return health.map { h in
             let labels = Dictionary(h.target.labels.map { ($0.name, $0.value) }, uniquingKeysWith: { a, _ in a })
-            let name = ["deployment", "statefulset", "daemonset", "pod", "job"].lazy.compactMap { labels[$0] }.first
+            let name = labels[kindLabel]
             let workload = [labels["namespace"], name].compactMap { $0 }.joined(separator: "/")
             return TargetRow(url: h.target.url, workload: workload, state: h.state, message: h.message,
                              lastScrapeMs: h.lastScrapeMs, lastSuccessMs: h.lastSuccessMs, failures: h.failures)

@@ -166,10 +166,10 @@ public func update(_ state: inout DashboardState, _ action: Action) {
             return
         }
         for w in data.workloads {
-            state.history["w:\(w.workload.namespace)/\(w.workload.name)", default: History()].append(rps: w.rps, success: w.success, p99: w.latencyP99)
+            state.history[viewKey(w.workload), default: History()].append(rps: w.rps, success: w.success, p99: w.latencyP99)
         }
         for e in data.edges {
-            state.history["e:\(edgeKey(e.edge))", default: History()].append(rps: e.traffic.rps, success: e.traffic.success, p99: e.traffic.latencyP99)
+            state.history[viewKey(e.edge), default: History()].append(rps: e.traffic.rps, success: e.traffic.success, p99: e.traffic.latencyP99)
         }
     case .tick(let elapsedMs):
         guard var r = state.replay, !state.paused else { return }
@@ -197,6 +197,11 @@ public func update(_ state: inout DashboardState, _ action: Action) {
         handleKey(&state, key)
     }
 }
+
+/// The key of a workload's or an edge's history and breakdown (`w:ns/name`, `e:…`): one spelling
+/// for every place that files or looks them up.
+func viewKey(_ w: WorkloadID) -> String { "w:\(w.namespace)/\(w.name)" }
+func viewKey(_ e: EdgeID) -> String { "e:" + edgeKey(e) }
 
 func edgeKey(_ e: EdgeID) -> String {
     "\(e.source.namespace)/\(e.source.name)>\(e.destination.namespace)/\(e.destination.name)"

@@ -23,7 +23,7 @@ enum DetailScreen {
             screen.put("nothing selected: pick a workload (1 Overview) or an edge (2 Edges, 3 Graph) and press Enter", x: 1, y: y, style: Style(.muted))
             return
         case .workload(let id)?:
-            breakdown = state.data.breakdown["w:\(id.namespace)/\(id.name)"] ?? []
+            breakdown = state.data.breakdown[viewKey(id)] ?? []
             guard let w = state.data.workload(id) else {
                 screen.put("\(id.name) has no data in this window", x: 1, y: y, style: Style(.muted))
                 return
@@ -32,17 +32,17 @@ enum DetailScreen {
             traffic = w.traffic
             down = w.isDown
             failingTargets = state.data.targets.filter { $0.workload == "\(id.namespace)/\(id.name)" && ($0.state == .down || $0.state == .badFormat) }
-            history = state.history["w:\(id.namespace)/\(id.name)"] ?? History()
+            history = state.history[viewKey(id)] ?? History()
             paths = state.topRows.filter { isOf($0.destination, id.name) }
         case .edge(let id)?:
-            breakdown = state.data.breakdown["e:\(edgeKey(id))"] ?? []
+            breakdown = state.data.breakdown[viewKey(id)] ?? []
             guard let e = state.data.edges.first(where: { $0.edge == id }) else {
                 screen.put("this edge has no data in this window", x: 1, y: y, style: Style(.muted))
                 return
             }
             title = "edge \(id.source.name) \(u ? "→" : "->") \(id.destination.name)   secured \(e.noTLSReason.isEmpty ? "yes (mTLS)" : "no: " + EdgesView.secured(e))"
             traffic = e.traffic
-            history = state.history["e:\(edgeKey(id))"] ?? History()
+            history = state.history[viewKey(id)] ?? History()
             // This edge's requests only: both ends must be the edge's workloads (a pod is named
             // after its workload and a dash).
             paths = state.topRows.filter { isOf($0.source, id.source.name) && isOf($0.destination, id.destination.name) }

@@ -97,7 +97,7 @@ enum OverviewScreen {
                 TableCell(r.tcpOpenConnections.map { String(Int($0)) } ?? "-"),
             ]
             if state.namespace == nil { row.insert(TableCell(r.workload.namespace, Style(.muted)), at: 1) }
-            let h = state.history["w:\(r.workload.namespace)/\(r.workload.name)"]
+            let h = state.history[viewKey(r.workload)]
             if trendWidth >= 6 {
                 row.append(TableCell(Sparkline.render(h?.success ?? [], width: trendWidth, unicode: unicode, floor: 0.8), Style(.accent)))
             }
@@ -150,7 +150,7 @@ enum EdgesScreen {
                 row += [TableCell(e.clientID.isEmpty ? "-" : EdgesView.shortID(e.clientID)), TableCell(e.serverID.isEmpty ? "-" : EdgesView.shortID(e.serverID))]
             }
             if trendWidth >= 6 {
-                let h = state.history["e:\(edgeKey(e.edge))"]?.success ?? []
+                let h = state.history[viewKey(e.edge)]?.success ?? []
                 row.append(TableCell(Sparkline.render(h, width: trendWidth, unicode: screen.unicode, floor: 0.8), Style(.accent)))
             }
             return row

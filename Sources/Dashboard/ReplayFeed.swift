@@ -90,10 +90,10 @@ public final class ReplayFeed: DashboardFeed, @unchecked Sendable {
         let window = min(state.windowMs, t - first)
         let store = collector.store
         for w in store.stat(StatQuery(kindLabel: state.kindLabel, namespace: state.namespace, windowMs: window, atMs: t)) {
-            p.values["w:\(w.workload.namespace)/\(w.workload.name)"] = (w.rps, w.success, w.latencyP99)
+            p.values[viewKey(w.workload)] = (w.rps, w.success, w.latencyP99)
         }
         for e in store.edges(kindLabel: state.kindLabel, namespace: state.namespace, windowMs: window, atMs: t) {
-            p.values["e:\(edgeKey(e.edge))"] = (e.traffic.rps, e.traffic.success, e.traffic.latencyP99)
+            p.values[viewKey(e.edge)] = (e.traffic.rps, e.traffic.success, e.traffic.latencyP99)
         }
         return p
     }
