@@ -161,6 +161,7 @@ public func update(_ state: inout DashboardState, _ action: Action) {
         guard !state.paused || state.replay != nil else { return }
         state.data = data
         state.clockText = clock
+        state.top.release(atMs: data.atMs)
         if let h = data.history {
             state.history = h
             return

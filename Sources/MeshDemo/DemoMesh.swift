@@ -24,13 +24,18 @@ public final class DemoMesh: Sendable {
     private let proxies: [MeshProxyServer]
     private let client: HTTPClient
     private let generator: OpenLoopGenerator
+    /// The vote-bot's outbound listener, and `web`'s authority.
+    private let botOutbound: HostPort
+    private let webAuthority: String
 
     /// The admin listener whose outbound split sends voting-svc's traffic (web's proxy), and that authority.
     public let splitAdmin: HostPort
     public let votingAuthority: String
 
     private init(namespace: String, targets: [Target], apps: [AppServer], proxies: [MeshProxyServer], client: HTTPClient, generator: OpenLoopGenerator,
-                 splitAdmin: HostPort, votingAuthority: String) {
+                 botOutbound: HostPort, webAuthority: String, splitAdmin: HostPort, votingAuthority: String) {
+        self.botOutbound = botOutbound
+        self.webAuthority = webAuthority
         self.splitAdmin = splitAdmin
         self.votingAuthority = votingAuthority
         self.namespace = namespace
@@ -61,7 +66,7 @@ public final class DemoMesh: Sendable {
         /// Share of `voting`'s requests that fail with 500.
         public var votingFailureRate: Double = 0.1
         public var scenario: Scenario = .steady
-        /// Requests per second the vote-bot sends to `web`.
+        /// Requests per second the vote-bot sends to `web` (0: none; `call` sends one at a time).
         public var rate: Double = 20
         public var namespace = "emojivoto"
         /// Proxy-to-proxy traffic over mTLS, each proxy with its own identity (on by default, as in Linkerd).
@@ -236,12 +241,18 @@ public final class DemoMesh: Sendable {
                 return client.send(.GET, path, host: authority("web"), to: botOut)
             }
             return DemoMesh(namespace: ns, targets: targets, apps: apps, proxies: proxies, client: client, generator: generator,
-                            splitAdmin: webProxy.adminAddress, votingAuthority: authority("voting"))
+                            botOutbound: botOut, webAuthority: authority("web"), splitAdmin: webProxy.adminAddress, votingAuthority: authority("voting"))
         } catch {
             for p in proxies { await p.stop() }
             for a in apps { await a.stop() }
             throw error
         }
+    }
+
+    /// Sends one request to `web` as the vote-bot does (through its proxy), e.g. `/api/vote?choice=:joy:`,
+    /// and returns the status.
+    public func call(_ path: String) async throws -> Int {
+        try await client.send(.GET, path, host: webAuthority, to: botOutbound).get().status
     }
 
     /// What the vote-bot has sent and seen so far.

@@ -45,6 +45,7 @@ public final class OpenLoopGenerator: Sendable {
             }
             eventLoop.scheduleTask(deadline: start + .nanoseconds(Int64(n) * interval)) { tick(n) }
         }
+        guard rate > 0 else { return }  // a rate of 0 sends nothing
         eventLoop.execute { tick(0) }
     }
 

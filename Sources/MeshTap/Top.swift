@@ -69,6 +69,19 @@ public struct TopAggregator: Sendable {
         var status: Int?
         /// The request's `l5d-tap-id`, when a meshproxy outbound stamped one.
         var tapID: String?
+        /// Seen by the server's inbound (which names the client only by its address).
+        var inbound = false
+    }
+
+    /// An inbound sight that finished before its outbound sight arrived: two proxies' streams
+    /// reach us independently, so the client's may lag. Counted after `mergeGraceMs` (or at
+    /// `finish()`) unless the outbound sight turns up first and takes its place.
+    private struct Held: Sendable {
+        var pending: Pending
+        var nanos: Int64
+        var grpc: Int?
+        var reset: Int?
+        var atMs: Int64?
     }
 
     private var pending: [String: Pending] = [:]
@@ -78,6 +91,10 @@ public struct TopAggregator: Sendable {
     private var pendingByTapID: [String: (key: String, outbound: Bool)] = [:]
     private var finishedTapIDs: Set<String> = []
     private var finishedTapIDOrder: [String] = []
+    private var held: [String: Held] = [:]
+    private var heldOrder: [String] = []
+    /// How long an inbound sight that finished first waits for its outbound sight.
+    public var mergeGraceMs: Int64 = 1_000
     /// Observations left out as the second sight of a request (their ends are not counted).
     private var duplicates: Set<String> = []
     /// Requests seen by two proxies and counted once.
@@ -112,13 +129,31 @@ public struct TopAggregator: Sendable {
     /// Adds `e` and, when it finishes a request, remembers that it did at `atMs`, so
     /// `rows(since:)` can count over a window.
     public mutating func add(_ e: TapEvent, atMs: Int64) {
-        guard let done = complete(e) else { return }
-        completions.append(Completion(atMs: atMs, row: Int32(done.row), ok: done.ok, nanos: done.nanos))
-        if completions.count - completionsStart > maxCompletions { completionsStart = completions.count - maxCompletions }
-        if completionsStart > 4096 && completionsStart * 2 > completions.count {
-            completions.removeFirst(completionsStart)
-            completionsStart = 0
+        release(atMs: atMs)
+        complete(e, atMs: atMs)
+    }
+
+    /// Counts the inbound sights held for their outbound sight longer than `mergeGraceMs` at
+    /// `atMs` (all of them when `atMs` is nil): a live view calls this as time passes.
+    public mutating func release(atMs: Int64?) {
+        var done = 0
+        for id in heldOrder {
+            guard let h = held[id] else {
+                done += 1
+                continue
+            }
+            if let atMs, let since = h.atMs, atMs - since < mergeGraceMs, held.count <= maxPending { break }
+            held[id] = nil
+            done += 1
+            remember(finished: id)
+            count(h.pending, nanos: h.nanos, grpc: h.grpc, reset: h.reset, atMs: h.atMs)
         }
+        heldOrder.removeFirst(done)
+    }
+
+    /// The input ended: counts what is still held. `rows` is final after this.
+    public mutating func finish() {
+        release(atMs: nil)
     }
 
     /// The rows counting only requests finished at or after `startMs` (added with a time), most
@@ -139,12 +174,13 @@ public struct TopAggregator: Sendable {
         return Self.byCount(out.filter { $0.count > 0 })
     }
 
+    /// Adds `e` with no time: inbound sights held for their outbound sight are counted at `finish()`.
     public mutating func add(_ e: TapEvent) {
-        _ = complete(e)
+        complete(e, atMs: nil)
     }
 
-    /// Folds `e` in; for a request's end, returns its row, whether it succeeded and its latency.
-    private mutating func complete(_ e: TapEvent) -> (row: Int, ok: Bool, nanos: Int64)? {
+    /// Folds `e` in, counting a request when its end arrives.
+    private mutating func complete(_ e: TapEvent, atMs: Int64?) {
         let key = "\(e.source.address)|\(e.destination.address)|\(e.http.id.base):\(e.http.id.stream)"
         switch e.http {
         case let .requestInit(_, method, _, _, path, headers):
@@ -152,16 +188,17 @@ public struct TopAggregator: Sendable {
             let tapID = headers.first { $0.name.lowercased() == tapIDHeader }?.value
             if let tapID {
                 let outbound = e.direction == .outbound
-                if finishedTapIDs.contains(tapID) {
+                if outbound, held.removeValue(forKey: tapID) != nil {
+                    merged += 1  // the inbound sight finished first; this one is counted instead
+                } else if finishedTapIDs.contains(tapID) || held[tapID] != nil {
                     duplicates.insert(key)
                     merged += 1
-                    return nil
-                }
-                if let other = pendingByTapID[tapID] {
+                    return
+                } else if let other = pendingByTapID[tapID] {
                     merged += 1
                     guard outbound && !other.outbound else {
                         duplicates.insert(key)
-                        return nil
+                        return
                     }
                     pending[other.key] = nil  // the inbound sight gives way to the outbound one
                     duplicates.insert(other.key)
@@ -169,7 +206,8 @@ public struct TopAggregator: Sendable {
                 pendingByTapID[tapID] = (key, outbound)
             }
             if pending[key] == nil { pendingOrder.append(key) }
-            pending[key] = Pending(source: Self.name(e.source), destination: Self.name(e.destination), method: method, path: shownPath, status: nil, tapID: tapID)
+            pending[key] = Pending(source: Self.name(e.source), destination: Self.name(e.destination), method: method, path: shownPath,
+                                   status: nil, tapID: tapID, inbound: e.direction == .inbound)
             if pendingOrder.count > maxPending {
                 let drop = pendingOrder.count - maxPending
                 for k in pendingOrder.prefix(drop) {
@@ -182,41 +220,62 @@ public struct TopAggregator: Sendable {
         case let .responseInit(_, _, status, _):
             pending[key]?.status = status
         case let .responseEnd(_, sinceRequest, _, _, grpc, reset, _):
-            if duplicates.remove(key) != nil { return nil }
+            if duplicates.remove(key) != nil { return }
             guard let p = pending.removeValue(forKey: key) else {
                 unmatched += 1
-                return nil
-            }
-            if let id = p.tapID {
-                pendingByTapID[id] = nil
-                finishedTapIDs.insert(id)
-                finishedTapIDOrder.append(id)
-                if finishedTapIDOrder.count > maxPending {
-                    let drop = finishedTapIDOrder.count - maxPending
-                    for old in finishedTapIDOrder.prefix(drop) { finishedTapIDs.remove(old) }
-                    finishedTapIDOrder.removeFirst(drop)
-                }
+                return
             }
             if pendingOrder.count > 2 * pending.count + 64 { pendingOrder.removeAll { pending[$0] == nil } }
-            let rowKey = "\(p.source)|\(p.destination)|\(p.method)|\(p.path)"
-            let i: Int
-            if let existing = rowIndex[rowKey] {
-                i = existing
-            } else {
-                i = rows.count
-                rows.append(TopRow(source: p.source, destination: p.destination, method: p.method, path: p.path))
-                rowIndex[rowKey] = i
+            if let id = p.tapID {
+                pendingByTapID[id] = nil
+                if p.inbound {
+                    held[id] = Held(pending: p, nanos: sinceRequest, grpc: grpc, reset: reset, atMs: atMs)
+                    heldOrder.append(id)
+                    if held.count > maxPending { release(atMs: atMs) }
+                    return
+                }
+                remember(finished: id)
             }
-            rows[i].count += 1
-            rows[i].best = min(rows[i].best, sinceRequest)
-            rows[i].worst = max(rows[i].worst, sinceRequest)
-            rows[i].last = sinceRequest
-            rows[i].latencies.record(nanos: sinceRequest)
-            let ok = Self.isSuccess(status: p.status, grpc: grpc, reset: reset)
-            if ok { rows[i].successes += 1 } else { rows[i].failures += 1 }
-            return (i, ok, sinceRequest)
+            count(p, nanos: sinceRequest, grpc: grpc, reset: reset, atMs: atMs)
         }
-        return nil
+    }
+
+    /// Remembers (boundedly) that the request `id` was counted, so a late second sight is not.
+    private mutating func remember(finished id: String) {
+        finishedTapIDs.insert(id)
+        finishedTapIDOrder.append(id)
+        if finishedTapIDOrder.count > maxPending {
+            let drop = finishedTapIDOrder.count - maxPending
+            for old in finishedTapIDOrder.prefix(drop) { finishedTapIDs.remove(old) }
+            finishedTapIDOrder.removeFirst(drop)
+        }
+    }
+
+    /// Counts one finished request in its row (and, with a time, for `rows(since:)`).
+    private mutating func count(_ p: Pending, nanos: Int64, grpc: Int?, reset: Int?, atMs: Int64?) {
+        let rowKey = "\(p.source)|\(p.destination)|\(p.method)|\(p.path)"
+        let i: Int
+        if let existing = rowIndex[rowKey] {
+            i = existing
+        } else {
+            i = rows.count
+            rows.append(TopRow(source: p.source, destination: p.destination, method: p.method, path: p.path))
+            rowIndex[rowKey] = i
+        }
+        rows[i].count += 1
+        rows[i].best = min(rows[i].best, nanos)
+        rows[i].worst = max(rows[i].worst, nanos)
+        rows[i].last = nanos
+        rows[i].latencies.record(nanos: nanos)
+        let ok = Self.isSuccess(status: p.status, grpc: grpc, reset: reset)
+        if ok { rows[i].successes += 1 } else { rows[i].failures += 1 }
+        guard let atMs else { return }
+        completions.append(Completion(atMs: atMs, row: Int32(i), ok: ok, nanos: nanos))
+        if completions.count - completionsStart > maxCompletions { completionsStart = completions.count - maxCompletions }
+        if completionsStart > 4096 && completionsStart * 2 > completions.count {
+            completions.removeFirst(completionsStart)
+            completionsStart = 0
+        }
     }
 
     /// Rows by count, most first (stable).

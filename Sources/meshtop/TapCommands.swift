@@ -42,16 +42,22 @@ struct TapOptions: ParsableArguments {
             // Requests the filter turned away, so their responses are left out too.
             var rejected = Set<String>()
             var stop = false
+            var seen = 0
             let problems: [String]
             do {
                 problems = try TapImport.read(file) { e in
                     guard !stop else { return }
+                    if let maxEvents, seen >= maxEvents {
+                        stop = true
+                        return
+                    }
                     let key = "\(e.source.address)|\(e.destination.address)|\(e.http.id.base):\(e.http.id.stream)"
                     if case .requestInit = e.http, !filter.matches(e) {
                         rejected.insert(key)
                         return
                     }
                     if rejected.contains(key) { return }
+                    seen += 1
                     if !onEvent(e) { stop = true }
                 }
             } catch {
@@ -134,16 +140,20 @@ struct Top: ParsableCommand {
     @OptionGroup var source: TapOptions
     @Option(name: .shortAndLong, help: "Output: table (default), wide (adds P50, P99) or json.") var output = "table"
     @Option(help: "How long to watch live proxies.") var duration = "10s"
+    @Option(help: "Stop after this many events (each request gives three per proxy that sees it).") var maxEvents: Int?
     @Flag(help: "Group by route (routeMeta) instead of path.") var routes = false
     @Flag(help: "Leave out the Source column.") var hideSources = false
 
     func run() throws {
         guard let format = OutputFormat(rawValue: output) else { throw Exit.input("-o \(output): use table, wide or json") }
         var top = TopAggregator(byRoute: routes)
-        try source.stream(stopAfterMs: try parseDuration(duration, flag: "--duration"), maxEvents: nil) { e in
-            top.add(e)
+        let clock = WallClock()
+        if let maxEvents, maxEvents < 1 { throw Exit.input("--max-events \(maxEvents): give at least 1") }
+        try source.stream(stopAfterMs: try parseDuration(duration, flag: "--duration"), maxEvents: maxEvents) { e in
+            if source.tapImport == nil { top.add(e, atMs: clock.nowMs()) } else { top.add(e) }
             return true
         }
+        top.finish()
         let rows = top.sortedRows
         if format == .json {
             print(TopView.json(rows), terminator: "")

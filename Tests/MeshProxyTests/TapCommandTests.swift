@@ -3,73 +3,125 @@ import Testing
 import NIOPosix
 import MeshDemo
 import MeshTap
+import MeshSources
+import PromText
+import MeshProxy
+
 
 var meshtopBinary: URL {
     URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("meshtop")
 }
 
+/// The built meshtop, running with arguments (and optional standard input).
+final class MeshtopRun {
+    let process = Process()
+    private let dir: URL, out: URL, err: URL
+
+    init(_ arguments: [String], stdin: String? = nil) throws {
+        dir = FileManager.default.temporaryDirectory.appendingPathComponent("meshtop-cli-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        out = dir.appendingPathComponent("out")
+        err = dir.appendingPathComponent("err")
+        let input = dir.appendingPathComponent("in")
+        for f in [out, err] { _ = FileManager.default.createFile(atPath: f.path, contents: nil) }
+        _ = FileManager.default.createFile(atPath: input.path, contents: Data((stdin ?? "").utf8))
+        process.executableURL = meshtopBinary
+        process.arguments = arguments
+        process.standardOutput = try FileHandle(forWritingTo: out)
+        process.standardError = try FileHandle(forWritingTo: err)
+        process.standardInput = try FileHandle(forReadingFrom: input)
+        try process.run()
+    }
+
+    /// Waits for it to exit (terminating it after `timeout`); its status and output.
+    func wait(timeout: TimeInterval = 60) -> (status: Int32, stdout: String, stderr: String) {
+        let deadline = Date().addingTimeInterval(timeout)
+        while process.isRunning, Date() < deadline { Thread.sleep(forTimeInterval: 0.05) }
+        if process.isRunning { process.terminate() }
+        process.waitUntilExit()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        return (process.terminationStatus, (try? String(contentsOf: out, encoding: .utf8)) ?? "", (try? String(contentsOf: err, encoding: .utf8)) ?? "")
+    }
+}
+
 /// Runs the built meshtop with arguments (and optional standard input), returning status and output.
 func meshtop(_ arguments: [String], stdin: String? = nil, timeout: TimeInterval = 60) throws -> (status: Int32, stdout: String, stderr: String) {
-    let dir = FileManager.default.temporaryDirectory.appendingPathComponent("meshtop-cli-\(UUID().uuidString)")
-    try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-    defer { try? FileManager.default.removeItem(at: dir) }
-    let out = dir.appendingPathComponent("out"), err = dir.appendingPathComponent("err"), input = dir.appendingPathComponent("in")
-    for f in [out, err] { _ = FileManager.default.createFile(atPath: f.path, contents: nil) }
-    _ = FileManager.default.createFile(atPath: input.path, contents: Data((stdin ?? "").utf8))
-    let p = Process()
-    p.executableURL = meshtopBinary
-    p.arguments = arguments
-    p.standardOutput = try FileHandle(forWritingTo: out)
-    p.standardError = try FileHandle(forWritingTo: err)
-    p.standardInput = try FileHandle(forReadingFrom: input)
-    try p.run()
-    let deadline = Date().addingTimeInterval(timeout)
-    while p.isRunning, Date() < deadline { Thread.sleep(forTimeInterval: 0.05) }
-    if p.isRunning { p.terminate() }
-    p.waitUntilExit()
-    return (p.terminationStatus, (try? String(contentsOf: out, encoding: .utf8)) ?? "", (try? String(contentsOf: err, encoding: .utf8)) ?? "")
+    try MeshtopRun(arguments, stdin: stdin).wait(timeout: timeout)
+}
+
+/// How many tap subscribers the proxy with this admin listener has.
+func tapSubscribers(_ admin: HostPort) throws -> Double {
+    let result = Scraper(timeoutSeconds: 5).scrape([ScrapeTarget(url: "http://\(admin)/metrics")]) { 0 }[0]
+    let body = try #require(result.body, "scrape failed: \(result.error ?? "?")")
+    return value(try PromTextParser.parse(String(decoding: body, as: UTF8.self)), "tap_subscribers", [:]) ?? 0
+}
+
+/// Waits (up to 30 s) until each admin listener has `count` tap subscribers.
+func waitForTapSubscribers(_ admins: [HostPort], count: Double) async throws {
+    for _ in 0..<600 {
+        if try admins.allSatisfy({ try tapSubscribers($0) == count }) { return }
+        try await Task.sleep(for: .milliseconds(50))
+    }
+    Issue.record("tap subscribers never reached \(count) on \(admins)")
 }
 
 @Suite(.serialized) struct TapCommands {
     @Test func tapAndTopOnTheDemoMesh() async throws {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-        let mesh = try await DemoMesh.start(DemoMesh.Options(votingFailureRate: 0.2, rate: 40), group: group)
-        let web = try #require(mesh.targets.first { $0.labels["deployment"] == "web" }?.tap)
-        let voting = try #require(mesh.targets.first { $0.labels["deployment"] == "voting" }?.tap)
+        // No vote-bot traffic: the test sends each request itself, once meshtop is subscribed,
+        // so it knows exactly what tap and top must show.
+        let mesh = try await DemoMesh.start(DemoMesh.Options(votingFailureRate: 0.5, rate: 0), group: group)
+        let webTarget = try #require(mesh.targets.first { $0.labels["deployment"] == "web" })
+        let votingTarget = try #require(mesh.targets.first { $0.labels["deployment"] == "voting" })
+        let web = try #require(webTarget.tap), voting = try #require(votingTarget.tap)
 
-        let tap = try meshtop(["tap", "--tap", web.description, "--path", "/api/vote", "--max-events", "9", "-o", "json", "--duration", "20s"])
+        // tap: web's proxy sees /api/list and three /api/vote requests; the filter keeps three
+        // events (request, response, end) of each vote.
+        let tapRun = try MeshtopRun(["tap", "--tap", web.description, "--path", "/api/vote", "--max-events", "9", "-o", "json", "--duration", "60s"])
+        try await waitForTapSubscribers([webTarget.admin], count: 1)
+        #expect(try await mesh.call("/api/list") == 200)
+        for choice in [":joy:", ":rocket:", ":100:"] { _ = try await mesh.call("/api/vote?choice=\(choice)") }
+        let tap = tapRun.wait(timeout: 90)
         #expect(tap.status == 0, "\(tap.stderr)")
         var decoder = TapStreamDecoder()
         let events = decoder.feed(Array(tap.stdout.utf8)).compactMap { piece -> TapEvent? in
             if case .object(let o) = piece { return try? TapJSON.decode(line: o).get() }
             return nil
         }
-        #expect(events.count >= 9)
+        #expect(events.count == 9, "\(tap.stdout)")
         let paths = events.compactMap { e -> String? in
             if case let .requestInit(_, _, _, _, path, _) = e.http { return path }
             return nil
         }
-        #expect(!paths.isEmpty && paths.allSatisfy { $0.hasPrefix("/api/vote") })
+        #expect(paths == ["/api/vote?choice=:joy:", "/api/vote?choice=:rocket:", "/api/vote?choice=:100:"])
 
-        // top merges two proxies' streams and sees voting's failures.
-        let top = try meshtop(["top", "--tap", web.description, "--tap", voting.description, "--duration", "5s", "--max-rps", "10000", "-o", "json"])
+        // top over web's and voting's taps: each vote web sends voting is seen by web's outbound
+        // and voting's inbound (6 events with --path /vote) and is counted once, naming web's pod,
+        // whatever order the two streams deliver them in.
+        try await waitForTapSubscribers([webTarget.admin], count: 0)
+        let votes = 30
+        let topRun = try MeshtopRun(["top", "--tap", web.description, "--tap", voting.description, "--path", "/vote",
+                                     "--max-events", String(6 * votes), "--duration", "120s", "--max-rps", "10000", "-o", "json"])
+        try await waitForTapSubscribers([webTarget.admin, votingTarget.admin], count: 1)
+        try await withThrowingTaskGroup(of: Void.self) { tasks in
+            for worker in 0..<5 {
+                tasks.addTask { for n in 0..<(votes / 5) { _ = try await mesh.call("/api/vote?choice=:\(worker)-\(n):") } }
+            }
+            try await tasks.waitForAll()
+        }
+        let top = topRun.wait(timeout: 150)
         #expect(top.status == 0, "\(top.stderr)")
         let rows = try #require(try JSONSerialization.jsonObject(with: Data(top.stdout.utf8)) as? [[String: Any]], "\(top.stdout)")
-        // Each request web sends voting is seen by web's outbound and voting's inbound: one row
-        // names web's pod, none the loopback address voting's inbound sees.
-        // (A request whose outbound sight came before web's stream began is seen once, inbound;
-        // --max-rps high, so neither proxy samples.)
         func count(_ source: (String) -> Bool) -> Int {
             rows.filter { source($0["source"] as? String ?? "") && ($0["destination"] as? String)?.hasPrefix("voting-") == true }
                 .reduce(0) { $0 + ($1["count"] as? Int ?? 0) }
         }
         let fromWeb = count { $0.hasPrefix("web-") }, inboundOnly = count { $0 == "127.0.0.1" }
-        #expect(fromWeb > 0 && inboundOnly <= max(3, fromWeb / 10), "web → voting: \(fromWeb), seen only inbound: \(inboundOnly)\n\(top.stdout)")
+        #expect(fromWeb == votes && inboundOnly == 0, "web → voting: \(fromWeb), seen only inbound: \(inboundOnly)\n\(top.stdout)")
         let vote = rows.filter { ($0["path"] as? String) == "/vote" }
-        #expect(!vote.isEmpty, "no /vote rows in \(top.stdout)")
-        let failures = vote.compactMap { $0["success"] as? Double }.filter { $0 < 1 }
-        #expect(!failures.isEmpty, "voting fails 20% of votes")
-        #expect(rows.contains { ($0["destination"] as? String)?.hasPrefix("voting-") == true })
+        #expect(vote.count == 1, "one row: POST /vote from web's pod\n\(top.stdout)")
+        let success = try #require(vote.first?["success"] as? Double)
+        #expect(success > 0 && success < 1, "voting fails half the votes: \(success)")
 
         await mesh.stop()
         try await group.shutdownGracefully()

@@ -113,13 +113,34 @@ func decodeStream(_ text: String, chunk: Int = 7) -> (events: [TapEvent], garbag
         }
         let out = sight(.outbound, stream: 3, src: TapPeer(ip: "10.0.0.9", port: 4000, metadata: ["pod": "vote-bot-1"]))
         let inb = sight(.inbound, stream: 5, src: TapPeer(ip: "127.0.0.1", port: 50000))
-        for order in [[out[0], inb[0], inb[1], inb[2], out[1], out[2]], [inb[0], out[0], inb[1], out[1], inb[2], out[2]], out + inb] {
+        // The last order: the client's stream lags a whole request behind the server's.
+        for order in [[out[0], inb[0], inb[1], inb[2], out[1], out[2]], [inb[0], out[0], inb[1], out[1], inb[2], out[2]], out + inb, inb + out] {
             var top = TopAggregator()
             for e in order { top.add(e) }
+            top.finish()
             #expect(top.rows.count == 1 && top.rows.first?.count == 1, "\(top.rows)")
             #expect(top.rows.first?.source == "vote-bot-1")
             #expect(top.merged == 1 && top.unmatched == 0)
         }
+        // Live, the inbound sight that finished first waits mergeGraceMs for its outbound sight:
+        // within it, the outbound sight takes its place; past it, it is counted as it is.
+        var live = TopAggregator()
+        for (n, e) in inb.enumerated() { live.add(e, atMs: Int64(n)) }
+        live.add(out[0], atMs: 900)
+        #expect(live.rows.isEmpty)
+        live.add(out[1], atMs: 950)
+        live.add(out[2], atMs: 960)
+        #expect(live.rows.map(\.source) == ["vote-bot-1"] && live.rows(since: 0).first?.count == 1)
+        var lone = TopAggregator()
+        for e in inb { lone.add(e, atMs: 100) }
+        lone.release(atMs: 1_099)
+        #expect(lone.rows.isEmpty)
+        lone.release(atMs: 1_100)
+        #expect(lone.rows.map(\.source) == ["127.0.0.1"] && lone.rows(since: 100).first?.count == 1)
+        lone.add(out[0], atMs: 1_200)  // too late: counted once already
+        lone.add(out[2], atMs: 1_201)
+        lone.finish()
+        #expect(lone.rows.map(\.count) == [1] && lone.merged == 1)
         // Without the header (linkerd's own tap), two sights stay two rows, as linkerd viz top shows them.
         var plain = TopAggregator()
         for n in 0..<2 { for e in request(UInt64(n), "/x", status: 200, ms: 1) { plain.add(e) } }
