@@ -438,6 +438,7 @@ final class HTTP2Upstreams {
                     let watch = HTTP2ConnectionWatch(streams: tally, onTLSError: {
                         registry.tlsHandshakeFailed(direction: "outbound", peer: key.identity ?? "")
                     })
+                    try channel.pipeline.syncOperations.addHandler(FlushConsolidator())
                     let multiplexer = try channel.pipeline.syncOperations.configureHTTP2Pipeline(
                         mode: .client, connectionConfiguration: .init(), streamConfiguration: .init(), streamDelegate: tally,
                         inboundStreamInitializer: { $0.close() })  // no server push expected

@@ -216,6 +216,7 @@ public final class MeshProxyServer: Sendable {
                         // h2c (prior knowledge), as gRPC speaks it: each stream is proxied frame for
                         // frame onto a stream of a pooled HTTP/2 upstream connection.
                         let tally = HTTP2StreamTally()
+                        try sync.addHandler(FlushConsolidator())
                         _ = try sync.configureHTTP2Pipeline(mode: .server, connectionConfiguration: .init(), streamConfiguration: .init(),
                                                             streamDelegate: tally) { stream in
                             stream.eventLoop.makeCompletedFuture {

@@ -7,10 +7,9 @@ import MeshIdentity
 
 /// One downstream HTTP/1 connection of a proxy listener. Each request's framing is decided by the
 /// proxy (`forwardedRequest`), the request routed and forwarded on a keep-alive upstream
-/// connection (kept while the route's upstream stays the same, else taken from and given back to
-/// the event loop's pool), and its response streamed back in the client's HTTP version. Each
-/// side is read only while the other can take what is read. An upstream connection is used
-/// again only after its request and response both ended.
+/// connection taken from the event loop's pool (or opened), and its response streamed back in
+/// the client's HTTP version. Each side is read only while the other can take what is read. An
+/// upstream connection goes back to the pool only after its request and response both ended.
 final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPServerRequestPart
     typealias OutboundOut = HTTPServerResponsePart
@@ -423,8 +422,10 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
             lastActive = .now()
             let keepAlive = exchange.keepAlive && !draining && !closingAfterEarlyResponse
             downstreamUnflushed = false  // the end's flush takes everything
-            // The upstream connection is used again only when both messages ended cleanly on it.
-            if !upstreamReusable || !exchange.requestEnded { closeUpstream() }
+            // The upstream connection is used again only when both messages ended cleanly on it;
+            // then it goes back to the loop's pool at once, so an idle keep-alive client holds
+            // no upstream connection (nor its buffers) between requests.
+            if !upstreamReusable || !exchange.requestEnded { closeUpstream() } else { releaseUpstream() }
             let early = closingAfterEarlyResponse
             context.writeAndFlush(wrapOutboundOut(.end(trailers))).assumeIsolated().whenComplete { _ in
                 if early {

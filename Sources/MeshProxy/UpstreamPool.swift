@@ -90,13 +90,14 @@ final class UpstreamPool {
         return nil
     }
 
+    /// Keeps `c` for the next request to `key` (put and taken once per proxied request: the
+    /// list is changed in place, and swept of closed connections only when full).
     func put(_ key: UpstreamKey, _ c: Idle) {
-        var list = idle[key, default: []].filter { $0.channel.isActive }
-        if list.count >= maxIdlePerEndpoint {
+        if idle[key, default: []].count >= maxIdlePerEndpoint { idle[key]?.removeAll { !$0.channel.isActive } }
+        if idle[key, default: []].count >= maxIdlePerEndpoint {
             c.channel.close(promise: nil)
         } else {
-            list.append(c)
+            idle[key, default: []].append(c)
         }
-        idle[key] = list
     }
 }
