@@ -48,7 +48,13 @@ final class UpstreamPool {
         var since: NIODeadline = .now()
     }
 
-    private var idle: [UpstreamKey: [Idle]] = [:]
+    /// One list per key, a class so that taking and putting change it in place: no copy, and
+    /// no dictionary mutation per request (which allocates).
+    private final class IdleList {
+        var connections: [Idle] = []
+    }
+
+    private var idle: [UpstreamKey: IdleList] = [:]
     let maxIdlePerEndpoint: Int
     /// Idle connections older than this are closed (a burst's extra connections do not stay forever).
     let idleTimeout: TimeAmount
@@ -72,32 +78,39 @@ final class UpstreamPool {
     func evictExpired(now: NIODeadline = .now()) -> Int {
         var closed = 0
         for (key, list) in idle {
-            let keep = list.filter { $0.channel.isActive && now - $0.since < idleTimeout }
-            for c in list where c.channel.isActive && now - c.since >= idleTimeout {
+            for c in list.connections where c.channel.isActive && now - c.since >= idleTimeout {
                 c.channel.close(promise: nil)
                 closed += 1
             }
-            idle[key] = keep.isEmpty ? nil : keep
+            list.connections.removeAll { !$0.channel.isActive || now - $0.since >= idleTimeout }
+            if list.connections.isEmpty { idle[key] = nil }
         }
         return closed
     }
 
     /// An open idle connection for `key`, if there is one (closed ones are dropped on the way).
     func take(_ key: UpstreamKey) -> Idle? {
-        while let c = idle[key]?.popLast() {
+        guard let list = idle[key] else { return nil }
+        while let c = list.connections.popLast() {
             if c.channel.isActive { return c }
         }
         return nil
     }
 
-    /// Keeps `c` for the next request to `key` (put and taken once per proxied request: the
-    /// list is changed in place, and swept of closed connections only when full).
+    /// Keeps `c` for the next request to `key` (swept of closed connections only when full).
     func put(_ key: UpstreamKey, _ c: Idle) {
-        if idle[key, default: []].count >= maxIdlePerEndpoint { idle[key]?.removeAll { !$0.channel.isActive } }
-        if idle[key, default: []].count >= maxIdlePerEndpoint {
+        let list: IdleList
+        if let existing = idle[key] {
+            list = existing
+        } else {
+            list = IdleList()
+            idle[key] = list
+        }
+        if list.connections.count >= maxIdlePerEndpoint { list.connections.removeAll { !$0.channel.isActive } }
+        if list.connections.count >= maxIdlePerEndpoint {
             c.channel.close(promise: nil)
         } else {
-            idle[key, default: []].append(c)
+            list.connections.append(c)
         }
     }
 }

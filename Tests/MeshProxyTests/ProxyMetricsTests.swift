@@ -203,6 +203,28 @@ func value(_ e: Exposition, _ name: String, _ labels: [String: String]) -> Doubl
 }
 
 @Suite struct UpstreamPooling {
+    /// Ten keep-alive clients taking turns (each idle while the others ask) share one upstream
+    /// connection: an idle client holds none, so 10,000 idle clients don't hold 10,000 upstreams.
+    @Test func idleKeepAliveClientsHoldNoUpstreamConnection() async throws {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let app = try await statusApp(group: group)
+        let loopback = HostPort(host: "127.0.0.1", port: 0)
+        let proxy = try await MeshProxyServer.start(ProxyConfiguration(inbound: (loopback, app.address), admin: loopback), group: group)
+        let inbound = try #require(proxy.inboundAddress)
+        let clients = (0..<10).map { _ in HTTPClient(group: group) }
+        for round in 0..<3 {
+            for c in clients { #expect(try await c.send(.GET, "/ok?round=\(round)", host: "app", to: inbound).get().status == 200) }
+        }
+        let (e, _) = try scrape(proxy)
+        #expect(value(e, "tcp_open_connections", ["direction": "inbound", "peer": "src"]) == 10, "ten client connections stay open")
+        #expect(value(e, "tcp_open_total", ["direction": "inbound", "peer": "dst"]) == 1, "one upstream connection carried all 30 requests")
+        #expect(value(e, "tcp_open_connections", ["direction": "inbound", "peer": "dst"]) == 1)
+        for c in clients { c.shutdown() }
+        await proxy.stop()
+        await app.stop()
+        try await group.shutdownGracefully()
+    }
+
     @Test func upstreamConnectionsAreReusedAcrossAuthoritiesAndClientConnections() async throws {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let a = try await statusApp(group: group)
