@@ -1,11 +1,24 @@
+/// Why a stream failed in the proxy without a response: the `error` label of `response_total`,
+/// as linkerd2-proxy names it.
+public enum StreamError: String, Hashable, Sendable, Comparable {
+    /// No response: the upstream refused, reset or closed, or the client went away.
+    case unclassified
+    /// The route's timeout, a connect timeout, or a request body that stalled.
+    case timeout
+    /// The mTLS handshake with the upstream failed.
+    case tls
+
+    public static func < (a: StreamError, b: StreamError) -> Bool { a.rawValue < b.rawValue }
+}
+
 /// How a response is classified, as linkerd2-proxy classifies it.
 public struct ResponseClass: Hashable, Sendable {
     /// The HTTP status, nil when the stream failed before a response.
     public var status: Int?
     /// The gRPC status code, for gRPC responses.
     public var grpcStatus: Int?
-    /// Why the stream failed without a response: `timeout`, `unclassified`, …
-    public var error: String?
+    /// Why the stream failed without a response.
+    public var error: StreamError?
     public var isFailure: Bool
 
     /// Linkerd's default gRPC failure codes: UNKNOWN, DEADLINE_EXCEEDED, PERMISSION_DENIED,
@@ -25,7 +38,7 @@ public struct ResponseClass: Hashable, Sendable {
     }
 
     /// A stream that failed without a response.
-    public static func failed(_ error: String) -> ResponseClass {
+    public static func failed(_ error: StreamError) -> ResponseClass {
         ResponseClass(status: nil, grpcStatus: nil, error: error, isFailure: true)
     }
 }

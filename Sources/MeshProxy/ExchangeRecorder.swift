@@ -97,7 +97,7 @@ struct ExchangeRecorder {
 
     /// The exchange failed in the proxy: a response the proxy made (`status`, when none had begun)
     /// or a cut stream. Latency is recorded for it too, so failures are not missing from the histogram.
-    func failed(_ facts: ExchangeFacts, error: String, localStatus: Int?, endpointFailed: Bool) {
+    func failed(_ facts: ExchangeFacts, error: StreamError, localStatus: Int?, endpointFailed: Bool) {
         var f = facts
         if f.responseStarted == nil, let localStatus {
             responseBegan(&f, status: localStatus, headers: [])

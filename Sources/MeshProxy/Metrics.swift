@@ -250,14 +250,14 @@ public final class MetricsRegistry: Sendable {
     private func renderResponses(into out: inout String, name: String, _ http: [HTTPTargetStats], _ labels: [LabelSet], _ which: [Int]) {
         for i in which {
             let sorted = http[i].responses.sorted { a, b in
-                (a.key.status ?? 0, a.key.error ?? "", a.key.grpcStatus ?? -1) < (b.key.status ?? 0, b.key.error ?? "", b.key.grpcStatus ?? -1)
+                (a.key.status ?? 0, a.key.error?.rawValue ?? "", a.key.grpcStatus ?? -1) < (b.key.status ?? 0, b.key.error?.rawValue ?? "", b.key.grpcStatus ?? -1)
             }
             for (c, n) in sorted {
                 var l = labels[i].rendered
                 if let status = c.status { l += (l.isEmpty ? "" : ",") + "status_code=\"\(status)\"" }
                 l += (l.isEmpty ? "" : ",") + "classification=\"\(c.isFailure ? "failure" : "success")\""
                 l += ",grpc_status=\"\(c.grpcStatus.map(String.init) ?? "")\""
-                l += ",error=\"\(escapeLabelValue(c.error ?? ""))\""
+                l += ",error=\"\(c.error?.rawValue ?? "")\""
                 out += "\(name){\(l)} \(n)\n"
             }
         }

@@ -139,7 +139,7 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
             exchange.deadline?.cancel()
             // The client went away before its response ended: the stream failed, but not
             // through any fault of the endpoint's.
-            recorder.failed(exchange.facts, error: "unclassified", localStatus: nil, endpointFailed: false)
+            recorder.failed(exchange.facts, error: .unclassified, localStatus: nil, endpointFailed: false)
         }
         let idle = exchange == nil && requestComplete
         exchange = nil
@@ -250,7 +250,7 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
         if !upstreamReusable { closeUpstream() }
         guard case .forward(let next) = router.route(head, peer: peerIdentity) else {
             self.exchange = exchange
-            failExchange(error: "unclassified", status: .badGateway, message: "meshproxy: no route left for a retry\n")
+            failExchange(error: .unclassified, status: .badGateway, message: "meshproxy: no route left for a retry\n")
             return
         }
         registry.requestStarted(next.http)
@@ -277,7 +277,7 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
     }
 
     /// The upstream can take more of the request: read from the client again.
-    fileprivate func upstreamWritabilityChanged(_ channel: any Channel) {
+    func upstreamWritabilityChanged(_ channel: any Channel) {
         guard channel === upstream, let context else { return }
         if channel.isWritable { setAutoRead(context.channel, true) }
     }
@@ -311,7 +311,7 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
                 try channel.pipeline.syncOperations.addHandler(handler)
             } catch {
                 channel.close(promise: nil)
-                failExchange(error: "unclassified", status: .badGateway, message: "meshproxy: upstream \(key.endpoint) failed: \(error)\n")
+                failExchange(error: .unclassified, status: .badGateway, message: "meshproxy: upstream \(key.endpoint) failed: \(error)\n")
                 return
             }
             upstream = channel
@@ -326,7 +326,7 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
             guard upstreamKey == key, upstream == nil else { return }
             upstreamKey = nil
             let timedOut = isConnectTimeout(error)
-            failExchange(error: timedOut ? "timeout" : "unclassified", status: timedOut ? .gatewayTimeout : .badGateway,
+            failExchange(error: timedOut ? .timeout : .unclassified, status: timedOut ? .gatewayTimeout : .badGateway,
                          message: "meshproxy: cannot connect to \(key.endpoint): \(error)\n")
         }
     }
@@ -336,12 +336,12 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
     private func timedOut(_ number: Int, after timeout: TimeAmount) {
         guard let exchange, exchange.number == number, !exchange.responseHeadSent else { return }
         closeUpstream()
-        failExchange(error: "timeout", status: .gatewayTimeout, message: "meshproxy: request timed out after \(timeout.nanoseconds / 1_000_000) ms\n")
+        failExchange(error: .timeout, status: .gatewayTimeout, message: "meshproxy: request timed out after \(timeout.nanoseconds / 1_000_000) ms\n")
     }
 
     // MARK: Responses
 
-    fileprivate func upstreamRead(_ part: HTTPClientResponsePart, from channel: any Channel) {
+    func upstreamRead(_ part: HTTPClientResponsePart, from channel: any Channel) {
         guard channel === upstream, var exchange, let context else { return }
         switch part {
         case .head(let upstreamHead):
@@ -365,7 +365,7 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
                 guard exchange.upgrade else {
                     upstreamReusable = false
                     self.exchange = exchange
-                    failExchange(error: "unclassified", status: .badGateway, message: "meshproxy: the upstream switched protocols unasked\n")
+                    failExchange(error: .unclassified, status: .badGateway, message: "meshproxy: the upstream switched protocols unasked\n")
                     return
                 }
                 var switching = upstreamHead
@@ -456,7 +456,7 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
     }
 
     /// The upstream's read is done: what it brought goes to the client now.
-    fileprivate func upstreamReadComplete(_ channel: any Channel) {
+    func upstreamReadComplete(_ channel: any Channel) {
         guard channel === upstream, downstreamUnflushed, let context else { return }
         downstreamUnflushed = false
         context.flush()
@@ -464,7 +464,7 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
 
     /// The upstream connection failed (a TLS handshake refused, a reset): the request fails with
     /// 502 and its cause, rather than as a bare close.
-    fileprivate func upstreamFailed(_ channel: any Channel, _ error: any Error) {
+    func upstreamFailed(_ channel: any Channel, _ error: any Error) {
         guard channel === upstream, let exchange else { return }
         let tls = isTLSError(error)
         if tls { registry.tlsHandshakeFailed(direction: "outbound", peer: exchange.facts.route.serverIdentity ?? "") }
@@ -472,24 +472,24 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
         upstreamReady = false
         upstreamKey = nil
         channel.close(promise: nil)
-        failExchange(error: tls ? "tls" : "unclassified", status: .badGateway,
+        failExchange(error: tls ? .tls : .unclassified, status: .badGateway,
                      message: tls ? "meshproxy: mTLS with \(exchange.facts.route.serverIdentity ?? "the upstream") failed: \(describeTLS(error))\n"
                                   : "meshproxy: upstream failed: \(error)\n")
     }
 
-    fileprivate func upstreamClosed(_ channel: any Channel) {
+    func upstreamClosed(_ channel: any Channel) {
         guard channel === upstream else { return }
         upstream = nil
         upstreamReady = false
         upstreamKey = nil
         if exchange != nil {
-            failExchange(error: "unclassified", status: .badGateway, message: "meshproxy: upstream closed the connection before responding\n")
+            failExchange(error: .unclassified, status: .badGateway, message: "meshproxy: upstream closed the connection before responding\n")
         }
     }
 
     /// Ends the current exchange with a proxy-made error response (or, when the response had
     /// already begun, by closing the connection), counted as a failed stream.
-    private func failExchange(error: String, status: HTTPResponseStatus, message: String) {
+    private func failExchange(error: StreamError, status: HTTPResponseStatus, message: String) {
         guard let exchange, let context else { return }
         exchange.deadline?.cancel()
         self.exchange = nil
@@ -541,7 +541,7 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
                     context.close(promise: nil)  // a refused request's body, being dropped
                     return
                 }
-                failExchange(error: "timeout", status: .requestTimeout,
+                failExchange(error: .timeout, status: .requestTimeout,
                              message: "meshproxy: the request's body stalled for \(idleTimeout.nanoseconds / 1_000_000) ms\n")
             }
         }
@@ -597,111 +597,5 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
         upstreamKey = key
         upstreamReady = true
         upstreamReusable = true
-    }
-}
-
-/// The upstream side of a `ProxyHandler`: hands response parts, writability and closure back to
-/// it. Both channels share one event loop, so no locking is needed. While pooled it has no
-/// owner: anything the upstream sends then is unexpected, and the connection is closed.
-final class UpstreamHandler: ChannelInboundHandler, RemovableChannelHandler {
-    typealias InboundIn = HTTPClientResponsePart
-
-    weak var owner: ProxyHandler?
-
-    init(owner: ProxyHandler) {
-        self.owner = owner
-    }
-
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        guard let owner else {
-            context.close(promise: nil)
-            return
-        }
-        owner.upstreamRead(unwrapInboundIn(data), from: context.channel)
-    }
-
-    func channelReadComplete(context: ChannelHandlerContext) {
-        owner?.upstreamReadComplete(context.channel)
-        context.fireChannelReadComplete()
-    }
-
-    func channelWritabilityChanged(context: ChannelHandlerContext) {
-        owner?.upstreamWritabilityChanged(context.channel)
-        context.fireChannelWritabilityChanged()
-    }
-
-    func channelInactive(context: ChannelHandlerContext) {
-        owner?.upstreamClosed(context.channel)
-        context.fireChannelInactive()
-    }
-
-    func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        owner?.upstreamFailed(context.channel, error)
-        context.close(promise: nil)
-    }
-}
-
-/// A client bootstrap for an upstream connection: TCP metrics, mTLS when `key` has an identity
-/// (this proxy's certificate, the identity checked as the host name), then `protocolHandlers`.
-func upstreamBootstrap(route: Route, key: UpstreamKey, group: any EventLoop, registry: MetricsRegistry, identity: ProxyIdentity?,
-                       connectTimeout: TimeAmount,
-                       protocolHandlers: @escaping @Sendable (any Channel) throws -> Void) -> ClientBootstrap {
-    let connection = route.connection
-    let tls: (NIOSSLContext, String)? = key.identity.flatMap { name in identity.map { ($0.current.client, name) } }
-    return ClientBootstrap(group: group)
-        .connectTimeout(connectTimeout)
-        .channelOption(.socketOption(.tcp_nodelay), value: 1)
-        .channelInitializer { channel in
-            channel.eventLoop.makeCompletedFuture {
-                try channel.pipeline.syncOperations.addHandler(ConnectionMetricsHandler(registry: registry, target: connection))
-                if let (context, name) = tls {
-                    try channel.pipeline.syncOperations.addHandler(try NIOSSLClientHandler(context: context, serverHostname: name))
-                }
-                try protocolHandlers(channel)
-            }
-        }
-}
-
-/// The identity a client proved over mTLS on `connection` (an accepted connection, or the
-/// connection an HTTP/2 stream is carried on: pass the stream's `parent`).
-func peerIdentityName(of connection: any Channel) -> String? {
-    guard let tls = try? connection.pipeline.syncOperations.handler(type: NIOSSLServerHandler.self) else { return nil }
-    return tls.peerCertificate?.identityNames.first
-}
-
-func isConnectTimeout(_ error: any Error) -> Bool {
-    if let e = error as? ChannelError, case .connectTimeout = e { return true }
-    return "\(error)".lowercased().contains("timeout")
-}
-
-func isTLSError(_ error: any Error) -> Bool {
-    error is NIOSSLError || error is BoringSSLError || error is NIOSSLExtraError
-}
-
-/// A TLS failure in a sentence (BoringSSL's error stacks are long).
-func describeTLS(_ error: any Error) -> String {
-    let text = "\(error)"
-    if text.contains("hostname") || text.contains("Hostname") { return "its certificate is not for the identity expected" }
-    if text.contains("CERTIFICATE_VERIFY_FAILED") || text.contains("BAD_SIGNATURE") {
-        return "its certificate does not chain to this proxy's trust anchor"
-    }
-    if text.contains("ALERT") || text.contains("alert") { return "the peer refused this proxy's certificate" }
-    return String(text.prefix(160))
-}
-
-/// Turns reading on or off on `channel` (on its own event loop), so a fast side waits for a slow
-/// one. Turning it on asks for a read too: an HTTP/2 stream channel does not start one by itself.
-func setAutoRead(_ channel: (any Channel)?, _ on: Bool) {
-    guard let channel, channel.isActive, let options = channel.syncOptions,
-          let current = try? options.getOption(ChannelOptions.autoRead), current != on else { return }
-    try? options.setOption(ChannelOptions.autoRead, value: on)
-    if on { channel.read() }
-}
-
-extension String {
-    func trimmingTrailingNewline() -> String {
-        var s = self
-        while s.last == "\n" { s.removeLast() }
-        return s
     }
 }

@@ -1,0 +1,51 @@
+import NIOCore
+import NIOPosix
+import NIOSSL
+
+/// The identity a client proved over mTLS on `connection` (an accepted connection, or the
+/// connection an HTTP/2 stream is carried on: pass the stream's `parent`).
+func peerIdentityName(of connection: any Channel) -> String? {
+    guard let tls = try? connection.pipeline.syncOperations.handler(type: NIOSSLServerHandler.self) else { return nil }
+    return tls.peerCertificate?.identityNames.first
+}
+
+/// The connect to an upstream ran out of time (directly, or for each address a name resolved to).
+func isConnectTimeout(_ error: any Error) -> Bool {
+    if let e = error as? ChannelError, case .connectTimeout = e { return true }
+    if let e = error as? NIOConnectionError {
+        return !e.connectionErrors.isEmpty && e.connectionErrors.allSatisfy { isConnectTimeout($0.error) }
+    }
+    return false
+}
+
+func isTLSError(_ error: any Error) -> Bool {
+    error is NIOSSLError || error is BoringSSLError || error is NIOSSLExtraError
+}
+
+/// A TLS failure in a sentence (BoringSSL's error stacks are long).
+func describeTLS(_ error: any Error) -> String {
+    let text = "\(error)"
+    if text.contains("hostname") || text.contains("Hostname") { return "its certificate is not for the identity expected" }
+    if text.contains("CERTIFICATE_VERIFY_FAILED") || text.contains("BAD_SIGNATURE") {
+        return "its certificate does not chain to this proxy's trust anchor"
+    }
+    if text.contains("ALERT") || text.contains("alert") { return "the peer refused this proxy's certificate" }
+    return String(text.prefix(160))
+}
+
+/// Turns reading on or off on `channel` (on its own event loop), so a fast side waits for a slow
+/// one. Turning it on asks for a read too: an HTTP/2 stream channel does not start one by itself.
+func setAutoRead(_ channel: (any Channel)?, _ on: Bool) {
+    guard let channel, channel.isActive, let options = channel.syncOptions,
+          let current = try? options.getOption(ChannelOptions.autoRead), current != on else { return }
+    try? options.setOption(ChannelOptions.autoRead, value: on)
+    if on { channel.read() }
+}
+
+extension String {
+    func trimmingTrailingNewline() -> String {
+        var s = self
+        while s.last == "\n" { s.removeLast() }
+        return s
+    }
+}

@@ -1,0 +1,66 @@
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+import NIOSSL
+
+/// The upstream side of a `ProxyHandler`: hands response parts, writability and closure back to
+/// it. Both channels share one event loop, so no locking is needed. While pooled it has no
+/// owner: anything the upstream sends then is unexpected, and the connection is closed.
+final class UpstreamHandler: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTPClientResponsePart
+
+    weak var owner: ProxyHandler?
+
+    init(owner: ProxyHandler) {
+        self.owner = owner
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        guard let owner else {
+            context.close(promise: nil)
+            return
+        }
+        owner.upstreamRead(unwrapInboundIn(data), from: context.channel)
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        owner?.upstreamReadComplete(context.channel)
+        context.fireChannelReadComplete()
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        owner?.upstreamWritabilityChanged(context.channel)
+        context.fireChannelWritabilityChanged()
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        owner?.upstreamClosed(context.channel)
+        context.fireChannelInactive()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        owner?.upstreamFailed(context.channel, error)
+        context.close(promise: nil)
+    }
+}
+
+/// A client bootstrap for an upstream connection: TCP metrics, mTLS when `key` has an identity
+/// (this proxy's certificate, the identity checked as the host name), then `protocolHandlers`.
+func upstreamBootstrap(route: Route, key: UpstreamKey, group: any EventLoop, registry: MetricsRegistry, identity: ProxyIdentity?,
+                       connectTimeout: TimeAmount,
+                       protocolHandlers: @escaping @Sendable (any Channel) throws -> Void) -> ClientBootstrap {
+    let connection = route.connection
+    let tls: (NIOSSLContext, String)? = key.identity.flatMap { name in identity.map { ($0.current.client, name) } }
+    return ClientBootstrap(group: group)
+        .connectTimeout(connectTimeout)
+        .channelOption(.socketOption(.tcp_nodelay), value: 1)
+        .channelInitializer { channel in
+            channel.eventLoop.makeCompletedFuture {
+                try channel.pipeline.syncOperations.addHandler(ConnectionMetricsHandler(registry: registry, target: connection))
+                if let (context, name) = tls {
+                    try channel.pipeline.syncOperations.addHandler(try NIOSSLClientHandler(context: context, serverHostname: name))
+                }
+                try protocolHandlers(channel)
+            }
+        }
+}
