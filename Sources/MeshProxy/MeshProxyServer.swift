@@ -194,6 +194,9 @@ public final class MeshProxyServer: Sendable {
             .serverChannelOption(.backlog, value: 1024)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            // Each connection keeps its read buffer between reads: a request head fits in 512
+            // bytes, and the buffer grows for bodies and HTTP/2 bursts (memory per idle connection).
+            .childChannelOption(.recvAllocator, value: AdaptiveRecvByteBufferAllocator(minimum: 64, initial: 512, maximum: 65_536))
             .childChannelInitializer { channel in
                 guard cap.admit(channel) else { return channel.close() }
                 connections.add(channel)
