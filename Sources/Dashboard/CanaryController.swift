@@ -70,10 +70,10 @@ public struct LiveCanaryObserver: CanaryObserver, Sendable {
     let live: LiveCollector
     let target: CanaryTarget
     let intervalMs: Int64
-    let clock: any Clock
+    let clock: any TimeSource
     public let source: String
 
-    public init(live: LiveCollector, target: CanaryTarget, intervalMs: Int64, source: String, clock: any Clock = WallClock()) {
+    public init(live: LiveCollector, target: CanaryTarget, intervalMs: Int64, source: String, clock: any TimeSource = WallClock()) {
         self.live = live
         self.target = target
         self.intervalMs = intervalMs
@@ -132,10 +132,10 @@ public struct PrometheusCanaryObserver: CanaryObserver, Sendable {
     let client: PrometheusClient
     let target: CanaryTarget
     let intervalMs: Int64
-    let clock: any Clock
+    let clock: any TimeSource
     public var source: String { "Prometheus at \(client.baseURL)" }
 
-    public init(client: PrometheusClient, target: CanaryTarget, intervalMs: Int64, clock: any Clock = WallClock()) {
+    public init(client: PrometheusClient, target: CanaryTarget, intervalMs: Int64, clock: any TimeSource = WallClock()) {
         self.client = client
         self.target = target
         self.intervalMs = intervalMs

@@ -69,7 +69,7 @@ public final class CanaryBoard: Sendable {
 /// the state, renders the view and draws it, until `q`, Ctrl-C, a deadline or `maxFrames`.
 public enum DashboardLoop {
     public static func run(_ initial: DashboardState, feed: any DashboardFeed, tap: TapFeed? = nil, canary: CanaryBoard? = nil,
-                           terminal: NcursesTerminal, maxFrames: Int? = nil, deadlineMs: Int64? = nil, clock: any Clock = WallClock()) {
+                           terminal: NcursesTerminal, maxFrames: Int? = nil, deadlineMs: Int64? = nil, clock: any TimeSource = WallClock()) {
         var state = initial
         var canaryVersion = 0
         state.tapSources = tap?.count ?? 0

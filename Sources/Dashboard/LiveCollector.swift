@@ -32,7 +32,7 @@ public final class LiveCollector: Sendable {
     public var targets: [ScrapeTarget] { targetList.withLock { $0 } }
 
     /// Takes one round of scrapes now, on the calling thread.
-    public func scrapeOnce(clock: any Clock) {
+    public func scrapeOnce(clock: any TimeSource) {
         followTargetsFile()
         let scraper = Scraper(timeoutSeconds: timeoutSeconds)
         let results = scraper.scrape(targets) { clock.nowMs() }
@@ -86,7 +86,7 @@ public final class LiveCollector: Sendable {
     }
 
     /// Starts the background loop.
-    public func start(clock: any Clock) {
+    public func start(clock: any TimeSource) {
         let thread = Thread { [self] in
             let scraper = Scraper(timeoutSeconds: timeoutSeconds)
             while !stopped.withLock({ $0 }) {

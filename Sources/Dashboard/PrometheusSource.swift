@@ -139,10 +139,10 @@ func escape(_ v: String) -> String {
 /// the server fails, the last good numbers stay on screen and the problem shows on the message line.
 public final class PrometheusFeed: DashboardFeed {
     private let source: PrometheusSource
-    private let clock: any Clock
+    private let clock: any TimeSource
     private let lastGood = Mutex<DashboardData?>(nil)
 
-    public init(source: PrometheusSource, clock: any Clock = WallClock()) {
+    public init(source: PrometheusSource, clock: any TimeSource = WallClock()) {
         self.source = source
         self.clock = clock
     }

@@ -74,6 +74,12 @@ public struct TapEvent: Sendable, Equatable {
         self.direction = direction
         self.http = http
     }
+
+    /// What the events of one request share (its peers and stream id), as linkerd viz top
+    /// matches a request's end to its start.
+    public var requestKey: String {
+        "\(source.address)|\(destination.address)|\(http.id.base):\(http.id.stream)"
+    }
 }
 
 /// Headers that carry credentials: tap never shows their values.

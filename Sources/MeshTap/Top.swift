@@ -181,7 +181,7 @@ public struct TopAggregator: Sendable {
 
     /// Folds `e` in, counting a request when its end arrives.
     private mutating func complete(_ e: TapEvent, atMs: Int64?) {
-        let key = "\(e.source.address)|\(e.destination.address)|\(e.http.id.base):\(e.http.id.stream)"
+        let key = e.requestKey
         switch e.http {
         case let .requestInit(_, method, _, _, path, headers):
             let shownPath = byRoute ? (e.routeMeta?["route"] ?? "[DEFAULT]") : path

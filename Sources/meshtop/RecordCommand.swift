@@ -44,7 +44,7 @@ struct Record: ParsableCommand {
 
 /// Runs a recording collector until the duration passes or SIGINT/SIGTERM, with a progress line
 /// on stderr; returns after the last round is on disk.
-func recordUntilDone(_ live: LiveCollector, clock: any Clock, durationMs: Int64?, output: String) throws {
+func recordUntilDone(_ live: LiveCollector, clock: any TimeSource, durationMs: Int64?, output: String) throws {
     let stop = StopFlag.install()
     let started = clock.nowMs()
     live.start(clock: clock)

@@ -51,7 +51,7 @@ struct TapOptions: ParsableArguments {
                         stop = true
                         return
                     }
-                    let key = "\(e.source.address)|\(e.destination.address)|\(e.http.id.base):\(e.http.id.stream)"
+                    let key = e.requestKey
                     if case .requestInit = e.http, !filter.matches(e) {
                         rejected.insert(key)
                         return

@@ -4,14 +4,15 @@ import Glibc
 import Darwin
 #endif
 
-/// The one source of time: live runs read the wall clock, replays a virtual one.
-public protocol Clock: Sendable {
+/// The one source of time (not the standard library's `Clock`, which measures durations): live
+/// runs read the wall clock, replays a virtual one.
+public protocol TimeSource: Sendable {
     /// Milliseconds since the epoch.
     func nowMs() -> Int64
 }
 
 /// The wall clock.
-public struct WallClock: Clock {
+public struct WallClock: TimeSource {
     public init() {}
 
     public func nowMs() -> Int64 {
