@@ -112,8 +112,8 @@ let package = Package(
                            .product(name: "ArgumentParser", package: "swift-argument-parser")] + nio,
             swiftSettings: swiftSettings),
 
-        .testTarget(name: "PromTextTests", dependencies: ["PromText"], swiftSettings: swiftSettings),
-        .testTarget(name: "MeshTapTests", dependencies: ["MeshTap"], swiftSettings: swiftSettings),
+        .testTarget(name: "PromTextTests", dependencies: ["PromText", "MeshTesting"], swiftSettings: swiftSettings),
+        .testTarget(name: "MeshTapTests", dependencies: ["MeshTap", "MeshTesting"], swiftSettings: swiftSettings),
         .testTarget(name: "MeshCanaryTests", dependencies: ["MeshCanary"], swiftSettings: swiftSettings),
         .testTarget(name: "MeshMetricsTests", dependencies: ["MeshMetrics", "PromText"], swiftSettings: swiftSettings),
         .testTarget(
@@ -126,7 +126,7 @@ let package = Package(
             swiftSettings: swiftSettings),
         .testTarget(
             name: "EndToEndTests",
-            dependencies: ["Dashboard", "TerminalUI", "MeshMetrics", "MeshSources", "MeshTap", "MeshCanary", "PromText"],
+            dependencies: ["Dashboard", "TerminalUI", "MeshMetrics", "MeshSources", "MeshTap", "MeshCanary", "PromText", "MeshTesting"],
             exclude: ["Goldens"],
             swiftSettings: swiftSettings),
     ],

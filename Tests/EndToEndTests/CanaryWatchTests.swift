@@ -3,6 +3,7 @@ import Testing
 import Dashboard
 import MeshCanary
 import MeshSources
+import MeshTesting
 
 /// Canary watch mode judged from the recorded demo canaries (Fixtures/recordings/demo-canary*),
 /// through the CLI and on the dashboard's Canary view.

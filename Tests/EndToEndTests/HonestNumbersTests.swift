@@ -5,6 +5,7 @@ import MeshMetrics
 import MeshSources
 import MeshTap
 import PromText
+import MeshTesting
 
 /// Every number on screen means what it says (the dashboard's correctness during an incident):
 /// one test per way the screen used to mislead, each failing on the old code.

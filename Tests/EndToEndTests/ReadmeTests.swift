@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import MeshTesting
 
 /// The README's examples run as written: every `meshtop` line of its shell blocks that needs no
 /// running mesh and no terminal (recordings in Fixtures/, the demo without a screen) is run from

@@ -3,6 +3,7 @@ import Testing
 import Dashboard
 import MeshSources
 import PromText
+import MeshTesting
 
 @Suite struct Recordings {
     func temporaryPath(_ name: String = "test") -> String {

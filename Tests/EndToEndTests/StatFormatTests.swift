@@ -2,6 +2,7 @@ import Testing
 import Dashboard
 import MeshMetrics
 import MeshTap
+import MeshTesting
 
 /// meshtop's stat output must be byte for byte what `linkerd viz stat` prints for the same numbers.
 @Suite struct LinkerdStatFormat {

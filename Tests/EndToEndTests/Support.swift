@@ -1,12 +1,6 @@
 import Foundation
 import Testing
-
-let repositoryRoot: URL = URL(fileURLWithPath: #filePath)
-    .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-
-func fixture(_ path: String) throws -> String {
-    try String(contentsOf: repositoryRoot.appendingPathComponent("Fixtures/" + path), encoding: .utf8)
-}
+import MeshTesting
 
 /// Compares `actual` with a golden file under Tests/EndToEndTests/Goldens; with
 /// `UPDATE_GOLDENS=1` in the environment the golden is rewritten instead (review the diff).

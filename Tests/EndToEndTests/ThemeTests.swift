@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import Dashboard
 import TerminalUI
+import MeshTesting
 
 @Suite struct Themes {
     let directory = repositoryRoot.appendingPathComponent("themes").path

@@ -1,13 +1,7 @@
 import Foundation
 import Testing
 import MeshTap
-
-let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-    .appendingPathComponent("Fixtures/linkerd")
-
-func fixture(_ name: String) throws -> String {
-    try String(contentsOf: fixtures.appendingPathComponent(name), encoding: .utf8)
-}
+import MeshTesting
 
 /// Decodes a whole stream as `linkerd viz tap -o json` prints it.
 func decodeStream(_ text: String, chunk: Int = 7) -> (events: [TapEvent], garbage: [String]) {
@@ -33,23 +27,23 @@ func decodeStream(_ text: String, chunk: Int = 7) -> (events: [TapEvent], garbag
 
 @Suite struct LinkerdTapFormats {
     @Test func jsonStreamDecodesAndPrintsLinkerdsTextLines() throws {
-        let (events, garbage) = decodeStream(try fixture("linkerd-viz-tap-golden-tap_busy_output_json.txt"))
+        let (events, garbage) = decodeStream(try fixture("linkerd/linkerd-viz-tap-golden-tap_busy_output_json.txt"))
         #expect(garbage.isEmpty)
         #expect(events.count == 2)
         let text = events.map { TapText.line($0) }.joined(separator: "\n") + "\n"
-        #expect(text == (try fixture("linkerd-viz-tap-golden-tap_busy_output.txt")))
+        #expect(text == (try fixture("linkerd/linkerd-viz-tap-golden-tap_busy_output.txt")))
         let wide = events.map { TapText.line($0, wide: true) }.joined(separator: "\n") + "\n"
-        #expect(wide == (try fixture("linkerd-viz-tap-golden-tap_busy_output_wide.txt")))
+        #expect(wide == (try fixture("linkerd/linkerd-viz-tap-golden-tap_busy_output_wide.txt")))
     }
 
     @Test func prettyJSONIsLinkerdsByteForByte() throws {
-        let golden = try fixture("linkerd-viz-tap-golden-tap_busy_output_json.txt")
+        let golden = try fixture("linkerd/linkerd-viz-tap-golden-tap_busy_output_json.txt")
         let (events, _) = decodeStream(golden)
         #expect(events.map { TapJSON.encode($0, pretty: true) }.joined(separator: "\n") + "\n" == golden)
     }
 
     @Test func compactLinesRoundTrip() throws {
-        let (events, _) = decodeStream(try fixture("linkerd-viz-tap-golden-tap_busy_output_json.txt"))
+        let (events, _) = decodeStream(try fixture("linkerd/linkerd-viz-tap-golden-tap_busy_output_json.txt"))
         for e in events {
             let line = TapJSON.encode(e)
             #expect(!line.contains("\n"))
@@ -58,7 +52,7 @@ func decodeStream(_ text: String, chunk: Int = 7) -> (events: [TapEvent], garbag
     }
 
     @Test func wholeStreamAtOnceOrByteByByte() throws {
-        let golden = try fixture("linkerd-viz-tap-golden-tap_busy_output_json.txt")
+        let golden = try fixture("linkerd/linkerd-viz-tap-golden-tap_busy_output_json.txt")
         #expect(decodeStream(golden, chunk: 1).events == decodeStream(golden, chunk: 1 << 20).events)
     }
 

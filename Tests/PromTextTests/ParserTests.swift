@@ -1,5 +1,6 @@
 import Testing
 import PromText
+import MeshTesting
 
 @Suite struct RealLinkerdScrape {
     let exposition: Exposition
