@@ -76,4 +76,18 @@ import MeshTesting
             #expect(!r.stdout.isEmpty, "\(command) printed nothing")
         }
     }
+
+    /// README's module table names every module under Sources/, and no module that is gone.
+    @Test func theModuleTableNamesEveryModule() throws {
+        let readme = try String(contentsOf: repositoryRoot.appendingPathComponent("README.md"), encoding: .utf8)
+        let section = try #require(readme.range(of: "| module | job |"), "README has a module table")
+        let rows = readme[section.upperBound...].split(separator: "\n").drop { !$0.hasPrefix("|") }.prefix { $0.hasPrefix("|") }
+        let named = Set(rows.flatMap { row in
+            (row.split(separator: "|").first ?? "").split(separator: "`").enumerated().filter { $0.offset % 2 == 1 }.map { String($0.element) }
+        })
+        let modules = Set(try FileManager.default.contentsOfDirectory(atPath: repositoryRoot.appendingPathComponent("Sources").path)
+            .filter { !$0.hasPrefix(".") })
+        #expect(modules.subtracting(named).isEmpty, "modules missing from README's table: \(modules.subtracting(named).sorted())")
+        #expect(named.subtracting(modules).isEmpty, "README's table names modules that are gone: \(named.subtracting(modules).sorted())")
+    }
 }
