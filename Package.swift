@@ -118,7 +118,7 @@ let package = Package(
         .testTarget(name: "MeshMetricsTests", dependencies: ["MeshMetrics", "PromText"], swiftSettings: swiftSettings),
         .testTarget(
             name: "MeshProxyTests",
-            dependencies: ["MeshProxy", "MeshIdentity", "Gzip", .product(name: "NIOHTTP2", package: "swift-nio-http2"), "MeshDemo", "MeshSources", "MeshTap", "PromText", "MeshMetrics", "Dashboard", .product(name: "NIOEmbedded", package: "swift-nio")] + nio,
+            dependencies: ["MeshProxy", "MeshIdentity", "Gzip", .product(name: "NIOHTTP2", package: "swift-nio-http2"), "MeshDemo", "MeshSources", "MeshTap", "PromText", "MeshMetrics", "Dashboard", "MeshTesting", .product(name: "NIOEmbedded", package: "swift-nio")] + nio,
             swiftSettings: swiftSettings),
         .testTarget(
             name: "ConformanceTests",

@@ -6,6 +6,7 @@ import MeshTap
 import MeshSources
 import PromText
 import MeshProxy
+import MeshTesting
 
 
 var meshtopBinary: URL {
@@ -128,8 +129,7 @@ func waitForTapSubscribers(_ admins: [HostPort], count: Double) async throws {
     }
 
     @Test func topFromLinkerdsJSONOnStandardInput() throws {
-        let golden = try String(contentsOf: URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-            .appendingPathComponent("Fixtures/linkerd/linkerd-viz-tap-golden-tap_busy_output_json.txt"), encoding: .utf8)
+        let golden = try fixture("linkerd/linkerd-viz-tap-golden-tap_busy_output_json.txt")
         let r = try meshtop(["top", "--tap-import", "-"], stdin: golden + "not json\n")
         #expect(r.status == 0)
         #expect(r.stdout.contains("my-pod") && r.stdout.contains("/some/path"))
@@ -137,8 +137,7 @@ func waitForTapSubscribers(_ admins: [HostPort], count: Double) async throws {
     }
 
     @Test func topFedLinkerdsTextOutputSaysToUseJSON() throws {
-        let text = try String(contentsOf: URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-            .appendingPathComponent("Fixtures/linkerd/linkerd-viz-tap-golden-tap_busy_output.txt"), encoding: .utf8)
+        let text = try fixture("linkerd/linkerd-viz-tap-golden-tap_busy_output.txt")
         let r = try meshtop(["top", "--tap-import", "-"], stdin: text)
         #expect(r.status == 2, "\(r.stdout)")
         #expect(r.stderr.contains("linkerd viz tap's text output") && r.stderr.contains("-o json"), "\(r.stderr)")
