@@ -10,6 +10,24 @@ import socket
 import sys
 
 
+def read_answer(s, n):
+    """One response with a Content-Length body (what bench-proxy's nginx sends), whole."""
+    answer = b""
+    while True:
+        head, sep, body = answer.partition(b"\r\n\r\n")
+        if sep:
+            length = next((int(line.split(b":", 1)[1]) for line in head.split(b"\r\n")[1:]
+                           if line.lower().startswith(b"content-length:")), None)
+            if length is None:
+                sys.exit(f"hold-connections: connection {n}: an answer without Content-Length: {head[:200]!r}")
+            if len(body) >= length:
+                return answer
+        chunk = s.recv(4096)
+        if not chunk:
+            sys.exit(f"hold-connections: connection {n} closed before its answer: {answer[:200]!r}")
+        answer += chunk
+
+
 def main():
     if len(sys.argv) != 3:
         sys.exit(__doc__)
@@ -23,12 +41,7 @@ def main():
     for i in range(count):
         s = socket.create_connection(("127.0.0.1", port), timeout=10)
         s.sendall(request)
-        answer = b""
-        while b"\r\n\r\n" not in answer or not answer.endswith(b"ok\n"):
-            chunk = s.recv(4096)
-            if not chunk:
-                sys.exit(f"hold-connections: connection {i + 1} closed before its answer: {answer[:200]!r}")
-            answer += chunk
+        answer = read_answer(s, i + 1)
         if not answer.startswith(b"HTTP/1.1 200"):
             sys.exit(f"hold-connections: connection {i + 1} got {answer[:80]!r}")
         held.append(s)
