@@ -49,7 +49,11 @@ let package = Package(
         .target(name: "PromText", swiftSettings: swiftSettings),
         .target(name: "MeshMetrics", dependencies: ["PromText"], swiftSettings: swiftSettings),
         .target(name: "MeshTap", swiftSettings: swiftSettings),
-        .target(name: "MeshCanary", dependencies: ["MeshMetrics"], swiftSettings: swiftSettings),
+        .target(name: "MeshCanary", dependencies: ["MeshMetrics", "MeshTap"], swiftSettings: swiftSettings),
+        // linkerd viz's formats: stat, edges, routes and top as tables and JSON.
+        .target(name: "LinkerdViz", dependencies: ["MeshMetrics", "MeshTap"], swiftSettings: swiftSettings),
+        // `meshtop check`'s checks, as pure functions over gathered scrapes.
+        .target(name: "MeshCheck", dependencies: ["PromText", "MeshMetrics", "MeshTap"], swiftSettings: swiftSettings),
 
         // gzip streams over zlib (recordings, /metrics).
         .target(name: "Gzip", dependencies: ["CZlib"], swiftSettings: swiftSettings),
@@ -57,12 +61,14 @@ let package = Package(
         // I/O at the edges.
         .target(
             name: "MeshSources",
-            dependencies: ["PromText", "MeshTap", "CCurl", "Gzip", .product(name: "Yams", package: "Yams")],
+            dependencies: ["PromText", "MeshMetrics", "MeshTap", "MeshCanary", "CCurl", "Gzip", .product(name: "Yams", package: "Yams")],
             swiftSettings: swiftSettings),
-        .target(name: "TerminalUI", dependencies: ["CNcurses"], swiftSettings: swiftSettings),
+        .target(name: "TerminalUI", swiftSettings: swiftSettings),
+        // The real terminal behind TerminalUI's `TerminalBackend`, as NIOPosix is behind NIOCore.
+        .target(name: "TerminalNcurses", dependencies: ["TerminalUI", "CNcurses"], swiftSettings: swiftSettings),
         .target(
             name: "Dashboard",
-            dependencies: ["MeshMetrics", "MeshTap", "MeshSources", "MeshCanary", "TerminalUI", .product(name: "Yams", package: "Yams")],
+            dependencies: ["MeshMetrics", "MeshTap", "MeshCanary", "LinkerdViz", "TerminalUI", .product(name: "Yams", package: "Yams")],
             swiftSettings: swiftSettings),
         .target(
             name: "MeshIdentity",
@@ -84,7 +90,7 @@ let package = Package(
         .executableTarget(
             name: "meshtop",
             dependencies: [
-                "Dashboard", "MeshDemo", "MeshSources", "MeshMetrics", "MeshCanary", "MeshTap", "TerminalUI",
+                "Dashboard", "MeshDemo", "MeshSources", "MeshMetrics", "MeshCanary", "MeshTap", "TerminalUI", "TerminalNcurses", "LinkerdViz", "MeshCheck",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings),
@@ -105,7 +111,7 @@ let package = Package(
             name: "meshapp",
             dependencies: ["MeshDemo", .product(name: "ArgumentParser", package: "swift-argument-parser")] + nio,
             swiftSettings: swiftSettings),
-        .target(name: "MeshTesting", dependencies: ["PromText", "MeshMetrics"], swiftSettings: swiftSettings),
+        .target(name: "MeshTesting", dependencies: ["PromText", "MeshMetrics", "TerminalUI"], swiftSettings: swiftSettings),
         .executableTarget(
             name: "meshbench",
             dependencies: ["PromText", "MeshMetrics", "MeshTesting", "Dashboard", "TerminalUI", "MeshDemo", "MeshSources",
@@ -118,15 +124,15 @@ let package = Package(
         .testTarget(name: "MeshMetricsTests", dependencies: ["MeshMetrics", "PromText"], swiftSettings: swiftSettings),
         .testTarget(
             name: "MeshProxyTests",
-            dependencies: ["MeshProxy", "MeshIdentity", "Gzip", .product(name: "NIOHTTP2", package: "swift-nio-http2"), "MeshDemo", "MeshSources", "MeshTap", "PromText", "MeshMetrics", "Dashboard", "MeshTesting", .product(name: "NIOEmbedded", package: "swift-nio")] + nio,
+            dependencies: ["MeshProxy", "MeshIdentity", "Gzip", .product(name: "NIOHTTP2", package: "swift-nio-http2"), "MeshDemo", "MeshSources", "MeshTap", "PromText", "MeshMetrics", "Dashboard", "LinkerdViz", "MeshCheck", "MeshTesting", .product(name: "NIOEmbedded", package: "swift-nio")] + nio,
             swiftSettings: swiftSettings),
         .testTarget(
             name: "ConformanceTests",
-            dependencies: ["MeshMetrics", "MeshSources", "Dashboard", "PromText", "MeshDemo", "MeshCanary"] + nio,
+            dependencies: ["MeshMetrics", "MeshSources", "Dashboard", "LinkerdViz", "PromText", "MeshDemo", "MeshCanary", "MeshTap"] + nio,
             swiftSettings: swiftSettings),
         .testTarget(
             name: "EndToEndTests",
-            dependencies: ["Dashboard", "TerminalUI", "MeshMetrics", "MeshSources", "MeshTap", "MeshCanary", "PromText", "MeshTesting"],
+            dependencies: ["Dashboard", "TerminalUI", "MeshMetrics", "MeshSources", "MeshTap", "MeshCanary", "LinkerdViz", "MeshCheck", "PromText", "MeshTesting"],
             exclude: ["Goldens"],
             swiftSettings: swiftSettings),
     ],

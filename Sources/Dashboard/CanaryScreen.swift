@@ -1,3 +1,4 @@
+public import MeshMetrics
 import TerminalUI
 import MeshCanary
 
@@ -32,7 +33,7 @@ enum CanaryScreen {
         }
         var x = screen.put(label, x: 0, y: top, style: Style(.header))
         x = screen.put("[", x: x, y: top)
-        x = screen.put(bar, x: x, y: top, style: Style(w.result == "rolled back" ? .bad : .good))
+        x = screen.put(bar, x: x, y: top, style: Style(w.result == .rolledBack ? .bad : .good))
         x = screen.put("]", x: x, y: top)
         _ = screen.put(tail, x: x, y: top)
         let failed = " failed checks \(w.failedChecks)/\(w.policy.threshold)   intervals \(w.intervals)"
@@ -87,9 +88,9 @@ enum CanaryScreen {
         let status: String
         let role: Role
         switch w.result {
-        case "promoted": (status, role) = ("PROMOTED: \(w.reason ?? "")", .good)
-        case "rolled back": (status, role) = ("ROLLED BACK: \(w.reason ?? "")", .bad)
-        case let r?: (status, role) = ("\(r.uppercased()): \(w.reason ?? "")", .warn)
+        case .promoted: (status, role) = ("PROMOTED: \(w.reason ?? "")", .good)
+        case .rolledBack: (status, role) = ("ROLLED BACK: \(w.reason ?? "")", .bad)
+        case let r?: (status, role) = ("\(r.rawValue.uppercased()): \(w.reason ?? "")", .warn)
         case nil: (status, role) = ("analysing: interval \(w.intervals + 1), \(w.policy.threshold - w.failedChecks) failed checks to rollback", .text)
         }
         _ = screen.put(" " + status, x: 0, y: area.y + area.height - 1, style: Style(role, bold: w.result != nil), maxWidth: width)

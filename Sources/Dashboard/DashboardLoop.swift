@@ -1,75 +1,17 @@
+public import MeshCanary
+public import MeshMetrics
 public import TerminalUI
 #if canImport(Glibc)
 import Glibc
 #endif
-public import MeshSources
+
 public import MeshTap
-import Synchronization
 
-/// Where the dashboard's data comes from each refresh.
-public protocol DashboardFeed: Sendable {
-    /// The data at this moment, for the state's kind, namespace and window.
-    func data(for state: DashboardState) -> DashboardData
-}
-
-extension LiveCollector: DashboardFeed {
-    public func data(for state: DashboardState) -> DashboardData {
-        read { DashboardData.make(from: $0, kindLabel: state.kindLabel, namespace: state.namespace, windowMs: state.windowMs) }
-    }
-}
-
-/// Merges tap subscriptions into one queue the UI drains each frame.
-public final class TapFeed: Sendable {
-    private let queue = Mutex<[TapEvent]>([])
-    private let problems = Mutex<[String]>([])
-    private let subscriptions: [TapSubscription]
-
-    public init(addresses: [String], filter: TapFilter = TapFilter()) {
-        subscriptions = addresses.map { TapSubscription(address: $0, filter: filter) }
-    }
-
-    public var count: Int { subscriptions.count }
-
-    public func start() {
-        for s in subscriptions {
-            s.start { update in
-                switch update {
-                case .event(let e): self.queue.withLock { q in if q.count < 50_000 { q.append(e) } }
-                case .problem(let p): self.problems.withLock { $0.append(p) }
-                case .closed: break
-                }
-            }
-        }
-    }
-
-    public func stop() { for s in subscriptions { s.stop() } }
-
-    func drain() -> (events: [TapEvent], problems: [String]) {
-        let events = queue.withLock { q in defer { q.removeAll(keepingCapacity: true) }; return q }
-        let problems = problems.withLock { p in defer { p.removeAll() }; return p }
-        return (events, problems)
-    }
-}
-
-/// The latest canary watch, handed from the controller's thread to the dashboard's.
-public final class CanaryBoard: Sendable {
-    private let latest = Mutex<(watch: CanaryWatch?, version: Int)>((nil, 0))
-
-    public init() {}
-
-    public func post(_ watch: CanaryWatch) { latest.withLock { $0 = (watch, $0.version + 1) } }
-
-    /// The watch if it changed since `version`.
-    func take(since version: Int) -> (CanaryWatch, Int)? {
-        latest.withLock { l in l.version > version ? l.watch.map { ($0, l.version) } : nil }
-    }
-}
-
-/// Runs the dashboard on a real terminal: reads keys, folds them, fresh data and tap events into
+/// Runs the dashboard on a terminal (the real one, or a headless one in tests): reads keys, folds them, fresh data and tap events into
 /// the state, renders the view and draws it, until `q`, Ctrl-C, a deadline or `maxFrames`.
 public enum DashboardLoop {
-    public static func run(_ initial: DashboardState, feed: any DashboardFeed, tap: TapFeed? = nil, canary: CanaryBoard? = nil,
-                           terminal: NcursesTerminal, maxFrames: Int? = nil, deadlineMs: Int64? = nil, clock: any TimeSource = WallClock()) {
+    public static func run(_ initial: DashboardState, feed: any SnapshotFeed, tap: (any TapEventFeed)? = nil, canary: CanaryBoard? = nil,
+                           terminal: any TerminalBackend, maxFrames: Int? = nil, deadlineMs: Int64? = nil, clock: any TimeSource = WallClock()) {
         var state = initial
         var canaryVersion = 0
         state.tapSources = tap?.count ?? 0
@@ -101,7 +43,7 @@ public enum DashboardLoop {
             }
             if now - lastRefresh >= Int64(state.refreshMs) {
                 lastRefresh = now
-                update(&state, .data(feed.data(for: state), clockText: clockText(state.replay?.atMs ?? now)))
+                update(&state, .data(feed.snapshot(for: state.query), clockText: clockText(state.replay?.atMs ?? now)))
                 dirty = true
             }
             if dirty {

@@ -1,3 +1,4 @@
+public import MeshCanary
 public import MeshMetrics
 public import MeshTap
 public import TerminalUI
@@ -39,25 +40,6 @@ public enum DetailTarget: Sendable, Equatable {
     case edge(EdgeID)
 }
 
-/// A few recent values of one workload or edge, for sparklines.
-public struct History: Sendable, Equatable {
-    public static let length = 60
-    public var rps: [Double?] = []
-    public var success: [Double?] = []
-    public var p99: [Double?] = []
-
-    mutating func append(rps r: Double?, success s: Double?, p99 p: Double?) {
-        rps.append(r)
-        success.append(s)
-        p99.append(p)
-        if rps.count > Self.length {
-            rps.removeFirst()
-            success.removeFirst()
-            p99.removeFirst()
-        }
-    }
-}
-
 /// Where a replay is in its recording, on its virtual clock.
 public struct ReplayPosition: Sendable, Equatable {
     public var startMs: Int64
@@ -86,7 +68,7 @@ public struct DashboardState: Sendable {
     public var view: ViewKind = .overview
     /// The view Esc goes back to.
     public var previousView: ViewKind = .overview
-    public var data = DashboardData()
+    public var data = MeshSnapshot()
     public var paused = false
     public var quit = false
     /// Selected row per view.
@@ -102,7 +84,7 @@ public struct DashboardState: Sendable {
     public var history: [String: History] = [:]
     public var detail: DetailTarget?
     /// The moment Compare compares with, and its name.
-    public var baseline: DashboardData?
+    public var baseline: MeshSnapshot?
     public var baselineName = ""
     /// Recent tap events, newest last, at most `tapCapacity`.
     public var tapEvents: [TapEvent] = []
@@ -120,6 +102,11 @@ public struct DashboardState: Sendable {
     public var replay: ReplayPosition?
     /// A canary release being watched (view 9 exists only then).
     public var canary: CanaryWatch?
+
+    /// What the feed is asked for at the next refresh.
+    public var query: SnapshotQuery {
+        SnapshotQuery(kindLabel: kindLabel, namespace: namespace, windowMs: windowMs, atMs: replay?.atMs, stepMs: refreshMs)
+    }
 
     public init(title: String, source: String, windowMs: Int64) {
         self.title = title
@@ -145,7 +132,7 @@ public struct DashboardState: Sendable {
 public enum Action: Sendable {
     case key(Key)
     /// New data arrived, at a wall-clock time shown as `clockText`.
-    case data(DashboardData, clockText: String)
+    case data(MeshSnapshot, clockText: String)
     /// Wall-clock time passed (a replay plays on).
     case tick(elapsedMs: Int64)
     case tap([TapEvent])
@@ -191,21 +178,12 @@ public func update(_ state: inout DashboardState, _ action: Action) {
         if state.tapHeld.count > state.tapCapacity { state.tapHeld.removeFirst(state.tapHeld.count - state.tapCapacity) }
     case .canary(let watch):
         if watch.result != nil, state.canary?.result == nil {
-            state.message = "canary \(watch.result!): \(watch.reason ?? "")"
+            state.message = "canary \(watch.result!.rawValue): \(watch.reason ?? "")"
         }
         state.canary = watch
     case .key(let key):
         handleKey(&state, key)
     }
-}
-
-/// The key of a workload's or an edge's history and breakdown (`w:ns/name`, `e:…`): one spelling
-/// for every place that files or looks them up.
-func viewKey(_ w: WorkloadID) -> String { "w:\(w.namespace)/\(w.name)" }
-func viewKey(_ e: EdgeID) -> String { "e:" + edgeKey(e) }
-
-func edgeKey(_ e: EdgeID) -> String {
-    "\(e.source.namespace)/\(e.source.name)>\(e.destination.namespace)/\(e.destination.name)"
 }
 
 private func handleKey(_ state: inout DashboardState, _ key: Key) {

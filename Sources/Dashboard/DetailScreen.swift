@@ -1,3 +1,4 @@
+import LinkerdViz
 import MeshMetrics
 import MeshTap
 import TerminalUI

@@ -1,3 +1,4 @@
+import LinkerdViz
 import MeshMetrics
 import TerminalUI
 
@@ -10,7 +11,7 @@ enum OverviewScreen {
 
     /// Targets that do not answer (or answer with bad metrics): their workloads' numbers are
     /// missing, not good, so they are said first.
-    static func downLine(_ data: DashboardData) -> String? {
+    static func downLine(_ data: MeshSnapshot) -> String? {
         let down = data.targets.filter { $0.state == .down || $0.state == .badFormat }
         let active = data.targets.filter { $0.state != .gone }.count
         guard !down.isEmpty else { return nil }
@@ -22,7 +23,7 @@ enum OverviewScreen {
     }
 
     /// The headline when no edge is failing: what is known, never ✔ for what is not.
-    static func headline(_ data: DashboardData) -> (Health, String)? {
+    static func headline(_ data: MeshSnapshot) -> (Health, String)? {
         if data.atMs == 0 { return (.unknown, "waiting for the first scrape") }
         if data.targetsTotal > 0 && data.targetsUp == 0 { return nil }  // the down line says it all
         if data.edges.isEmpty { return (.idle, "no edges in this window") }

@@ -1,3 +1,4 @@
+import LinkerdViz
 public import TerminalUI
 import MeshMetrics
 

@@ -1,3 +1,4 @@
+import MeshMetrics
 import Foundation
 import PromText
 

@@ -1,6 +1,8 @@
+import MeshTap
+public import MeshMetrics
 import Foundation
 import Gzip
-public import PromText
+import PromText
 
 /// One event of a recording, as the pipeline consumes it.
 public enum RecordedEvent: Sendable {

@@ -1,3 +1,4 @@
+import MeshTap
 import CCurl
 import Foundation
 

@@ -1,3 +1,4 @@
+public import MeshMetrics
 import PromText
 import Yams
 

@@ -194,7 +194,7 @@ struct Render: ParsableCommand {
     @Option var height = 48
 
     func run() throws {
-        var data = DashboardData()
+        var data = MeshSnapshot()
         data.targetsTotal = rows
         data.targetsUp = rows
         data.windowMs = 60_000

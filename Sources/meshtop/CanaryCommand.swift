@@ -135,7 +135,7 @@ struct Canary: ParsableCommand {
     /// The dashboard, opened on its Canary view, while the controller runs on its own thread;
     /// after the terminal closes the decision log and the verdict are printed, so nothing is lost.
     private func dashboardRun(_ controller: CanaryController, _ observer: inout some CanaryObserver & Sendable, policy: CanaryPolicy,
-                              intervalMs: Int64, feed: any DashboardFeed, judgeOnly: Bool) throws {
+                              intervalMs: Int64, feed: any SnapshotFeed, judgeOnly: Bool) throws {
         let terminal = try display.openTerminal()
         let board = CanaryBoard()
         let w = watch(observer, policy: policy, intervalMs: intervalMs, judgeOnly: judgeOnly)

@@ -1,3 +1,5 @@
+import MeshCheck
+import MeshMetrics
 import ArgumentParser
 import Dashboard
 import Foundation

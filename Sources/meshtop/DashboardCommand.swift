@@ -1,3 +1,5 @@
+import LinkerdViz
+import MeshMetrics
 import ArgumentParser
 import Foundation
 import Dashboard
@@ -37,7 +39,7 @@ struct DashboardCommand: ParsableCommand {
         var lastReport = started, refreshes = 0, slowest: Int64 = 0
         while !stop.isSet, clock.nowMs() - started < durationMs {
             let t0 = clock.nowMs()
-            let data = live.data(for: state)
+            let data = live.snapshot(for: state.query)
             refreshes += 1
             slowest = max(slowest, clock.nowMs() - t0)
             if clock.nowMs() - lastReport >= 5_000 {

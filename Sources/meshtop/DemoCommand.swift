@@ -1,3 +1,6 @@
+import TerminalNcurses
+import LinkerdViz
+import MeshMetrics
 import ArgumentParser
 import Foundation
 import Dashboard

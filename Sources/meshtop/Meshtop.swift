@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Dashboard
+import MeshSources
 
 /// The exit codes meshtop promises scripts: 0 ok, 1 check or canary failed, 2 usage or input
 /// error, 3 sources unreachable.
@@ -10,6 +11,13 @@ struct Exit: Error {
 
     static func input(_ message: String) -> Exit { Exit(code: 2, message: message) }
     static func unreachable(_ message: String) -> Exit { Exit(code: 3, message: message) }
+}
+
+extension Exit {
+    /// A source's input error exits 2, an unreachable source 3.
+    init(_ error: OneShotError) {
+        self.init(code: error.kind == .input ? 2 : 3, message: error.description)
+    }
 }
 
 @main
@@ -44,6 +52,9 @@ struct Meshtop: AsyncParsableCommand {
             } else {
                 try command.run()
             }
+        } catch let error as OneShotError {
+            FileHandle.standardError.write(Data(("meshtop: " + error.description + "\n").utf8))
+            Foundation.exit(Exit(error).code)
         } catch let exit as Exit {
             FileHandle.standardError.write(Data(("meshtop: " + exit.message + "\n").utf8))
             Foundation.exit(exit.code)

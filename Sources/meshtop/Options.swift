@@ -1,3 +1,5 @@
+import TerminalNcurses
+import LinkerdViz
 import ArgumentParser
 import Foundation
 import Dashboard
@@ -97,42 +99,6 @@ func warn(_ line: String) {
     FileHandle.standardError.write(Data((line + "\n").utf8))
 }
 
-/// Where a one-shot command gets its numbers.
-protocol OneShotSource {
-    func stat(kindLabel: String, namespace: String?, name: String?, windowMs: Int64) throws -> [GoldenMetrics]
-    func edges(kindLabel: String, namespace: String?, windowMs: Int64) throws -> [EdgeMetrics]
-    func routes(kindLabel: String, name: String, namespace: String?, windowMs: Int64) throws -> [RouteMetrics]
-}
-
-/// A Prometheus server, asked at `atMs`.
-struct PrometheusAt: OneShotSource {
-    var source: PrometheusSource
-    var atMs: Int64
-
-    func stat(kindLabel: String, namespace: String?, name: String?, windowMs: Int64) throws -> [GoldenMetrics] {
-        do { return try source.stat(kindLabel: kindLabel, namespace: namespace, name: name, windowMs: windowMs, atMs: atMs) }
-        catch { throw Exit.unreachable(error.description) }
-    }
-
-    func edges(kindLabel: String, namespace: String?, windowMs: Int64) throws -> [EdgeMetrics] {
-        do { return try source.edges(kindLabel: kindLabel, namespace: namespace, windowMs: windowMs, atMs: atMs) }
-        catch { throw Exit.unreachable(error.description) }
-    }
-
-    func routes(kindLabel: String, name: String, namespace: String?, windowMs: Int64) throws -> [RouteMetrics] {
-        do { return try source.routes(kindLabel: kindLabel, name: name, namespace: namespace, windowMs: windowMs, atMs: atMs) }
-        catch { throw Exit.unreachable(error.description) }
-    }
-}
-
-/// What a one-shot command computes over: the collector, the moment, and whether the window is
-/// exact (replay: Prometheus' semantics to the letter) or clamped to the data held (live).
-struct Snapshot: OneShotSource {
-    var collector: Collector
-    var atMs: Int64
-    var exactWindow: Bool
-}
-
 extension SourceOptions {
     /// A Prometheus server, a recording up to `--at`, or the live targets scraped twice `sampleMs` apart.
     func source(sampleMs: Int64) throws -> any OneShotSource {
@@ -150,92 +116,12 @@ extension SourceOptions {
             }
             return PrometheusAt(source: PrometheusSource(client: PrometheusClient(baseURL: url)), atMs: atMs)
         }
-        return try snapshot(sampleMs: sampleMs)
-    }
-
-    /// Loads a recording up to `--at`, or scrapes the live targets twice `sampleMs` apart.
-    func snapshot(sampleMs: Int64) throws -> Snapshot {
         if let path = replay {
             guard scrape.isEmpty, targetsFile == nil else { throw Exit.input("--replay reads a recording: leave out --scrape and --targets") }
-            return try replaySnapshot(path: path, at: at)
+            return try ScrapedAt.replay(path: path, at: at) { warn("meshtop: \($0)") }
         }
         guard at == nil else { throw Exit.input("--at goes with --replay or --prometheus") }
-        let live = LiveCollector(targets: try targets(), intervalSeconds: 5, timeoutSeconds: 5)
-        let clock = WallClock()
-        live.scrapeOnce(clock: clock)
-        if live.snapshot.upCount == 0 { throw Exit.unreachable(unreachableMessage(live.snapshot)) }
-        Thread.sleep(forTimeInterval: Double(sampleMs) / 1000)
-        live.scrapeOnce(clock: clock)
-        let collector = live.snapshot
-        for message in collector.health.values.compactMap(\.message).sorted() { warn("meshtop: \(message)") }
-        return Snapshot(collector: collector, atMs: collector.lastScrapeMs ?? clock.nowMs(), exactWindow: false)
-    }
-}
-
-func replaySnapshot(path: String, at: String?) throws -> Snapshot {
-    do {
-        guard let at else {
-            // The last moment: one pass, no need to find the span first.
-            let reader = try RecordingReader(path: path)
-            var collector = Collector()
-            try collector.replay(reader)
-            for w in reader.warnings { warn("meshtop: \(w)") }
-            guard let last = collector.lastScrapeMs else { throw Exit.input("\(path): the recording has no events") }
-            return Snapshot(collector: collector, atMs: last, exactWindow: true)
-        }
-        // A first pass finds the span, so --at can be relative to it.
-        let span = try RecordingReader(path: path)
-        var first: Int64?
-        var last: Int64?
-        while let t = try span.nextTime() {
-            first = first ?? t
-            last = t
-        }
-        for w in span.warnings { warn("meshtop: \(w)") }
-        guard let first, let last else { throw Exit.input("\(path): the recording has no events") }
-        guard let atMs = TimeSpec.milliseconds(at, startMs: first, endMs: last) else {
-            throw Exit.input("--at \(at): not a time (try -5m, +30s, 21:30:05 or 2026-11-25T21:30:05Z)")
-        }
-        guard atMs >= first, atMs <= last else {
-            throw Exit.input("--at \(at) is \(atMs < first ? "before" : "after") the recording: \(path) runs from \(TimeSpec.format(first)) to \(TimeSpec.format(last)) (\(DurationText.format(last - first)))")
-        }
-        let reader = try RecordingReader(path: path)
-        var collector = Collector()
-        try collector.replay(reader, untilMs: atMs)
-        return Snapshot(collector: collector, atMs: atMs, exactWindow: true)
-    } catch let e as RecordingError {
-        throw Exit.input(e.description)
-    }
-}
-
-extension Snapshot {
-    /// What a window longer than the data held reports over, said in words (nil when the data covers it).
-    func shortWindowNote(_ windowMs: Int64) -> String? {
-        guard let first = collector.firstScrapeMs else { return nil }
-        let held = atMs - first
-        guard held < windowMs else { return nil }
-        let asked = DurationText.format(windowMs)
-        if exactWindow {
-            return "-t \(asked) reaches back before the recording starts: only \(DurationText.format(held)) of data precede --at; as Prometheus would, rates are over the whole \(asked), so they read low (-t \(DurationText.format(held)) or less covers only recorded time)"
-        }
-        return "-t \(asked) is longer than the data: reporting over the \(DurationText.format(held)) between the two scrapes (--sample); use --replay or --prometheus for a \(asked) window"
-    }
-
-    func routes(kindLabel: String, name: String, namespace: String?, windowMs: Int64) -> [RouteMetrics] {
-        let window = exactWindow ? windowMs : collector.effectiveWindow(windowMs)
-        return collector.store.routes(kindLabel: kindLabel, name: name, namespace: namespace, windowMs: window, atMs: atMs)
-    }
-
-    func edges(kindLabel: String, namespace: String?, windowMs: Int64) -> [EdgeMetrics] {
-        let window = exactWindow ? windowMs : collector.effectiveWindow(windowMs)
-        return collector.store.edges(kindLabel: kindLabel, namespace: namespace, windowMs: window, atMs: atMs)
-    }
-
-    func stat(kindLabel: String, namespace: String?, name: String?, windowMs: Int64) -> [GoldenMetrics] {
-        if exactWindow {
-            return collector.store.stat(StatQuery(kindLabel: kindLabel, namespace: namespace, name: name, windowMs: windowMs, atMs: atMs))
-        }
-        return collector.stat(kindLabel: kindLabel, namespace: namespace, name: name, windowMs: windowMs)
+        return try ScrapedAt.live(targets: try targets(), sampleMs: sampleMs) { warn("meshtop: \($0)") }
     }
 }
 
@@ -274,7 +160,7 @@ struct OneShotOptions: ParsableArguments {
     func resolve() throws -> (source: any OneShotSource, windowMs: Int64) {
         let windowMs = try window.milliseconds
         let source = try sources.source(sampleMs: try parseDuration(sample, flag: "--sample"))
-        if window.timeWindow != nil, let snapshot = source as? Snapshot, let note = snapshot.shortWindowNote(windowMs) {
+        if window.timeWindow != nil, let scraped = source as? ScrapedAt, let note = scraped.shortWindowNote(windowMs) {
             warn("meshtop: \(note)")
         }
         return (source, windowMs)

@@ -1,3 +1,4 @@
+import MeshMetrics
 import ArgumentParser
 import Foundation
 import Dashboard

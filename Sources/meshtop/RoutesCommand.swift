@@ -1,3 +1,4 @@
+import LinkerdViz
 import ArgumentParser
 import Dashboard
 import MeshMetrics

@@ -1,3 +1,5 @@
+import LinkerdViz
+import MeshMetrics
 import ArgumentParser
 import Foundation
 import Dashboard
@@ -36,10 +38,4 @@ struct Stat: ParsableCommand {
             }
         }
     }
-}
-
-func unreachableMessage(_ collector: Collector) -> String {
-    let messages = collector.health.values.compactMap(\.message).sorted()
-    let shown = messages.prefix(3).joined(separator: "; ")
-    return "no target answered: " + shown + (messages.count > 3 ? "; and \(messages.count - 3) more" : "")
 }

@@ -1,3 +1,5 @@
+import LinkerdViz
+import MeshMetrics
 import ArgumentParser
 import Dashboard
 import Foundation

@@ -1,3 +1,4 @@
+import MeshTap
 import Foundation
 import Testing
 import NIOPosix

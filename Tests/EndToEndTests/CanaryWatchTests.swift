@@ -1,3 +1,4 @@
+import MeshMetrics
 import Foundation
 import Testing
 import Dashboard
@@ -86,11 +87,11 @@ import MeshTesting
         policy.minRequests = 5
         let who = CanaryTarget(namespace: "emojivoto", canary: "voting-canary", primary: "voting")
         var observer = ReplayCanaryObserver(events: events, target: who, intervalMs: 5_000, source: "replay of demo-canary.meshrec.gz")
-        let initial = Dashboard.CanaryWatch(target: who, authority: "voting-svc:8080", source: observer.source, policy: policy, intervalMs: 5_000, dryRun: true)
+        let initial = MeshCanary.CanaryWatch(target: who, authority: "voting-svc:8080", source: observer.source, policy: policy, intervalMs: 5_000, dryRun: true)
         let controller = CanaryController(authority: "voting-svc:8080", canaryBackend: "voting-canary", primaryBackend: "voting", splits: [], dryRun: true)
-        var seen: [Dashboard.CanaryWatch] = []
+        var seen: [MeshCanary.CanaryWatch] = []
         let (code, final) = controller.run(&observer, watch: initial, startMs: events[0].startedMs) { w, _ in seen.append(w) }
-        #expect(code == 1 && final.result == "rolled back")
+        #expect(code == 1 && final.result == .rolledBack)
         // Every change was reported, and the weight never went above what passed.
         #expect(seen.count == final.log.count)
         #expect(seen.allSatisfy { $0.weight <= 40 })

@@ -1,3 +1,4 @@
+import MeshCheck
 import Foundation
 import Testing
 import Dashboard
@@ -29,7 +30,7 @@ import MeshTesting
             c.ingest([ScrapeResult(target: target, startedMs: t, durationSeconds: 0.001, body: Array(body.utf8), error: nil)])
         }
         var s = DashboardState(title: "t", source: "fixture", windowMs: 60_000)
-        update(&s, .data(DashboardData.make(from: c, kindLabel: "deployment", namespace: nil, windowMs: 60_000), clockText: ""))
+        update(&s, .data(MeshSnapshot.make(from: c, kindLabel: "deployment", namespace: nil, windowMs: 60_000), clockText: ""))
         update(&s, .key(.character("1")))
         update(&s, .key(.enter))
         let text = Self.render(s)
@@ -87,7 +88,7 @@ import MeshTesting
         var s = DashboardState(title: "replay", source: "fixture", windowMs: 10_000)
         s.replay = ReplayPosition(startMs: start, endMs: end, atMs: start + 35_000)
         s.paused = true
-        func refresh() { update(&s, .data(feed.data(for: s), clockText: "")) }
+        func refresh() { update(&s, .data(feed.snapshot(for: s.query), clockText: "")) }
         refresh()
         let first = s.history
         let voting = try #require(first["w:emojivoto/voting"])
@@ -140,7 +141,7 @@ import MeshTesting
         let target = ScrapeTarget(url: "http://127.0.0.1:1/web", labels: [Label("deployment", "web")])
         c.ingest([ScrapeResult(target: target, startedMs: 1_700_000_000_000, durationSeconds: 0, body: nil, error: "http://127.0.0.1:1/web: connection refused")])
         var s = DashboardState(title: "t", source: "targets.yaml", windowMs: 60_000)
-        update(&s, .data(DashboardData.make(from: c, kindLabel: "deployment", namespace: nil, windowMs: 60_000), clockText: ""))
+        update(&s, .data(MeshSnapshot.make(from: c, kindLabel: "deployment", namespace: nil, windowMs: 60_000), clockText: ""))
         let text = Self.render(s)
         #expect(!text.contains("✔"), "\(text)")
         #expect(text.contains("⊘ all 1 target down: http://127.0.0.1:1/web: connection refused"), "\(text)")
@@ -151,7 +152,7 @@ import MeshTesting
         var s = try FixtureState.state()
         for c in ":ns foo" { update(&s, .key(.character(c))) }
         update(&s, .key(.enter))
-        update(&s, .data(DashboardData.make(from: try FixtureState.collector(), kindLabel: "deployment", namespace: "foo", windowMs: 60_000), clockText: ""))
+        update(&s, .data(MeshSnapshot.make(from: try FixtureState.collector(), kindLabel: "deployment", namespace: "foo", windowMs: 60_000), clockText: ""))
         let text = Self.render(s)
         #expect(text.contains("no workloads in namespace foo"), "\(text)")
         #expect(!text.contains("waiting for the first scrapes") && !text.contains("✔ no edges"))
@@ -187,9 +188,9 @@ import MeshTesting
 
     @Test func compareSymbolIsHealthAndTheChangeIsSaidInWords() throws {
         var s = DashboardState(title: "t", source: "fixture", windowMs: 60_000)
-        update(&s, .data(DashboardData.make(from: try FixtureState.collector(failuresVoting: 14), kindLabel: "deployment", namespace: nil, windowMs: 60_000), clockText: "a"))
+        update(&s, .data(MeshSnapshot.make(from: try FixtureState.collector(failuresVoting: 14), kindLabel: "deployment", namespace: nil, windowMs: 60_000), clockText: "a"))
         update(&s, .key(.character("m")))
-        update(&s, .data(DashboardData.make(from: try FixtureState.collector(failuresVoting: 11), kindLabel: "deployment", namespace: nil, windowMs: 60_000), clockText: "b"))
+        update(&s, .data(MeshSnapshot.make(from: try FixtureState.collector(failuresVoting: 11), kindLabel: "deployment", namespace: nil, windowMs: 60_000), clockText: "b"))
         update(&s, .key(.character("7")))
         let voting = try #require(Self.render(s).split(separator: "\n").first { $0.contains(" voting ") })
         #expect(voting.hasPrefix("✖") && voting.contains("better") && !voting.contains("✔"), "\(voting)")
@@ -278,7 +279,7 @@ import MeshTesting
             """
             c.ingest([ScrapeResult(target: target, startedMs: t, durationSeconds: 0.001, body: Array(body.utf8), error: nil)])
         }
-        let data = DashboardData.make(from: c, kindLabel: "deployment", namespace: nil, windowMs: 10_000)
+        let data = MeshSnapshot.make(from: c, kindLabel: "deployment", namespace: nil, windowMs: 10_000)
         let shares = try #require(data.breakdown["w:e/emoji"])
         #expect(shares.map(\.label) == ["gRPC 14 UNAVAILABLE", "error timeout", "gRPC 0 OK"], "\(shares)")
         #expect(shares.map(\.failure) == [true, true, false])

@@ -76,12 +76,12 @@ enum FixtureState {
         var s = DashboardState(title: "demo mesh: emojivoto", source: "fixture", windowMs: 60_000)
         s.tapSources = 1
         // Earlier data as the mark to compare with (voting healthy then), then history, then now.
-        update(&s, .data(DashboardData.make(from: try collector(scale: 1, failuresVoting: 0), kindLabel: "deployment", namespace: nil, windowMs: 60_000), clockText: "22:13:10Z"))
+        update(&s, .data(MeshSnapshot.make(from: try collector(scale: 1, failuresVoting: 0), kindLabel: "deployment", namespace: nil, windowMs: 60_000), clockText: "22:13:10Z"))
         update(&s, .key(.character("m")))
         for step in 0..<8 {
-            update(&s, .data(DashboardData.make(from: try collector(scale: 0.6 + Double(step) * 0.05), kindLabel: "deployment", namespace: nil, windowMs: 60_000), clockText: "22:13:2\(step)Z"))
+            update(&s, .data(MeshSnapshot.make(from: try collector(scale: 0.6 + Double(step) * 0.05), kindLabel: "deployment", namespace: nil, windowMs: 60_000), clockText: "22:13:2\(step)Z"))
         }
-        update(&s, .data(DashboardData.make(from: try collector(), kindLabel: "deployment", namespace: nil, windowMs: 60_000), clockText: "22:13:30Z"))
+        update(&s, .data(MeshSnapshot.make(from: try collector(), kindLabel: "deployment", namespace: nil, windowMs: 60_000), clockText: "22:13:30Z"))
         update(&s, .tap(tapEvents()))
         s.message = nil
         return s
@@ -181,7 +181,7 @@ enum FixtureState {
         update(&s, .key(.character(" ")))
         let before = FixtureState.render(s, 100, 30)
         update(&s, .tap(FixtureState.tapEvents()))
-        update(&s, .data(DashboardData(), clockText: "23:59:59Z"))
+        update(&s, .data(MeshSnapshot(), clockText: "23:59:59Z"))
         let during = FixtureState.render(s, 100, 30)
         #expect(during.contains("PAUSED: 18 new events held"))
         #expect(!during.contains("23:59:59Z"))

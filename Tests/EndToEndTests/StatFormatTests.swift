@@ -1,3 +1,4 @@
+import LinkerdViz
 import Testing
 import Dashboard
 import MeshMetrics

@@ -1,3 +1,4 @@
+import MeshMetrics
 import Foundation
 import Testing
 import NIOPosix
@@ -27,13 +28,13 @@ import PromText
 
         try write("- targets: [\"\(a.address)\"]\n  labels: {deployment: web, namespace: ns}\n")
         live.scrapeOnce(clock: clock)
-        let data = live.read { DashboardData.make(from: $0, kindLabel: "deployment", namespace: nil, windowMs: 60_000) }
+        let data = live.read { MeshSnapshot.make(from: $0, kindLabel: "deployment", namespace: nil, windowMs: 60_000) }
         #expect(data.targetsUp == 1 && data.targetsTotal == 1)
         #expect(data.problems.contains { $0.contains("\(b.address) is gone: removed from") })
 
         try write("- targets: [unclosed\n")
         live.scrapeOnce(clock: clock)
-        let after = live.read { DashboardData.make(from: $0, kindLabel: "deployment", namespace: nil, windowMs: 60_000) }
+        let after = live.read { MeshSnapshot.make(from: $0, kindLabel: "deployment", namespace: nil, windowMs: 60_000) }
         #expect(after.problems.first?.contains("not valid JSON or YAML") == true)
         #expect(after.problems.first?.contains("still scraping the last good list") == true)
         #expect(live.targets.count == 1 && after.targetsUp == 1)
@@ -52,7 +53,7 @@ import PromText
         let targets = [fast, slow].map { ScrapeTarget(url: "http://\($0.address)/metrics", labels: [Label("deployment", "web")]) }
         let live = LiveCollector(targets: targets, intervalSeconds: 1, timeoutSeconds: 2)
         live.scrapeOnce(clock: WallClock())
-        let data = live.read { DashboardData.make(from: $0, kindLabel: "deployment", namespace: nil, windowMs: 60_000) }
+        let data = live.read { MeshSnapshot.make(from: $0, kindLabel: "deployment", namespace: nil, windowMs: 60_000) }
         #expect(data.targetsUp == 2 && data.targetsTotal == 2)
         #expect(data.targetStates == "1 slow")
         #expect(data.problems.contains { $0.contains("\(slow.address)/metrics is slow: the scrape took") }, "\(data.problems)")

@@ -1,7 +1,6 @@
-public import MeshCanary
-public import MeshSources
-import MeshMetrics
-import Foundation
+public import MeshMetrics
+import MeshTap
+import Synchronization
 
 /// The two deployments a canary release compares.
 public struct CanaryTarget: Sendable {
@@ -54,46 +53,6 @@ extension Collector {
     }
 }
 
-/// Sleeps for one interval in small steps, so a stop request is honoured at once.
-/// Returns false when stopped.
-func waitInterval(_ ms: Int64, stop: () -> Bool) -> Bool {
-    let started = Date()
-    while Date().timeIntervalSince(started) * 1000 < Double(ms) {
-        if stop() { return false }
-        Thread.sleep(forTimeInterval: 0.05)
-    }
-    return !stop()
-}
-
-/// Scrapes the proxies live (through the collector that also feeds a recording).
-public struct LiveCanaryObserver: CanaryObserver, Sendable {
-    let live: LiveCollector
-    let target: CanaryTarget
-    let intervalMs: Int64
-    let clock: any TimeSource
-    public let source: String
-
-    public init(live: LiveCollector, target: CanaryTarget, intervalMs: Int64, source: String, clock: any TimeSource = WallClock()) {
-        self.live = live
-        self.target = target
-        self.intervalMs = intervalMs
-        self.source = source
-        self.clock = clock
-    }
-
-    public mutating func next(stop: () -> Bool) -> CanaryObservation? {
-        guard waitInterval(intervalMs, stop: stop) else { return nil }
-        let (target, window) = (self.target, intervalMs)
-        let (c, p, down) = live.read { collector -> (TrafficSample?, TrafficSample?, String?) in
-            let problems = collector.health.values.compactMap(\.message).sorted()
-            return (collector.canarySample(target.canary, namespace: target.namespace, windowMs: window),
-                    collector.canarySample(target.primary, namespace: target.namespace, windowMs: window),
-                    problems.first)
-        }
-        return CanaryObservation(atMs: clock.nowMs(), canary: c, primary: p, problem: c == nil ? down : nil)
-    }
-}
-
 /// Judges a recording: the scrapes run through a collector on a virtual clock, one interval at a
 /// time, as fast as they can be read.
 public struct ReplayCanaryObserver: CanaryObserver {
@@ -127,64 +86,6 @@ public struct ReplayCanaryObserver: CanaryObserver {
     }
 }
 
-/// Asks a Prometheus server with Flagger's Linkerd query templates.
-public struct PrometheusCanaryObserver: CanaryObserver, Sendable {
-    let client: PrometheusClient
-    let target: CanaryTarget
-    let intervalMs: Int64
-    let clock: any TimeSource
-    public var source: String { "Prometheus at \(client.baseURL)" }
-
-    public init(client: PrometheusClient, target: CanaryTarget, intervalMs: Int64, clock: any TimeSource = WallClock()) {
-        self.client = client
-        self.target = target
-        self.intervalMs = intervalMs
-        self.clock = clock
-    }
-
-    /// Flagger's `request-success-rate` (percent), verbatim apart from whitespace.
-    public static func successRateQuery(namespace: String, target: String, interval: String) -> String {
-        let selector = "namespace=\"\(namespace)\", deployment=~\"\(target)\""
-        return "sum(rate(response_total{\(selector), classification!=\"failure\", direction=\"inbound\"}[\(interval)]))"
-            + " / sum(rate(response_total{\(selector), direction=\"inbound\"}[\(interval)])) * 100"
-    }
-
-    /// Flagger's `request-duration` (p99, milliseconds).
-    public static func durationQuery(namespace: String, target: String, interval: String) -> String {
-        "histogram_quantile(0.99, sum(rate(response_latency_ms_bucket{namespace=\"\(namespace)\", deployment=~\"\(target)\", direction=\"inbound\"}[\(interval)])) by (le))"
-    }
-
-    /// The request volume check's count (Flagger leaves it to a load tester; meshtop asks).
-    public static func volumeQuery(namespace: String, target: String, interval: String) -> String {
-        "sum(increase(response_total{namespace=\"\(namespace)\", deployment=~\"\(target)\", direction=\"inbound\"}[\(interval)]))"
-    }
-
-    /// One side's sample: nil when Prometheus has no values (Flagger's ErrNoValuesFound).
-    public func sample(_ deployment: String, atMs: Int64) throws(SourceError) -> TrafficSample? {
-        let ns = escape(target.namespace ?? "default")
-        let deployment = escape(deployment)
-        let interval = "\(max(1, intervalMs / 1000))s"
-        func value(_ q: String) throws(SourceError) -> Double? {
-            guard let v = try client.query(q, atMs: atMs).first?.value, v.isFinite else { return nil }
-            return v
-        }
-        guard let requests = try value(Self.volumeQuery(namespace: ns, target: deployment, interval: interval)) else { return nil }
-        let sr = try value(Self.successRateQuery(namespace: ns, target: deployment, interval: interval))
-        let p99 = try value(Self.durationQuery(namespace: ns, target: deployment, interval: interval))
-        return TrafficSample(requests: requests, success: sr.map { $0 / 100 }, p99Ms: p99)
-    }
-
-    public mutating func next(stop: () -> Bool) -> CanaryObservation? {
-        guard waitInterval(intervalMs, stop: stop) else { return nil }
-        let at = clock.nowMs()
-        do {
-            return CanaryObservation(atMs: at, canary: try sample(target.canary, atMs: at), primary: try sample(target.primary, atMs: at))
-        } catch {
-            return CanaryObservation(atMs: at, canary: nil, primary: nil, problem: error.description)
-        }
-    }
-}
-
 /// Everything a canary watch shows: the weight, the last checks, both sides' history and every decision.
 public struct CanaryWatch: Sendable {
     public var target: CanaryTarget
@@ -203,8 +104,8 @@ public struct CanaryWatch: Sendable {
     public var primaryHistory: [TrafficSample?] = []
     /// Time-stamped decision lines, oldest first.
     public var log: [String] = []
-    /// "promoted", "rolled back" or "stopped" once the watch is over.
-    public var result: String?
+    /// The verdict, once the watch is over.
+    public var result: CanaryResult?
     public var reason: String?
 
     public init(target: CanaryTarget, authority: String, source: String, policy: CanaryPolicy, intervalMs: Int64, dryRun: Bool) {
@@ -218,22 +119,37 @@ public struct CanaryWatch: Sendable {
 
     /// The final verdict as one JSON object (the last line of a headless run).
     public var verdictJSON: String {
-        "{\"result\":\(JSONText.string(result ?? "running")),\"canary\":\(JSONText.string(target.canary)),\"weight\":\(weight),"
+        "{\"result\":\(JSONText.string(result?.rawValue ?? "running")),\"canary\":\(JSONText.string(target.canary)),\"weight\":\(weight),"
             + "\"intervals\":\(intervals),\"failed_checks\":\(failedChecks),\"reason\":\(JSONText.string(reason ?? "")),"
             + "\"log\":[" + log.map(JSONText.string).joined(separator: ",") + "]}"
     }
 }
 
+/// How a canary watch ended.
+public enum CanaryResult: String, Sendable {
+    case promoted
+    case rolledBack = "rolled back"
+    /// Interrupted, or the source ended, before a verdict.
+    case stopped
+}
+
+/// Where the controller sets a traffic split: meshproxy's split API (`SplitClient`), or a fake
+/// in tests. Throws what went wrong, in words a user can act on.
+public protocol WeightSetter: Sendable {
+    func set(authority: String, weights: [String: Int]) throws
+}
+
 /// A canary release driven by the mesh's own metrics: each interval judge the canary's inbound
-/// traffic, then step its weight through meshproxy's split API, roll it back, or promote it.
+/// traffic, then step its weight through every `WeightSetter` (the proxies' split APIs), roll it
+/// back, or promote it.
 public struct CanaryController: Sendable {
     public var authority: String
     public var canaryBackend: String
     public var primaryBackend: String
-    public var splits: [SplitClient]
+    public var splits: [any WeightSetter]
     public var dryRun: Bool
 
-    public init(authority: String, canaryBackend: String, primaryBackend: String, splits: [SplitClient], dryRun: Bool) {
+    public init(authority: String, canaryBackend: String, primaryBackend: String, splits: [any WeightSetter], dryRun: Bool) {
         self.authority = authority
         self.canaryBackend = canaryBackend
         self.primaryBackend = primaryBackend
@@ -252,16 +168,16 @@ public struct CanaryController: Sendable {
             watch.log.append("\(TimeSpec.format(ms / 1000 * 1000)) \(line)")
             report(watch, watch.log.last!)
         }
-        func finish(_ result: String, _ reason: String, at ms: Int64, code: Int32, weight: Int? = nil) -> (code: Int32, watch: CanaryWatch) {
+        func finish(_ result: CanaryResult, _ reason: String, at ms: Int64, code: Int32, weight: Int? = nil) -> (code: Int32, watch: CanaryWatch) {
             watch.result = result
             watch.reason = reason
             watch.weight = weight ?? analysis.weight
-            log("\(result): \(reason)", at: ms)
+            log("\(result.rawValue): \(reason)", at: ms)
             return (code, watch)
         }
         watch.weight = analysis.begin()
         if let problem = apply(weight: watch.weight) {
-            return finish("rolled back", "the split cannot be set: \(problem)", at: startMs, code: 1, weight: 0)
+            return finish(.rolledBack, "the split cannot be set: \(problem)", at: startMs, code: 1, weight: 0)
         }
         log("start: canary weight \(watch.weight)", at: startMs)
         var lastMs = startMs
@@ -285,22 +201,22 @@ public struct CanaryController: Sendable {
             case .advance(let w):
                 if let problem = apply(weight: w) {
                     _ = apply(weight: 0)
-                    return finish("rolled back", "the split cannot be set: \(problem)", at: o.atMs, code: 1, weight: 0)
+                    return finish(.rolledBack, "the split cannot be set: \(problem)", at: o.atMs, code: 1, weight: 0)
                 }
             case .hold: break
             case .rollback(let reason):
                 if let problem = apply(weight: 0) { log("could not roll back the split: \(problem)", at: o.atMs) }
-                return finish("rolled back", reason, at: o.atMs, code: 1)
+                return finish(.rolledBack, reason, at: o.atMs, code: 1)
             case .promote:
                 if let problem = apply(weight: 100) {
                     _ = apply(weight: 0)
-                    return finish("rolled back", "the split cannot be set for promotion: \(problem)", at: o.atMs, code: 1, weight: 0)
+                    return finish(.rolledBack, "the split cannot be set for promotion: \(problem)", at: o.atMs, code: 1, weight: 0)
                 }
-                return finish("promoted", "passed every check up to weight \(watch.policy.maxWeight)", at: o.atMs, code: 0)
+                return finish(.promoted, "passed every check up to weight \(watch.policy.maxWeight)", at: o.atMs, code: 0)
             }
         }
         let why = stop() ? "interrupted" : "the source ended (end of the recording)"
-        return finish("stopped", "\(why) before a verdict; canary left at weight \(analysis.weight)", at: lastMs, code: 1)
+        return finish(.stopped, "\(why) before a verdict; canary left at weight \(analysis.weight)", at: lastMs, code: 1)
     }
 
     /// Sets canary = weight, primary = 100 - weight on every split; nil, or why it failed.
@@ -310,9 +226,23 @@ public struct CanaryController: Sendable {
             do {
                 try split.set(authority: authority, weights: [canaryBackend: weight, primaryBackend: 100 - weight])
             } catch {
-                return error.description
+                return String(describing: error)
             }
         }
         return nil
+    }
+}
+
+/// The latest canary watch, handed from the controller's thread to the dashboard's.
+public final class CanaryBoard: Sendable {
+    private let latest = Mutex<(watch: CanaryWatch?, version: Int)>((nil, 0))
+
+    public init() {}
+
+    public func post(_ watch: CanaryWatch) { latest.withLock { $0 = (watch, $0.version + 1) } }
+
+    /// The watch if it changed since `version`.
+    public func take(since version: Int) -> (CanaryWatch, Int)? {
+        latest.withLock { l in l.version > version ? l.watch.map { ($0, l.version) } : nil }
     }
 }

@@ -1,8 +1,8 @@
-public import MeshMetrics
 
-/// What the dashboard shows of the mesh at one moment, computed from a collector: the views
-/// read this, never the store, so the store is only touched once per refresh.
-public struct DashboardData: Sendable, Equatable {
+/// What the dashboard shows of the mesh at one moment, computed by a feed from a collector or a
+/// Prometheus server: the views read this, never the store, so the store is only touched once
+/// per refresh, and the snapshot can be handed between threads as it is.
+public struct MeshSnapshot: Sendable, Equatable {
     public var workloads: [GoldenMetrics] = []
     public var edges: [EdgeMetrics] = []
     /// The window the numbers are over (shortened while a live session is younger than it).
@@ -27,8 +27,8 @@ public struct DashboardData: Sendable, Equatable {
     public init() {}
 
     /// Computes the views' data from `collector` at its latest scrape.
-    public static func make(from collector: Collector, kindLabel: String, namespace: String?, windowMs: Int64) -> DashboardData {
-        var d = DashboardData()
+    public static func make(from collector: Collector, kindLabel: String, namespace: String?, windowMs: Int64) -> MeshSnapshot {
+        var d = MeshSnapshot()
         d.targets = TargetRow.rows(collector.health.values, kindLabel: kindLabel)
         guard let at = collector.lastScrapeMs else {
             d.targetsTotal = collector.health.count
@@ -99,4 +99,61 @@ public struct TargetRow: Sendable, Equatable {
                              lastScrapeMs: h.lastScrapeMs, lastSuccessMs: h.lastSuccessMs, failures: h.failures)
         }.sorted { (rank[$0.state] ?? 9, $0.url) < (rank[$1.state] ?? 9, $1.url) }
     }
+}
+
+/// A few recent values of one workload or edge, for sparklines.
+public struct History: Sendable, Equatable {
+    public static let length = 60
+    public var rps: [Double?] = []
+    public var success: [Double?] = []
+    public var p99: [Double?] = []
+
+    public init() {}
+
+    public mutating func append(rps r: Double?, success s: Double?, p99 p: Double?) {
+        rps.append(r)
+        success.append(s)
+        p99.append(p)
+        if rps.count > Self.length {
+            rps.removeFirst()
+            success.removeFirst()
+            p99.removeFirst()
+        }
+    }
+}
+
+/// The key of a workload's or an edge's history and breakdown (`w:ns/name`, `e:…`): one spelling
+/// for every place that files or looks them up.
+public func viewKey(_ w: WorkloadID) -> String { "w:\(w.namespace)/\(w.name)" }
+public func viewKey(_ e: EdgeID) -> String { "e:" + edgeKey(e) }
+
+public func edgeKey(_ e: EdgeID) -> String {
+    "\(e.source.namespace)/\(e.source.name)>\(e.destination.namespace)/\(e.destination.name)"
+}
+
+/// What a feed is asked for at each refresh.
+public struct SnapshotQuery: Sendable, Equatable {
+    /// The label naming workloads (`deployment`, `statefulset`…).
+    public var kindLabel: String
+    /// One namespace, or nil for all.
+    public var namespace: String?
+    public var windowMs: Int64
+    /// A replay's position on its recording's clock; nil for live data (now).
+    public var atMs: Int64?
+    /// The refresh step: a replay's sparklines are computed on a grid of it.
+    public var stepMs: Int
+
+    public init(kindLabel: String, namespace: String? = nil, windowMs: Int64, atMs: Int64? = nil, stepMs: Int = 1000) {
+        self.kindLabel = kindLabel
+        self.namespace = namespace
+        self.windowMs = windowMs
+        self.atMs = atMs
+        self.stepMs = stepMs
+    }
+}
+
+/// Where the dashboard's snapshots come from: live scrapes, a recording or a Prometheus server.
+public protocol SnapshotFeed: Sendable {
+    /// The mesh at this moment (or at the replay's position), as `query` asks.
+    func snapshot(for query: SnapshotQuery) -> MeshSnapshot
 }

@@ -1,10 +1,10 @@
+public import MeshMetrics
 import Foundation
-public import MeshSources
 import Synchronization
 
 /// Scrapes targets on a background thread every interval and keeps a `Collector` up to date;
 /// the UI reads snapshots of it, so a slow or dead target never stalls the screen.
-public final class LiveCollector: Sendable {
+public final class LiveCollector: SnapshotFeed {
     private let state = Mutex(Collector())
     private let stopped = Mutex(false)
     private let targetList: Mutex<[ScrapeTarget]>
@@ -119,5 +119,9 @@ public final class LiveCollector: Sendable {
     /// Runs `body` on the collector under its lock, so nothing is copied.
     public func read<T: Sendable>(_ body: (borrowing Collector) -> T) -> T {
         state.withLock { c in body(c) }
+    }
+
+    public func snapshot(for query: SnapshotQuery) -> MeshSnapshot {
+        read { MeshSnapshot.make(from: $0, kindLabel: query.kindLabel, namespace: query.namespace, windowMs: query.windowMs) }
     }
 }

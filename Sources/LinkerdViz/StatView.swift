@@ -4,7 +4,7 @@ import Glibc
 import Darwin
 #endif
 public import MeshMetrics
-import MeshSources
+import MeshTap
 
 /// How a one-shot command prints: linkerd viz's `-o table|wide|json`.
 public enum OutputFormat: String, Sendable, CaseIterable {
@@ -72,16 +72,16 @@ public enum StatView {
         return out + "]\n"
     }
 
-    static func percent(_ fraction: Double) -> String { format2(fraction * 100) + "%" }
+    public static func percent(_ fraction: Double) -> String { format2(fraction * 100) + "%" }
 
-    static func milliseconds(_ ms: Double) -> String { String(Int64(ms.rounded())) + "ms" }
+    public static func milliseconds(_ ms: Double) -> String { String(Int64(ms.rounded())) + "ms" }
 
     static func bytesRate(_ rate: Double) -> String { format1(rate) + "B/s" }
 }
 
 /// `%.1f` and `%.2f` as C (and Go) print them.
-func format1(_ v: Double) -> String { cFormat("%.1f", v) }
-func format2(_ v: Double) -> String { cFormat("%.2f", v) }
+public func format1(_ v: Double) -> String { cFormat("%.1f", v) }
+public func format2(_ v: Double) -> String { cFormat("%.2f", v) }
 
 private func cFormat(_ format: String, _ v: Double) -> String {
     withUnsafeTemporaryAllocation(of: CChar.self, capacity: 64) { buf in

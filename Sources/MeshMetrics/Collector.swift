@@ -1,5 +1,3 @@
-public import MeshMetrics
-public import MeshSources
 import PromText
 
 /// How a target's last scrape went.
@@ -104,14 +102,6 @@ public struct Collector: Sendable {
         guard let last = lastScrapeMs else { return [] }
         return store.stat(StatQuery(kindLabel: kindLabel, namespace: namespace, name: name,
                                     windowMs: effectiveWindow(windowMs), atMs: last))
-    }
-
-    /// Adds the events of a recording up to `untilMs` (all of them when nil), as they were live.
-    public mutating func replay(_ reader: RecordingReader, untilMs: Int64? = nil) throws(RecordingError) {
-        while let event = try reader.next() {
-            if let untilMs, event.timeMs > untilMs { break }
-            if case .scrape(let result) = event { ingest([result]) }
-        }
     }
 
     /// Targets answering with metrics (slow ones included).

@@ -1,10 +1,9 @@
-public import MeshSources
-import MeshMetrics
+public import MeshMetrics
 
 /// The dashboard's data from a recording, at the replay's position: the events up to it run
 /// through the same collector a live session uses, so the screen shows what it showed live.
-public final class ReplayFeed: DashboardFeed, @unchecked Sendable {
-    // @unchecked: the loop calls `data(for:)` from one thread only; the state below is its own.
+public final class ReplayFeed: SnapshotFeed, @unchecked Sendable {
+    // @unchecked: the loop calls `snapshot(for:)` from one thread only; the state below is its own.
     private let events: [ScrapeResult]
     private var collector = Collector()
     private var fed = 0
@@ -18,8 +17,8 @@ public final class ReplayFeed: DashboardFeed, @unchecked Sendable {
     public var startMs: Int64? { events.first?.startedMs }
     public var endMs: Int64? { events.last?.startedMs }
 
-    public func data(for state: DashboardState) -> DashboardData {
-        let at = state.replay?.atMs ?? (endMs ?? 0)
+    public func snapshot(for query: SnapshotQuery) -> MeshSnapshot {
+        let at = query.atMs ?? (endMs ?? 0)
         if at < fedUpToMs {
             collector = Collector()
             fed = 0
@@ -29,8 +28,8 @@ public final class ReplayFeed: DashboardFeed, @unchecked Sendable {
             fed += 1
         }
         fedUpToMs = at
-        var data = DashboardData.make(from: collector, kindLabel: state.kindLabel, namespace: state.namespace, windowMs: state.windowMs)
-        data.history = history(at: at, state: state)
+        var data = MeshSnapshot.make(from: collector, kindLabel: query.kindLabel, namespace: query.namespace, windowMs: query.windowMs)
+        data.history = history(at: at, query: query)
         return data
     }
 
@@ -48,9 +47,9 @@ public final class ReplayFeed: DashboardFeed, @unchecked Sendable {
     /// step up to `at`, each computed from the samples up to it (not the positions visited, so a
     /// jump shows what led there). A moment's numbers do not depend on how one got to it, so they
     /// are kept (per kind, namespace, window and step) and a step forward computes one.
-    func history(at: Int64, state: DashboardState) -> [String: History] {
-        let step = Int64(max(250, state.refreshMs))
-        let key = "\(state.kindLabel)|\(state.namespace ?? "")|\(state.windowMs)|\(step)"
+    func history(at: Int64, query: SnapshotQuery) -> [String: History] {
+        let step = Int64(max(250, query.stepMs))
+        let key = "\(query.kindLabel)|\(query.namespace ?? "")|\(query.windowMs)|\(step)"
         if key != pointsKey || points.count > 4 * History.length {
             if key != pointsKey { points = [:] }
             pointsKey = key
@@ -68,7 +67,7 @@ public final class ReplayFeed: DashboardFeed, @unchecked Sendable {
         moments.reverse()
         var out: [String: History] = [:]
         for (i, t) in moments.enumerated() {
-            let p = points[t] ?? point(at: t, state: state)
+            let p = points[t] ?? point(at: t, query: query)
             points[t] = p
             for (name, v) in p.values {
                 var h = out[name] ?? History()
@@ -84,15 +83,15 @@ public final class ReplayFeed: DashboardFeed, @unchecked Sendable {
         return out
     }
 
-    private func point(at t: Int64, state: DashboardState) -> Point {
+    private func point(at t: Int64, query: SnapshotQuery) -> Point {
         var p = Point()
         guard let first = collector.firstScrapeMs, t > first else { return p }
-        let window = min(state.windowMs, t - first)
+        let window = min(query.windowMs, t - first)
         let store = collector.store
-        for w in store.stat(StatQuery(kindLabel: state.kindLabel, namespace: state.namespace, windowMs: window, atMs: t)) {
+        for w in store.stat(StatQuery(kindLabel: query.kindLabel, namespace: query.namespace, windowMs: window, atMs: t)) {
             p.values[viewKey(w.workload)] = (w.rps, w.success, w.latencyP99)
         }
-        for e in store.edges(kindLabel: state.kindLabel, namespace: state.namespace, windowMs: window, atMs: t) {
+        for e in store.edges(kindLabel: query.kindLabel, namespace: query.namespace, windowMs: window, atMs: t) {
             p.values[viewKey(e.edge)] = (e.traffic.rps, e.traffic.success, e.traffic.latencyP99)
         }
         return p

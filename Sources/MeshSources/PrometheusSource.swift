@@ -1,5 +1,4 @@
 public import MeshMetrics
-public import MeshSources
 import Synchronization
 
 /// Golden metrics from a Prometheus-compatible server that scrapes the proxies, by the PromQL
@@ -137,24 +136,24 @@ func escape(_ v: String) -> String {
 
 /// The dashboard over a Prometheus server: each refresh sends linkerd viz's queries for now. When
 /// the server fails, the last good numbers stay on screen and the problem shows on the message line.
-public final class PrometheusFeed: DashboardFeed {
+public final class PrometheusFeed: SnapshotFeed {
     private let source: PrometheusSource
     private let clock: any TimeSource
-    private let lastGood = Mutex<DashboardData?>(nil)
+    private let lastGood = Mutex<MeshSnapshot?>(nil)
 
     public init(source: PrometheusSource, clock: any TimeSource = WallClock()) {
         self.source = source
         self.clock = clock
     }
 
-    public func data(for state: DashboardState) -> DashboardData {
+    public func snapshot(for query: SnapshotQuery) -> MeshSnapshot {
         let at = clock.nowMs()
-        var d = DashboardData()
+        var d = MeshSnapshot()
         d.atMs = at
-        d.windowMs = state.windowMs
+        d.windowMs = query.windowMs
         do {
-            d.workloads = try source.stat(kindLabel: state.kindLabel, namespace: state.namespace, name: nil, windowMs: state.windowMs, atMs: at)
-            d.edges = try source.edges(kindLabel: state.kindLabel, namespace: state.namespace, windowMs: state.windowMs, atMs: at)
+            d.workloads = try source.stat(kindLabel: query.kindLabel, namespace: query.namespace, name: nil, windowMs: query.windowMs, atMs: at)
+            d.edges = try source.edges(kindLabel: query.kindLabel, namespace: query.namespace, windowMs: query.windowMs, atMs: at)
             d.targetsUp = d.workloads.reduce(0) { $0 + $1.meshedPods }
             d.targetsTotal = d.workloads.reduce(0) { $0 + $1.runningPods }
             lastGood.withLock { $0 = d }

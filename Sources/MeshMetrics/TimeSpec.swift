@@ -2,7 +2,6 @@
 import Glibc
 #endif
 import Foundation
-import MeshSources
 
 /// Parses the moments `--at` and `:goto` take, relative to a recording's span:
 /// `-5m` (before its end), `+30s` (after its start), `21:30:05` or `21:30` (UTC, on the day it

@@ -1,5 +1,5 @@
 public import MeshMetrics
-import MeshSources
+import MeshTap
 
 /// `meshtop edges`' output: linkerd viz edges' columns, then each edge's traffic.
 public enum EdgesView {
@@ -63,12 +63,12 @@ public enum EdgesView {
     }
 
     /// `web.emojivoto.serviceaccount.identity.linkerd.cluster.local` → `web.emojivoto`, as linkerd shortens identities.
-    static func shortID(_ id: String) -> String {
+    public static func shortID(_ id: String) -> String {
         id.split(separator: ".", omittingEmptySubsequences: false).prefix(2).joined(separator: ".")
     }
 
     /// `√` for an mTLS edge, else the reason in words (`Not Provided By Service Discovery`).
-    static func secured(_ e: EdgeMetrics) -> String {
+    public static func secured(_ e: EdgeMetrics) -> String {
         if e.noTLSReason.isEmpty { return "√" }
         return e.noTLSReason.split(separator: "_").map { $0.prefix(1).uppercased() + $0.dropFirst() }.joined(separator: " ")
     }

@@ -1,5 +1,6 @@
+public import MeshMetrics
+import MeshTap
 import PromText
-public import MeshSources
 
 /// One check of `meshtop check`, as `linkerd check` shows it: √ passed, ‼ warning, × failed.
 public struct CheckOutcome: Sendable, Equatable {

@@ -1,4 +1,5 @@
 import CNcurses
+public import TerminalUI
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -10,7 +11,7 @@ import Glibc
 /// Restores the terminal on `close()`, at exit, on SIGINT, SIGTERM, SIGHUP and SIGQUIT, and on
 /// crashes. SIGTSTP/SIGCONT (Ctrl-Z, fg) and SIGWINCH are ncurses' own: it leaves and re-enters
 /// the screen, and a resize arrives as a key.
-public final class NcursesTerminal {
+public final class NcursesTerminal: TerminalBackend {
     private var previous: Screen?
     public let unicode: Bool
     public let colors: Bool
@@ -149,10 +150,4 @@ private func installRestoreHandlers() {
             raise(received)
         }
     }
-}
-
-/// The terminal could not be used.
-public struct TerminalError: Error, CustomStringConvertible, Sendable {
-    public var description: String
-    public init(_ description: String) { self.description = description }
 }

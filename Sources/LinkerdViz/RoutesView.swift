@@ -1,5 +1,5 @@
 public import MeshMetrics
-import MeshSources
+import MeshTap
 
 /// `meshtop routes`' output, as `linkerd viz routes` prints it.
 public enum RoutesView {

@@ -1,5 +1,3 @@
-import MeshTap
-
 /// The little JSON writing meshtop needs, printed the way Go's encoding/json prints it
 /// (linkerd's JSON output is Go's): strings escaped, `<`, `>`, `&` as \u escapes, whole numbers without a fraction.
 public enum JSONText {
