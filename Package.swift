@@ -87,10 +87,17 @@ let package = Package(
         .target(name: "MeshDemo", dependencies: ["MeshProxy", "MeshIdentity"] + nio, swiftSettings: swiftSettings),
 
         // Thin executables: argument parsing and wiring.
+        // What meshtop's commands run: one-shot outputs, the demo, canary runs, the dashboard on a
+        // terminal; the executable keeps only its options.
+        .target(
+            name: "MeshtopApp",
+            dependencies: ["Dashboard", "MeshDemo", "MeshSources", "MeshMetrics", "MeshCanary", "MeshTap", "TerminalUI", "TerminalNcurses",
+                           "LinkerdViz", "PromText"] + nio,
+            swiftSettings: swiftSettings),
         .executableTarget(
             name: "meshtop",
             dependencies: [
-                "Dashboard", "MeshDemo", "MeshSources", "MeshMetrics", "MeshCanary", "MeshTap", "TerminalUI", "TerminalNcurses", "LinkerdViz", "MeshCheck",
+                "MeshtopApp", "Dashboard", "MeshDemo", "MeshSources", "MeshMetrics", "MeshCanary", "MeshTap", "TerminalUI", "TerminalNcurses", "LinkerdViz", "MeshCheck",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings),

@@ -2,8 +2,6 @@ import ArgumentParser
 import Foundation
 import MeshProxy
 import MeshIdentity
-import NIOCore
-import NIOPosix
 
 @main
 struct Meshproxy: AsyncParsableCommand {
@@ -111,154 +109,30 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "How long a client may take to send a request's headers once it began, in milliseconds (then 408 and close: slowloris).")
     var headerTimeoutMs: Int64 = 10_000
 
+    /// The flags as the proxy library takes them.
+    var settings: ProxySettings {
+        var s = ProxySettings()
+        (s.inbound, s.app, s.profile, s.outbound, s.destinations) = (inbound, app, profile, outbound, destinations)
+        (s.admin, s.tap, s.tapToken, s.adminToken, s.labels) = (admin, tap, tapToken, adminToken, labels)
+        (s.identityDir, s.identity, s.certHours) = (identityDir, identity, certHours)
+        (s.connectTimeoutMs, s.maxConnections) = (connectTimeoutMs, maxConnections)
+        (s.detectTimeoutMs, s.idleTimeoutMs, s.headerTimeoutMs) = (detectTimeoutMs, idleTimeoutMs, headerTimeoutMs)
+        return s
+    }
+
     func run() async throws {
-        func address(_ text: String, _ flag: String) throws -> HostPort {
-            guard let a = HostPort(text) else { throw ValidationError("\(flag) \(text): expected host:port") }
-            return a
-        }
-        var config = ProxyConfiguration(admin: try address(admin, "--admin"), connectTimeout: .milliseconds(connectTimeoutMs))
-        guard maxConnections > 0 else { throw ValidationError("--max-connections must be 1 or more") }
-        guard detectTimeoutMs > 0, idleTimeoutMs > 0, headerTimeoutMs > 0 else {
-            throw ValidationError("--detect-timeout-ms, --idle-timeout-ms and --header-timeout-ms must be more than 0")
-        }
-        config.headerTimeout = .milliseconds(headerTimeoutMs)
-        config.maxConnections = maxConnections
-        config.detectTimeout = .milliseconds(detectTimeoutMs)
-        config.idleTimeout = .milliseconds(idleTimeoutMs)
-        raiseOpenFileLimit(toHold: maxConnections)
-        if let tap { config.tap = try address(tap, "--tap") }
-        config.tapToken = tapToken
-        config.adminToken = adminToken
-        for pair in labels {
-            let kv = pair.split(separator: "=", maxSplits: 1).map(String.init)
-            guard kv.count == 2, !kv[0].isEmpty else { throw ValidationError("--label \(pair): expected name=value") }
-            config.workloadLabels[kv[0]] = kv[1]
-        }
-        switch (inbound, app) {
-        case (let i?, let a?): config.inbound = (try address(i, "--inbound"), try address(a, "--app"))
-        case (nil, nil): break
-        default: throw ValidationError("--inbound and --app go together")
-        }
-        if let file = profile {
-            guard config.inbound != nil else { throw ValidationError("--profile describes inbound routes: it needs --inbound and --app") }
-            guard let text = try? String(contentsOfFile: file, encoding: .utf8) else {
-                throw ValidationError("cannot read the profile \(file)")
-            }
-            do {
-                config.inboundProfile = try ServiceProfile.parse(yaml: text, file: file)
-            } catch {
-                throw ValidationError(error.description)
-            }
-        }
-        if let outbound {
-            var table = DestinationTable()
-            if let file = destinations {
-                guard let text = try? String(contentsOfFile: file, encoding: .utf8) else {
-                    throw ValidationError("cannot read the destinations file \(file)")
-                }
-                do {
-                    table = try DestinationTable.parse(yaml: text, file: file)
-                } catch {
-                    throw ValidationError(error.description)
-                }
-            }
-            config.outbound = (try address(outbound, "--outbound"), table)
-        } else if destinations != nil {
-            throw ValidationError("--destinations needs --outbound")
-        }
-        if let dir = identityDir {
-            guard certHours > 0 else { throw ValidationError("--cert-hours must be above 0") }
-            let authority: IdentityAuthority
-            do {
-                authority = try IdentityAuthority.load(from: dir)
-            } catch {
-                throw ValidationError(error.description)
-            }
-            let name = identity ?? authority.identityName(
-                serviceAccount: config.workloadLabels["serviceaccount"] ?? config.workloadLabels["deployment"] ?? "default",
-                namespace: config.workloadLabels["namespace"] ?? "default")
-            let lifetime = certHours * 3600
-            do {
-                config.identity = try ProxyIdentity { try authority.issue(name, validFor: lifetime) }
-            } catch {
-                throw ValidationError("cannot issue a certificate for \(name): \(error)")
-            }
-        } else if identity != nil {
-            throw ValidationError("--identity needs --identity-dir (the authority that signs it)")
-        }
+        let config: ProxyConfiguration
+        do { config = try settings.configuration() } catch { throw ValidationError(error.description) }
         guard drainSeconds >= 0 else { throw ValidationError("--drain-seconds must be 0 or more") }
-        // Signals and POST /shutdown arrive here; SIGHUP reloads the destinations file.
-        let (signals, continuation) = AsyncStream<Int32>.makeStream()
-        let proxy: MeshProxyServer
+        guard (1...64).contains(threads) else { throw ValidationError("--threads must be 1 to 64") }
         do {
-            guard (1...64).contains(threads) else { throw ValidationError("--threads must be 1 to 64") }
-            proxy = try await MeshProxyServer.start(config, group: MultiThreadedEventLoopGroup(numberOfThreads: threads),
-                                                    onShutdownRequest: { continuation.yield(SIGTERM) })
-        } catch let e as ValidationError {
-            throw e
+            try await ProxyProcess.run(config, threads: threads, drainSeconds: drainSeconds, destinationsFile: destinations) { line in
+                FileHandle.standardError.write(Data("meshproxy: \(line)\n".utf8))
+            }
         } catch {
-            FileHandle.standardError.write(Data("meshproxy: cannot listen: \(error)\n".utf8))
+            FileHandle.standardError.write(Data("meshproxy: \(error)\n".utf8))
             Foundation.exit(3)
         }
-        var lines = ["admin \(proxy.adminAddress)"]
-        if let i = proxy.inboundAddress { lines.append("inbound \(i) -> \(config.inbound!.app)") }
-        if let o = proxy.outboundAddress { lines.append("outbound \(o)") }
-        if let t = proxy.tapAddress { lines.append("tap \(t)") }
-        if let id = config.identity { lines.append("identity \(id.name)") }
-        say("listening: " + lines.joined(separator: ", "))
-        let sources = [SIGINT, SIGTERM, SIGHUP].map { sig in
-            signal(sig, SIG_IGN)
-            let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
-            source.setEventHandler { continuation.yield(sig) }
-            source.resume()
-            return source
-        }
-        for await sig in signals {
-            if sig == SIGHUP {
-                reloadDestinations(proxy)
-                continue
-            }
-            break
-        }
-        say("draining (up to \(drainSeconds) s): /ready answers 503, new connections are refused")
-        let left = await proxy.drain(timeout: .milliseconds(Int64(drainSeconds * 1000)))
-        say(left == 0 ? "drained; stopping" : "\(left) connections still open after \(drainSeconds) s; cutting them")
-        for source in sources { source.cancel() }
-        await proxy.stop()
-    }
-
-    /// SIGHUP: the destinations file again. A file that does not parse changes nothing.
-    private func reloadDestinations(_ proxy: MeshProxyServer) {
-        guard let file = destinations else {
-            say("SIGHUP: no --destinations file to reload")
-            return
-        }
-        do {
-            guard let text = try? String(contentsOfFile: file, encoding: .utf8) else { throw ValidationError("cannot read \(file)") }
-            let table = try DestinationTable.parse(yaml: text, file: file)
-            proxy.updateDestinations(table)
-            say("SIGHUP: reloaded \(file) (\(table.destinations.count) destinations); open connections keep going")
-        } catch {
-            say("SIGHUP: kept the destinations in use: \(error)")
-        }
-    }
-
-    /// Each connection is a file descriptor (two, with its upstream): the soft limit goes up to
-    /// the hard one, and a limit too low for --max-connections is said once.
-    private func raiseOpenFileLimit(toHold connections: Int) {
-        var limit = rlimit()
-        guard getrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &limit) == 0 else { return }
-        if limit.rlim_cur < limit.rlim_max {
-            limit.rlim_cur = limit.rlim_max
-            _ = setrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &limit)
-        }
-        if limit.rlim_cur < rlim_t(connections + 64) {
-            say("open-file limit \(limit.rlim_cur) is low for --max-connections \(connections)")
-        }
-    }
-
-    private func say(_ line: String) {
-        FileHandle.standardError.write(Data("meshproxy: \(line)\n".utf8))
     }
 }
 

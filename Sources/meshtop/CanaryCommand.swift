@@ -1,10 +1,9 @@
 import ArgumentParser
-import Dashboard
 import Foundation
 import MeshCanary
 import MeshMetrics
 import MeshSources
-import Synchronization
+import MeshtopApp
 
 struct CanaryOptions: ParsableArguments {
     @Option(help: "Canary analysis interval.") var interval = "30s"
@@ -73,117 +72,17 @@ struct Canary: ParsableCommand {
         guard judgeOnly || !splitAdmins.isEmpty else { throw Exit.input("give --split-admin URL (a proxy whose split to step), or --dry-run") }
         let controller = CanaryController(authority: authority, canaryBackend: canaryBackend ?? target, primaryBackend: primaryBackend ?? primary,
                                           splits: splitAdmins.map { SplitClient(adminURL: $0, token: adminToken) }, dryRun: judgeOnly)
-        let clock = WallClock()
-
+        let source: CanarySource
         if let path = sources.replay {
-            let scrapes = try loadScrapes(path)
-            guard let first = scrapes.first?.startedMs, let last = scrapes.last?.startedMs else {
-                throw Exit.input("\(path): the recording has no scrapes to judge")
-            }
-            var start = first
-            if let at = sources.at {
-                guard let t = TimeSpec.milliseconds(at, startMs: first, endMs: last) else {
-                    throw Exit.input("--at \(at): not a time (try -5m, +30s, 21:30:05 or 2026-11-25T21:30:05Z)")
-                }
-                start = t
-            }
-            var observer = ReplayCanaryObserver(events: scrapes, target: who, intervalMs: intervalMs, startMs: start,
-                                                source: "replay of \(URL(fileURLWithPath: path).lastPathComponent)")
-            try headlessRun(controller, &observer, policy: policy, intervalMs: intervalMs, startMs: start, judgeOnly: true)
-            return
-        }
-        if let url = sources.prometheus {
+            source = .replay(path: path, at: sources.at)
+        } else if let url = sources.prometheus {
             guard sources.scrape.isEmpty, sources.targetsFile == nil else { throw Exit.input("--prometheus asks a server: leave out --scrape and --targets") }
-            let client = PrometheusClient(baseURL: url, timeoutSeconds: 5)
-            var observer = PrometheusCanaryObserver(client: client, target: who, intervalMs: intervalMs, clock: clock)
-            if headless {
-                try headlessRun(controller, &observer, policy: policy, intervalMs: intervalMs, startMs: clock.nowMs(), judgeOnly: judgeOnly)
-            } else {
-                try dashboardRun(controller, &observer, policy: policy, intervalMs: intervalMs,
-                                 feed: PrometheusFeed(source: PrometheusSource(client: client), clock: clock), judgeOnly: judgeOnly)
-            }
-            return
-        }
-        let targets = try sources.targets()
-        let live = LiveCollector(targets: try sources.targets(includingFile: false), targetsFile: sources.targetsFile, intervalSeconds: 1)
-        live.start(clock: clock)
-        defer { live.stop() }
-        var observer = LiveCanaryObserver(live: live, target: who, intervalMs: intervalMs, source: "scraping \(targets.count) proxies", clock: clock)
-        if headless {
-            try headlessRun(controller, &observer, policy: policy, intervalMs: intervalMs, startMs: clock.nowMs(), judgeOnly: judgeOnly)
+            source = .prometheus(url: url)
         } else {
-            try dashboardRun(controller, &observer, policy: policy, intervalMs: intervalMs, feed: live, judgeOnly: judgeOnly)
+            source = .live(targets: try sources.targets(), following: try sources.targets(includingFile: false), file: sources.targetsFile)
         }
-    }
-
-    private func watch(_ observer: some CanaryObserver, policy: CanaryPolicy, intervalMs: Int64, judgeOnly: Bool) -> CanaryWatch {
-        CanaryWatch(target: CanaryTarget(namespace: namespace, canary: target, primary: primary), authority: authority,
-                    source: observer.source, policy: policy, intervalMs: intervalMs, dryRun: judgeOnly)
-    }
-
-    /// One line per decision on stdout, then the JSON verdict; exit 0 promoted, 1 otherwise.
-    func headlessRun(_ controller: CanaryController, _ observer: inout some CanaryObserver, policy: CanaryPolicy,
-                             intervalMs: Int64, startMs: Int64, judgeOnly: Bool) throws {
-        let stop = StopFlag.install()
-        let w = watch(observer, policy: policy, intervalMs: intervalMs, judgeOnly: judgeOnly)
-        sayLine(CanaryHeadless.header(w))
-        let (code, final) = controller.run(&observer, watch: w, startMs: startMs, stop: { stop.isSet }) { _, line in sayLine(line) }
-        sayLine(final.verdictJSON)
+        let run = CanaryRun(controller: controller, target: who, authority: authority, policy: policy, intervalMs: intervalMs, dryRun: judgeOnly)
+        let code = try run.run(source, headless: headless, display: display.settings)
         if code != 0 { throw ExitCode(code) }
     }
-
-    /// The dashboard, opened on its Canary view, while the controller runs on its own thread;
-    /// after the terminal closes the decision log and the verdict are printed, so nothing is lost.
-    private func dashboardRun(_ controller: CanaryController, _ observer: inout some CanaryObserver & Sendable, policy: CanaryPolicy,
-                              intervalMs: Int64, feed: any SnapshotFeed, judgeOnly: Bool) throws {
-        let terminal = try display.openTerminal()
-        let board = CanaryBoard()
-        let w = watch(observer, policy: policy, intervalMs: intervalMs, judgeOnly: judgeOnly)
-        board.post(w)
-        let outcome = CanaryOutcome()
-        let started = WallClock().nowMs()
-        Thread.detachNewThread { [observer] in
-            var observer = observer
-            let result = controller.run(&observer, watch: w, startMs: started, stop: { outcome.abandoned }) { watch, _ in board.post(watch) }
-            outcome.finish(result.code, result.watch)
-        }
-        var state = DashboardState(title: "canary: \(target)", source: observer.source, windowMs: intervalMs)
-        state.namespace = namespace
-        state.refreshMs = display.refreshMs
-        state.view = .canary
-        DashboardLoop.run(state, feed: feed, canary: board, terminal: terminal, maxFrames: display.maxFrames)
-        terminal.close()
-        // Quitting before a verdict stops the controller (the canary stays at its weight, as said).
-        outcome.abandon()
-        let (code, final) = outcome.wait()
-        for line in final.log { sayLine(line) }
-        sayLine(final.verdictJSON)
-        if code != 0 { throw ExitCode(code) }
-    }
-}
-
-/// The controller thread's result, handed to the main thread.
-final class CanaryOutcome: Sendable {
-    private let state = Mutex<(code: Int32, watch: CanaryWatch?, abandoned: Bool)>((1, nil, false))
-    var abandoned: Bool { state.withLock { $0.abandoned } }
-    func abandon() { state.withLock { $0.abandoned = true } }
-    func finish(_ code: Int32, _ watch: CanaryWatch) { state.withLock { $0 = (code, watch, $0.abandoned) } }
-    func wait() -> (Int32, CanaryWatch) {
-        while true {
-            if let r = state.withLock({ s in s.watch.map { (s.code, $0) } }) { return r }
-            Thread.sleep(forTimeInterval: 0.02)
-        }
-    }
-}
-
-enum CanaryHeadless {
-    static func header(_ w: CanaryWatch) -> String {
-        "canary: \(w.target.canary) against \(w.target.primary) on \(w.authority) (\(w.source)), every \(DurationText.format(w.intervalMs)): "
-            + "step \(w.policy.stepWeight), max \(w.policy.maxWeight), threshold \(w.policy.threshold)\(w.dryRun ? " (weights are not changed)" : "")"
-    }
-}
-
-/// A line on standard output, written at once (a pipeline reads progress as it happens).
-func sayLine(_ line: String) {
-    FileHandle.standardOutput.write(Data((line + "\n").utf8))
 }

@@ -1,7 +1,7 @@
+import MeshtopApp
 import MeshCheck
 import MeshMetrics
 import ArgumentParser
-import Dashboard
 import Foundation
 import MeshSources
 import MeshTap

@@ -1,10 +1,9 @@
-import LinkerdViz
+import MeshtopApp
 import MeshMetrics
 import ArgumentParser
 import Foundation
 import Dashboard
 import MeshSources
-import TerminalUI
 
 struct DashboardCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -32,31 +31,6 @@ struct DashboardCommand: ParsableCommand {
     var interval = "1s"
 
     /// The dashboard's whole pipeline without a screen: what a benchmark or a script measures.
-    private func runHeadless(_ live: LiveCollector, state: DashboardState, clock: WallClock) throws {
-        let durationMs = try parseDuration(duration, flag: "--duration")
-        let stop = StopFlag.install()
-        let started = clock.nowMs()
-        var lastReport = started, refreshes = 0, slowest: Int64 = 0
-        while !stop.isSet, clock.nowMs() - started < durationMs {
-            let t0 = clock.nowMs()
-            let data = live.snapshot(for: state.query)
-            refreshes += 1
-            slowest = max(slowest, clock.nowMs() - t0)
-            if clock.nowMs() - lastReport >= 5_000 {
-                lastReport = clock.nowMs()
-                let rounds = live.read { $0.rounds }
-                warn("meshtop: \((lastReport - started) / 1000)s, \(rounds) scrape rounds, targets \(data.targetsUp)/\(data.targetsTotal) up\(data.targetStates.isEmpty ? "" : " (\(data.targetStates))"), \(data.workloads.count) workloads, slowest refresh \(slowest) ms")
-            }
-            Thread.sleep(forTimeInterval: max(0, Double(Int64(state.refreshMs) - (clock.nowMs() - t0)) / 1000))
-        }
-        live.stop()
-        let (rounds, targets) = live.read { ($0.rounds, $0.activeCount) }
-        let rows = live.read { $0.stat(kindLabel: state.kindLabel, namespace: state.namespace, windowMs: state.windowMs) }
-        print(StatView.table(rows, showNamespace: state.namespace == nil, wide: false), terminator: "")
-        warn("meshtop: \(rounds) scrape rounds of \(targets) targets and \(refreshes) refreshes (slowest \(slowest) ms) in \((clock.nowMs() - started) / 1000)s")
-    }
-
-    /// Tap listeners from the flags, else from the config file.
     var tapAddresses: [String] { taps.isEmpty ? userConfig.tap : taps }
 
     func run() throws {
@@ -65,15 +39,12 @@ struct DashboardCommand: ParsableCommand {
                 throw Exit.input("--prometheus asks a server: leave out --scrape, --targets and --replay")
             }
             let client = PrometheusClient(baseURL: url, timeoutSeconds: 2)
-            let terminal = try display.openTerminal()
+            let terminal = try display.settings.openTerminal()
             var state = DashboardState(title: "Prometheus \(client.baseURL)", source: "prometheus", windowMs: try window.milliseconds)
             state.namespace = namespace
             state.refreshMs = max(2000, display.refreshMs)  // each refresh is a round of queries to the server
-            let tap = tapAddresses.isEmpty ? nil : TapFeed(addresses: tapAddresses)
-            tap?.start()
-            DashboardLoop.run(state, feed: PrometheusFeed(source: PrometheusSource(client: client)), tap: tap, terminal: terminal, maxFrames: display.maxFrames)
-            terminal.close()
-            tap?.stop()
+            runDashboard(state, feed: PrometheusFeed(source: PrometheusSource(client: client)),
+                         tap: tapAddresses.isEmpty ? nil : TapFeed(addresses: tapAddresses), on: terminal, display: display.settings)
             return
         }
         if let path = sources.replay {
@@ -90,14 +61,10 @@ struct DashboardCommand: ParsableCommand {
         state.namespace = namespace
         state.refreshMs = display.refreshMs
         if headless {
-            try runHeadless(live, state: state, clock: clock)
+            runHeadless(live, state: state, durationMs: try parseDuration(duration, flag: "--duration"), clock: clock)
             return
         }
-        let terminal = try display.openTerminal()
-        let tap = tapAddresses.isEmpty ? nil : TapFeed(addresses: tapAddresses)
-        tap?.start()
-        DashboardLoop.run(state, feed: live, tap: tap, terminal: terminal, maxFrames: display.maxFrames, clock: clock)
-        terminal.close()
-        tap?.stop()
+        runDashboard(state, feed: live, tap: tapAddresses.isEmpty ? nil : TapFeed(addresses: tapAddresses),
+                     on: try display.settings.openTerminal(), display: display.settings, clock: clock)
     }
 }

@@ -1,6 +1,6 @@
+import MeshtopApp
 import LinkerdViz
 import ArgumentParser
-import Dashboard
 
 struct Edges: ParsableCommand {
     static let configuration = CommandConfiguration(

@@ -1,24 +1,8 @@
 import ArgumentParser
 import Foundation
 import Dashboard
+import MeshtopApp
 import MeshSources
-
-/// The exit codes meshtop promises scripts: 0 ok, 1 check or canary failed, 2 usage or input
-/// error, 3 sources unreachable.
-struct Exit: Error {
-    var code: Int32
-    var message: String
-
-    static func input(_ message: String) -> Exit { Exit(code: 2, message: message) }
-    static func unreachable(_ message: String) -> Exit { Exit(code: 3, message: message) }
-}
-
-extension Exit {
-    /// A source's input error exits 2, an unreachable source 3.
-    init(_ error: OneShotError) {
-        self.init(code: error.kind == .input ? 2 : 3, message: error.description)
-    }
-}
 
 @main
 struct Meshtop: AsyncParsableCommand {
@@ -41,11 +25,7 @@ struct Meshtop: AsyncParsableCommand {
 
     static func main() async {
         do {
-            do {
-                userConfig = try UserConfig.load(path: UserConfig.defaultPath())
-            } catch {
-                throw Exit.input("config: \(error.description)")
-            }
+            if case .failure(let error) = loadedConfig { throw Exit.input("config: \(error.description)") }
             var command = try parseAsRoot()
             if var async = command as? any AsyncParsableCommand {
                 try await async.run()

@@ -1,12 +1,10 @@
-import TerminalNcurses
+import MeshtopApp
 import LinkerdViz
 import ArgumentParser
 import Foundation
 import Dashboard
 import MeshSources
-import PromText
 import MeshMetrics
-import TerminalUI
 
 /// Where metrics come from: proxies scraped directly.
 struct SourceOptions: ParsableArguments {
@@ -75,30 +73,6 @@ struct WindowOption: ParsableArguments {
     }
 }
 
-func parseDuration(_ text: String, flag: String) throws -> Int64 {
-    guard let ms = DurationText.milliseconds(text), ms > 0 else {
-        throw Exit.input("\(flag) \(text): not a duration (try 500ms, 10s or 1m)")
-    }
-    return ms
-}
-
-/// The Prometheus label for a linkerd resource kind: `deploy` → `deployment`, `po` → `pod`.
-func kindLabel(_ kind: String) throws -> String {
-    switch kind.lowercased() {
-    case "deploy", "deployment", "deployments": return "deployment"
-    case "po", "pod", "pods": return "pod"
-    case "ns", "namespace", "namespaces": return "namespace"
-    case "sts", "statefulset", "statefulsets": return "statefulset"
-    case "ds", "daemonset", "daemonsets": return "daemonset"
-    default: throw Exit.input("unknown resource kind \"\(kind)\" (use deploy, pod, ns, sts or ds)")
-    }
-}
-
-/// Writes to stderr, for progress and warnings that must not mix with output.
-func warn(_ line: String) {
-    FileHandle.standardError.write(Data((line + "\n").utf8))
-}
-
 extension SourceOptions {
     /// A Prometheus server, a recording up to `--at`, or the live targets scraped twice `sampleMs` apart.
     func source(sampleMs: Int64) throws -> any OneShotSource {
@@ -122,16 +96,6 @@ extension SourceOptions {
         }
         guard at == nil else { throw Exit.input("--at goes with --replay or --prometheus") }
         return try ScrapedAt.live(targets: try targets(), sampleMs: sampleMs) { warn("meshtop: \($0)") }
-    }
-}
-
-/// The theme asked for, or the default with a warning when it cannot be used.
-func loadTheme(_ nameOrPath: String) -> Theme {
-    do {
-        return try ThemeLoader.load(nameOrPath)
-    } catch {
-        warn("meshtop: \(error); using default-dark")
-        return .defaultDark
     }
 }
 
@@ -181,16 +145,14 @@ struct DisplayOptions: ParsableArguments {
     @Option(help: "Stop after drawing this many frames (for scripted runs).")
     var maxFrames: Int?
 
-    /// The terminal, opened with the theme asked for (monochrome under --no-color or NO_COLOR).
-    func openTerminal() throws -> NcursesTerminal {
-        let monochrome = noColor || !(ProcessInfo.processInfo.environment["NO_COLOR"] ?? "").isEmpty
-        do {
-            return try NcursesTerminal(noColor: monochrome, theme: loadTheme(theme ?? userConfig.theme ?? "default-dark"))
-        } catch {
-            throw Exit.input("\(error)")
-        }
+    /// The display as the app takes it.
+    var settings: DisplaySettings {
+        DisplaySettings(noColor: noColor, theme: theme ?? userConfig.theme ?? "default-dark", refreshMs: refreshMs, maxFrames: maxFrames)
     }
 }
 
 /// The user's config file (see `UserConfig`), read once at start, before arguments are parsed.
-nonisolated(unsafe) var userConfig = UserConfig()
+/// Read once, on first use (before arguments are parsed, as `main` checks it first); a file that
+/// does not parse is `main`'s input error, and the defaults apply meanwhile.
+let loadedConfig = Result { () throws(ConfigError) in try UserConfig.load(path: UserConfig.defaultPath()) }
+var userConfig: UserConfig { (try? loadedConfig.get()) ?? UserConfig() }

@@ -1,9 +1,8 @@
+import MeshtopApp
 import MeshMetrics
 import ArgumentParser
 import Foundation
-import Dashboard
 import MeshSources
-import Synchronization
 
 struct Record: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -45,50 +44,3 @@ struct Record: ParsableCommand {
 
 /// Runs a recording collector until the duration passes or SIGINT/SIGTERM, with a progress line
 /// on stderr; returns after the last round is on disk.
-func recordUntilDone(_ live: LiveCollector, clock: any TimeSource, durationMs: Int64?, output: String) throws {
-    let stop = StopFlag.install()
-    let started = clock.nowMs()
-    live.start(clock: clock)
-    var lastReport: Int64 = 0
-    while !stop.isSet {
-        let now = clock.nowMs()
-        if let durationMs, now - started >= durationMs { break }
-        if now - lastReport >= 1000 {
-            lastReport = now
-            let c = live.snapshot
-            let written = live.recorded ?? (0, 0)
-            warn("record: \((now - started) / 1000)s, \(c.upCount)/\(c.health.count) targets up, \(written.events) events, \(written.bytes / 1024) KiB to \(output)")
-            if let e = c.recordingError { throw Exit.input(e) }
-        }
-        Thread.sleep(forTimeInterval: 0.1)
-    }
-    live.stop()
-    Thread.sleep(forTimeInterval: 0.2)
-    let written = live.recorded ?? (0, 0)
-    warn("record: wrote \(written.events) events (\(written.bytes / 1024) KiB) to \(output)")
-}
-
-/// Set by SIGINT or SIGTERM, so long-running commands finish cleanly instead of dying mid-write.
-final class StopFlag {
-    private final class Flag: Sendable {
-        let value = Atomic<Bool>(false)
-    }
-
-    private let flag = Flag()
-    private var sources: [any DispatchSourceSignal] = []
-
-    var isSet: Bool { flag.value.load(ordering: .relaxed) }
-
-    static func install() -> StopFlag {
-        let stop = StopFlag()
-        let flag = stop.flag
-        stop.sources = [SIGINT, SIGTERM].map { sig in
-            signal(sig, SIG_IGN)
-            let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
-            source.setEventHandler { flag.value.store(true, ordering: .relaxed) }
-            source.resume()
-            return source
-        }
-        return stop
-    }
-}

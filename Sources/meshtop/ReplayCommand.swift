@@ -1,9 +1,9 @@
+import MeshtopApp
 import MeshMetrics
 import ArgumentParser
 import Dashboard
 import Foundation
 import MeshSources
-import TerminalUI
 
 struct Replay: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -42,7 +42,7 @@ struct Replay: ParsableCommand {
             }
             position = t
         }
-        let terminal = try display.openTerminal()
+        let terminal = try display.settings.openTerminal()
         var state = DashboardState(title: "replay: \(URL(fileURLWithPath: file).lastPathComponent)",
                                    source: URL(fileURLWithPath: file).lastPathComponent, windowMs: try window.milliseconds)
         state.namespace = namespace
@@ -51,23 +51,9 @@ struct Replay: ParsableCommand {
         replay.speed = speed
         state.replay = replay
         state.paused = at != nil
-        DashboardLoop.run(state, feed: feed, terminal: terminal, maxFrames: display.maxFrames)
-        terminal.close()
+        runDashboard(state, feed: feed, on: terminal, display: display.settings)
     }
 }
 
 /// Every scrape of a recording, in the order recorded; a damaged end is reported on stderr and
 /// what came before it is kept.
-func loadScrapes(_ path: String) throws -> [ScrapeResult] {
-    var scrapes: [ScrapeResult] = []
-    do {
-        let reader = try RecordingReader(path: path)
-        while let event = try reader.next() {
-            if case .scrape(let r) = event { scrapes.append(r) }
-        }
-        for w in reader.warnings { warn("meshtop: \(w)") }
-    } catch {
-        throw Exit.input(error.description)
-    }
-    return scrapes
-}

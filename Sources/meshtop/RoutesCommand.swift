@@ -1,7 +1,6 @@
+import MeshtopApp
 import LinkerdViz
 import ArgumentParser
-import Dashboard
-import MeshMetrics
 
 struct Routes: ParsableCommand {
     static let configuration = CommandConfiguration(

@@ -1,8 +1,8 @@
+import MeshtopApp
 import LinkerdViz
 import MeshMetrics
 import ArgumentParser
 import Foundation
-import Dashboard
 import MeshSources
 
 struct Stat: ParsableCommand {

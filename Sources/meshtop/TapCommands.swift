@@ -1,11 +1,10 @@
+import MeshtopApp
 import LinkerdViz
 import MeshMetrics
 import ArgumentParser
-import Dashboard
 import Foundation
 import MeshSources
 import MeshTap
-import Synchronization
 
 /// Where tap events come from, and which ones.
 struct TapOptions: ParsableArguments {
@@ -39,69 +38,10 @@ struct TapOptions: ParsableArguments {
     /// Imports are filtered here; live proxies filter at the source.
     func stream(stopAfterMs: Int64?, maxEvents: Int?, onEvent: @escaping (TapEvent) -> Bool) throws {
         let filter = try self.filter()
-        if let file = tapImport {
-            guard taps.isEmpty else { throw Exit.input("--tap-import reads a file: leave out --tap") }
-            // Requests the filter turned away, so their responses are left out too.
-            var rejected = Set<String>()
-            var stop = false
-            var seen = 0
-            let problems: [String]
-            do {
-                problems = try TapImport.read(file) { e in
-                    guard !stop else { return }
-                    if let maxEvents, seen >= maxEvents {
-                        stop = true
-                        return
-                    }
-                    let key = e.requestKey
-                    if case .requestInit = e.http, !filter.matches(e) {
-                        rejected.insert(key)
-                        return
-                    }
-                    if rejected.contains(key) { return }
-                    seen += 1
-                    if !onEvent(e) { stop = true }
-                }
-            } catch {
-                throw Exit.input(error.description)
-            }
-            for p in problems { warn("meshtop: \(p)") }
-            return
-        }
-        guard !taps.isEmpty else { throw Exit.input("no tap source: give --tap host:port (a proxy's tap listener) or --tap-import FILE|-") }
-        let queue = Mutex<[TapSubscription.Update]>([])
-        let subscriptions = taps.map { TapSubscription(address: $0, filter: filter) }
-        for s in subscriptions { s.start { u in queue.withLock { $0.append(u) } } }
-        defer { for s in subscriptions { s.stop() } }
-        let stop = StopFlag.install()
-        let started = WallClock().nowMs()
-        var closed = 0
-        var seen = 0
-        var problems: [String] = []
-        while !stop.isSet {
-            if let stopAfterMs, WallClock().nowMs() - started >= stopAfterMs { break }
-            let batch = queue.withLock { q in
-                defer { q.removeAll(keepingCapacity: true) }
-                return q
-            }
-            for u in batch {
-                switch u {
-                case .event(let e):
-                    seen += 1
-                    if !onEvent(e) { return }
-                    if let maxEvents, seen >= maxEvents { return }
-                case .problem(let p):
-                    problems.append(p)
-                    warn("meshtop: \(p)")
-                case .closed: closed += 1
-                }
-            }
-            if closed == subscriptions.count {
-                if seen == 0 { throw Exit.unreachable("no tap source delivered anything: " + problems.joined(separator: "; ")) }
-                break
-            }
-            if batch.isEmpty { Thread.sleep(forTimeInterval: 0.05) }
-        }
+        if tapImport != nil, !taps.isEmpty { throw Exit.input("--tap-import reads a file: leave out --tap") }
+        if tapImport == nil, taps.isEmpty { throw Exit.input("no tap source: give --tap host:port (a proxy's tap listener) or --tap-import FILE|-") }
+        try TapStream.run(addresses: taps, importing: tapImport, filter: filter, stopAfterMs: stopAfterMs, maxEvents: maxEvents,
+                          warn: { warn("meshtop: \($0)") }, onEvent: onEvent)
     }
 }
 

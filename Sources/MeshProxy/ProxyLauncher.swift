@@ -1,0 +1,199 @@
+import Foundation
+public import MeshIdentity
+public import NIOCore
+import NIOPosix
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The proxy's settings as a command line gives them: addresses, labels and files as text.
+/// `configuration()` checks and loads them into a `ProxyConfiguration`, each problem named by
+/// its flag.
+public struct ProxySettings: Sendable {
+    public var inbound: String?
+    public var app: String?
+    public var profile: String?
+    public var outbound: String?
+    public var destinations: String?
+    public var admin = "127.0.0.1:4191"
+    public var tap: String?
+    public var tapToken: String?
+    public var adminToken: String?
+    /// `name=value` each.
+    public var labels: [String] = []
+    public var connectTimeoutMs: Int64 = 1000
+    public var identityDir: String?
+    public var identity: String?
+    public var certHours: Double = 24
+    public var maxConnections = 10_000
+    public var detectTimeoutMs: Int64 = 10_000
+    public var idleTimeoutMs: Int64 = 60_000
+    public var headerTimeoutMs: Int64 = 10_000
+
+    public init() {}
+
+    /// The configuration these settings describe, with the profile, destinations and identity
+    /// files read; throws the first problem, naming its flag.
+    public func configuration() throws(SettingsError) -> ProxyConfiguration {
+        func address(_ text: String, _ flag: String) throws(SettingsError) -> HostPort {
+            guard let a = HostPort(text) else { throw SettingsError("\(flag) \(text): expected host:port") }
+            return a
+        }
+        var config = ProxyConfiguration(admin: try address(admin, "--admin"), connectTimeout: .milliseconds(connectTimeoutMs))
+        guard maxConnections > 0 else { throw SettingsError("--max-connections must be 1 or more") }
+        guard detectTimeoutMs > 0, idleTimeoutMs > 0, headerTimeoutMs > 0 else {
+            throw SettingsError("--detect-timeout-ms, --idle-timeout-ms and --header-timeout-ms must be more than 0")
+        }
+        config.headerTimeout = .milliseconds(headerTimeoutMs)
+        config.maxConnections = maxConnections
+        config.detectTimeout = .milliseconds(detectTimeoutMs)
+        config.idleTimeout = .milliseconds(idleTimeoutMs)
+        if let tap { config.tap = try address(tap, "--tap") }
+        config.tapToken = tapToken
+        config.adminToken = adminToken
+        for pair in labels {
+            let kv = pair.split(separator: "=", maxSplits: 1).map(String.init)
+            guard kv.count == 2, !kv[0].isEmpty else { throw SettingsError("--label \(pair): expected name=value") }
+            config.workloadLabels[kv[0]] = kv[1]
+        }
+        switch (inbound, app) {
+        case (let i?, let a?): config.inbound = (try address(i, "--inbound"), try address(a, "--app"))
+        case (nil, nil): break
+        default: throw SettingsError("--inbound and --app go together")
+        }
+        if let file = profile {
+            guard config.inbound != nil else { throw SettingsError("--profile describes inbound routes: it needs --inbound and --app") }
+            do {
+                config.inboundProfile = try ServiceProfile.parse(yaml: try Self.read(file, "the profile"), file: file)
+            } catch {
+                throw SettingsError(String(describing: error))
+            }
+        }
+        if let outbound {
+            var table = DestinationTable()
+            if let file = destinations { table = try Self.destinations(file) }
+            config.outbound = (try address(outbound, "--outbound"), table)
+        } else if destinations != nil {
+            throw SettingsError("--destinations needs --outbound")
+        }
+        if let dir = identityDir {
+            guard certHours > 0 else { throw SettingsError("--cert-hours must be above 0") }
+            let authority: IdentityAuthority
+            do {
+                authority = try IdentityAuthority.load(from: dir)
+            } catch {
+                throw SettingsError(error.description)
+            }
+            let name = identity ?? authority.identityName(
+                serviceAccount: config.workloadLabels["serviceaccount"] ?? config.workloadLabels["deployment"] ?? "default",
+                namespace: config.workloadLabels["namespace"] ?? "default")
+            let lifetime = certHours * 3600
+            do {
+                config.identity = try ProxyIdentity { try authority.issue(name, validFor: lifetime) }
+            } catch {
+                throw SettingsError("cannot issue a certificate for \(name): \(error)")
+            }
+        } else if identity != nil {
+            throw SettingsError("--identity needs --identity-dir (the authority that signs it)")
+        }
+        return config
+    }
+
+    /// The destinations file, read and parsed.
+    static func destinations(_ file: String) throws(SettingsError) -> DestinationTable {
+        do {
+            return try DestinationTable.parse(yaml: try read(file, "the destinations file"), file: file)
+        } catch let e as SettingsError {
+            throw e
+        } catch {
+            throw SettingsError(String(describing: error))
+        }
+    }
+
+    private static func read(_ file: String, _ what: String) throws(SettingsError) -> String {
+        guard let text = try? String(contentsOfFile: file, encoding: .utf8) else { throw SettingsError("cannot read \(what) \(file)") }
+        return text
+    }
+}
+
+/// A setting that cannot be used, in words naming its flag.
+public struct SettingsError: Error, Sendable, CustomStringConvertible {
+    public var description: String
+    public init(_ description: String) { self.description = description }
+}
+
+/// The proxy as a process: listens, says where, serves until SIGINT, SIGTERM or `POST /shutdown`
+/// (SIGHUP reloads the destinations file), then drains for up to `drainSeconds` and stops.
+public enum ProxyProcess {
+    /// The listeners could not be opened (the process exits 3).
+    public struct ListenError: Error, CustomStringConvertible {
+        public var description: String
+    }
+
+    public static func run(_ config: ProxyConfiguration, threads: Int, drainSeconds: Double, destinationsFile: String?,
+                           say: @escaping @Sendable (String) -> Void) async throws(ListenError) {
+        raiseOpenFileLimit(toHold: config.maxConnections, say: say)
+        // Signals and POST /shutdown arrive here.
+        let (signals, continuation) = AsyncStream<Int32>.makeStream()
+        let proxy: MeshProxyServer
+        do {
+            proxy = try await MeshProxyServer.start(config, group: MultiThreadedEventLoopGroup(numberOfThreads: threads),
+                                                    onShutdownRequest: { continuation.yield(SIGTERM) })
+        } catch {
+            throw ListenError(description: "cannot listen: \(error)")
+        }
+        var lines = ["admin \(proxy.adminAddress)"]
+        if let i = proxy.inboundAddress, let app = config.inbound?.app { lines.append("inbound \(i) -> \(app)") }
+        if let o = proxy.outboundAddress { lines.append("outbound \(o)") }
+        if let t = proxy.tapAddress { lines.append("tap \(t)") }
+        if let id = config.identity { lines.append("identity \(id.name)") }
+        say("listening: " + lines.joined(separator: ", "))
+        let sources = [SIGINT, SIGTERM, SIGHUP].map { sig in
+            signal(sig, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
+            source.setEventHandler { continuation.yield(sig) }
+            source.resume()
+            return source
+        }
+        for await sig in signals {
+            if sig == SIGHUP {
+                reloadDestinations(proxy, from: destinationsFile, say: say)
+                continue
+            }
+            break
+        }
+        say("draining (up to \(drainSeconds) s): /ready answers 503, new connections are refused")
+        let left = await proxy.drain(timeout: .milliseconds(Int64(drainSeconds * 1000)))
+        say(left == 0 ? "drained; stopping" : "\(left) connections still open after \(drainSeconds) s; cutting them")
+        for source in sources { source.cancel() }
+        await proxy.stop()
+    }
+
+    private static func reloadDestinations(_ proxy: MeshProxyServer, from file: String?, say: (String) -> Void) {
+        guard let file else {
+            say("SIGHUP: no --destinations file to reload")
+            return
+        }
+        do {
+            let table = try ProxySettings.destinations(file)
+            proxy.updateDestinations(table)
+            say("SIGHUP: reloaded \(file) (\(table.destinations.count) destinations); open connections keep going")
+        } catch {
+            say("SIGHUP: kept the destinations in use: \(error)")
+        }
+    }
+
+    /// Raises the open-file limit to its hard maximum, and says so when that still cannot hold
+    /// `connections` (each is a descriptor, twice when proxied).
+    private static func raiseOpenFileLimit(toHold connections: Int, say: (String) -> Void) {
+        var limit = rlimit()
+        guard getrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &limit) == 0 else { return }
+        if limit.rlim_cur < limit.rlim_max {
+            limit.rlim_cur = limit.rlim_max
+            _ = setrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &limit)
+        }
+        if limit.rlim_cur < rlim_t(connections + 64) {
+            say("open-file limit \(limit.rlim_cur) is low for --max-connections \(connections)")
+        }
+    }
+}

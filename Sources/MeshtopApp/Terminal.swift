@@ -1,0 +1,56 @@
+public import Dashboard
+import Foundation
+public import MeshMetrics
+public import MeshSources
+public import MeshCanary
+public import TerminalNcurses
+public import TerminalUI
+
+/// How the full-screen commands look and stop: colours, theme, refresh and scripted runs.
+public struct DisplaySettings: Sendable {
+    public var noColor: Bool
+    /// A theme's name or a YAML file.
+    public var theme: String
+    public var refreshMs: Int
+    /// Stop after drawing this many frames (scripted runs).
+    public var maxFrames: Int?
+
+    public init(noColor: Bool, theme: String, refreshMs: Int, maxFrames: Int?) {
+        self.noColor = noColor
+        self.theme = theme
+        self.refreshMs = refreshMs
+        self.maxFrames = maxFrames
+    }
+
+    /// The terminal, opened with the theme asked for (monochrome under `noColor` or NO_COLOR).
+    public func openTerminal() throws(Exit) -> NcursesTerminal {
+        let monochrome = noColor || !(ProcessInfo.processInfo.environment["NO_COLOR"] ?? "").isEmpty
+        do {
+            return try NcursesTerminal(noColor: monochrome, theme: loadTheme(theme))
+        } catch {
+            throw Exit.input("\(error)")
+        }
+    }
+}
+
+/// The theme asked for, or the default with a warning when it cannot be used.
+public func loadTheme(_ nameOrPath: String) -> Theme {
+    do {
+        return try ThemeLoader.load(nameOrPath)
+    } catch {
+        warn("meshtop: \(error); using default-dark")
+        return .defaultDark
+    }
+}
+
+/// The dashboard on the terminal, from `state` until `q` (or the deadline, or `maxFrames`): the
+/// tap subscriptions in `tap` run only as long, and the terminal is restored after.
+public func runDashboard(_ state: DashboardState, feed: any SnapshotFeed, tap: TapFeed? = nil, canary: CanaryBoard? = nil,
+                         on terminal: NcursesTerminal, display: DisplaySettings, deadlineMs: Int64? = nil,
+                         clock: any TimeSource = WallClock()) {
+    tap?.start()
+    DashboardLoop.run(state, feed: feed, tap: tap, canary: canary, terminal: terminal, maxFrames: display.maxFrames,
+                      deadlineMs: deadlineMs, clock: clock)
+    terminal.close()
+    tap?.stop()
+}
