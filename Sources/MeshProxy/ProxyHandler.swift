@@ -14,49 +14,16 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPServerRequestPart
     typealias OutboundOut = HTTPServerResponsePart
 
-    /// One request and its response.
-    private struct Exchange {
-        var facts: ExchangeFacts
-        /// Which exchange of this connection (a late timer checks it is still the current one).
-        var number: Int
-        var keepAlive: Bool
-        /// The client's HTTP version: its response is framed for it.
-        var clientVersion: HTTPVersion
-        var responseHeadSent = false
-        /// Fires the 504 when the route has a timeout and the response has not begun.
-        var deadline: Scheduled<Void>?
-        /// The request again, for retries; how many are left; whether the response being read is
-        /// a failed attempt that is not passed on.
-        var retryHead: HTTPRequestHead?
-        var retriesLeft = 0
-        var discardingAttempt = false
-        /// The client's request has ended (its end was forwarded).
-        var requestEnded = false
-        /// The client asked for a WebSocket; the upstream's `101`, once it ended, starts the tunnel.
-        var upgrade = false
-        var switching: HTTPResponseHead?
-    }
-
     private let router: any Router
     private let registry: MetricsRegistry
     private let recorder: ExchangeRecorder
     private let connectTimeout: TimeAmount
     private var context: ChannelHandlerContext?
-    private var exchange: Exchange?
-    /// Request parts waiting for the upstream connection (reading from the client stops meanwhile).
-    private var pending: [HTTPClientRequestPart] = []
-    private var upstream: (any Channel)?
-    private var upstreamHandler: UpstreamHandler?
+    private var exchange: HTTP1Exchange?
+    private var request = HTTP1RequestPhase.complete
     private let pools: PerEventLoop<UpstreamPool>?
-    private var pool: UpstreamPool?
-    private var upstreamKey: UpstreamKey?
-    private var upstreamReady = false
-    private var upstreamReusable = true
-    /// Request parts of a refused request, or of a body after an early response, are read and dropped.
-    private var discarding = false
-    /// The last request's body has been read to its end: only then may the upstream connection
-    /// that carried it be used again, and the next request begin.
-    private var requestComplete = true
+    /// The upstream connection (set up with the event loop's pool once the handler is added).
+    private var link = UpstreamLink(pool: nil)
     /// The response went out before the request's body was read: the connection closes once the
     /// response is flushed.
     private var closingAfterEarlyResponse = false
@@ -95,7 +62,7 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
-        pool = pools?.value(on: context.eventLoop)
+        link = UpstreamLink(pool: pools?.value(on: context.eventLoop))
         armIdleTimer(context, in: idleTimeout)
         // Added once the first bytes arrived, after any TLS handshake: read the peer's identity now.
         if acceptsMTLS { peerIdentity = peerIdentityName(of: context.channel) }
@@ -109,17 +76,17 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         switch unwrapInboundIn(data) {
         case .head(let head):
-            requestComplete = false
+            request = .forwarding
             lastActive = .now()
             startExchange(head)
         case .body(let body):
             lastActive = .now()
-            guard !discarding else { return }
+            guard request != .discarding else { return }
             forward(.body(.byteBuffer(body)))
         case .end(let trailers):
-            requestComplete = true
-            guard !discarding else {
-                discarding = false
+            let dropped = request == .discarding
+            request = .complete
+            guard !dropped else {
                 if closingAfterEarlyResponse { context.close(promise: nil) }
                 return
             }
@@ -130,7 +97,7 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
 
     /// The client can take more: read from the upstream again.
     func channelWritabilityChanged(context: ChannelHandlerContext) {
-        if context.channel.isWritable { setAutoRead(upstream, true) }
+        if context.channel.isWritable { setAutoRead(link.channel, true) }
         context.fireChannelWritabilityChanged()
     }
 
@@ -141,10 +108,9 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
             // through any fault of the endpoint's.
             recorder.failed(exchange.facts, error: .unclassified, localStatus: nil, endpointFailed: false)
         }
-        let idle = exchange == nil && requestComplete
+        let idle = exchange == nil && request == .complete
         exchange = nil
-        pending.removeAll()
-        if idle { releaseUpstream() } else { closeUpstream() }
+        if idle { link.release() } else { link.close() }
         context.fireChannelInactive()
     }
 
@@ -169,7 +135,7 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
         switch forwardedRequest(head) {
         case .failure(let refusal):
             // Its framing cannot be trusted: nothing of it goes upstream, and the connection closes.
-            discarding = true
+            request = .discarding
             registry.requestRefused(reason: refusal.status == .requestHeaderFieldsTooLarge ? "headers" : "framing")
             respondLocally(status: refusal.status, message: "meshproxy: \(refusal.reason)\n", keepAlive: false)
             return
@@ -179,7 +145,7 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
         let route: Route
         switch router.route(head, peer: peerIdentity) {
         case .reject(let status, let message):
-            discarding = true
+            request = .discarding
             respondLocally(status: status, message: message, keepAlive: head.isKeepAlive)
             return
         case .forward(let r):
@@ -201,7 +167,7 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
                                    path: head.uri, headers: head.headers.map { TapHeader(name: $0.name, value: $0.value) }),
             source: TapPeer(ip: remote?.ipAddress ?? "0.0.0.0", port: remote?.port ?? 0, metadata: route.tapSource ?? router.tapSourceMetadata))
         exchanges += 1
-        exchange = Exchange(facts: facts, number: exchanges, keepAlive: head.isKeepAlive, clientVersion: head.version,
+        exchange = HTTP1Exchange(facts: facts, number: exchanges, keepAlive: head.isKeepAlive, clientVersion: head.version,
                             upgrade: forwarded.upgrade != nil)
         if let timeout = route.timeout, let context {
             let number = exchanges
@@ -222,32 +188,20 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
     }
 
     /// Sends a request head to `route`'s endpoint: on the connection this client already has to
-    /// it, a pooled one, or a new one (the head waits in `pending` meanwhile).
+    /// it, a pooled one, or a new one (the head waits meanwhile).
     private func dispatch(_ upstreamHead: HTTPRequestHead, route: Route) {
-        pending.removeAll(keepingCapacity: true)
         let key = route.upstreamKey(mtls: identity != nil)
-        if let upstream, upstream.isActive, upstreamReady, upstreamReusable, upstreamKey == key {
-            upstream.write(HTTPClientRequestPart.head(upstreamHead), promise: nil)
-        } else {
-            releaseUpstream()
-            if let pooled = pool?.take(key) {
-                adopt(pooled, key: key)
-                pooled.channel.write(HTTPClientRequestPart.head(upstreamHead), promise: nil)
-            } else {
-                pending.append(.head(upstreamHead))
-                connect(to: route, key: key)
-            }
-        }
+        if !link.send(upstreamHead, to: key, owner: self) { connect(to: route, key: key) }
     }
 
     /// The attempt that answered 5xx has ended: count it, then send the request again, routed
     /// afresh (P2C may well pick another endpoint).
-    private func retry(_ exchange: Exchange) {
+    private func retry(_ exchange: HTTP1Exchange) {
         guard var exchange = Optional(exchange), let head = exchange.retryHead else { return }
         var attempt = exchange.facts
         attempt.tapped = nil  // tap sees the request once, with its final response
         recorder.ended(attempt, .http(status: exchange.facts.status ?? 500))
-        if !upstreamReusable { closeUpstream() }
+        if !link.isReusable { link.close() }
         guard case .forward(let next) = router.route(head, peer: peerIdentity) else {
             self.exchange = exchange
             failExchange(error: .unclassified, status: .badGateway, message: "meshproxy: no route left for a retry\n")
@@ -257,7 +211,7 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
         exchange.facts.route = next
         exchange.facts.status = nil
         exchange.facts.latencyRecorded = false
-        exchange.discardingAttempt = false
+        exchange.response = .waiting
         self.exchange = exchange
         dispatch(head, route: next)
         if exchange.requestEnded { forward(.end(nil)) }  // else the client's own end follows
@@ -267,26 +221,17 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
     /// is still connecting), the client is not read from: at most a socket buffer's worth waits.
     private func forward(_ part: HTTPClientRequestPart) {
         guard exchange != nil else { return }
-        if upstreamReady, let upstream {
-            upstream.writeAndFlush(part, promise: nil)
-            if !upstream.isWritable, let context { setAutoRead(context.channel, false) }
-        } else {
-            pending.append(part)
-            if case .body = part, let context { setAutoRead(context.channel, false) }
-        }
+        if !link.forward(part), let context { setAutoRead(context.channel, false) }
     }
 
     /// The upstream can take more of the request: read from the client again.
     func upstreamWritabilityChanged(_ channel: any Channel) {
-        guard channel === upstream, let context else { return }
+        guard link.carries(channel), let context else { return }
         if channel.isWritable { setAutoRead(context.channel, true) }
     }
 
     private func connect(to route: Route, key: UpstreamKey) {
         guard let context else { return }
-        upstreamKey = key
-        upstreamReady = false
-        upstreamReusable = true
         upstreamBootstrap(route: route, key: key, group: context.eventLoop, registry: registry, identity: identity,
                           connectTimeout: connectTimeout) { channel in
             // Bytes an upstream sends right after a `101` are kept for the tunnel.
@@ -302,7 +247,7 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
     private func connected(_ result: Result<any Channel, any Error>, key: UpstreamKey) {
         switch result {
         case .success(let channel):
-            guard self.context != nil, upstreamKey == key, upstream == nil else {
+            guard context != nil, link.isConnecting(to: key) else {
                 channel.close(promise: nil)
                 return
             }
@@ -311,20 +256,15 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
                 try channel.pipeline.syncOperations.addHandler(handler)
             } catch {
                 channel.close(promise: nil)
+                link.detach()
                 failExchange(error: .unclassified, status: .badGateway, message: "meshproxy: upstream \(key.endpoint) failed: \(error)\n")
                 return
             }
-            upstream = channel
-            upstreamHandler = handler
-            upstreamReady = true
-            let parts = pending
-            pending.removeAll()
-            for part in parts { channel.write(part, promise: nil) }
-            channel.flush()
+            _ = link.attach(channel, handler: handler, key: key)
             if let context { setAutoRead(context.channel, channel.isWritable) }
         case .failure(let error):
-            guard upstreamKey == key, upstream == nil else { return }
-            upstreamKey = nil
+            guard link.isConnecting(to: key) else { return }
+            link.detach()
             let timedOut = isConnectTimeout(error)
             failExchange(error: timedOut ? .timeout : .unclassified, status: timedOut ? .gatewayTimeout : .badGateway,
                          message: "meshproxy: cannot connect to \(key.endpoint): \(error)\n")
@@ -334,23 +274,23 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
     /// The route's timeout passed before the response began: 504, and the upstream connection,
     /// which may still answer, is closed rather than reused.
     private func timedOut(_ number: Int, after timeout: TimeAmount) {
-        guard let exchange, exchange.number == number, !exchange.responseHeadSent else { return }
-        closeUpstream()
+        guard let exchange, exchange.number == number, !exchange.responseBegan else { return }
+        link.close()
         failExchange(error: .timeout, status: .gatewayTimeout, message: "meshproxy: request timed out after \(timeout.nanoseconds / 1_000_000) ms\n")
     }
 
     // MARK: Responses
 
     func upstreamRead(_ part: HTTPClientResponsePart, from channel: any Channel) {
-        guard channel === upstream, var exchange, let context else { return }
+        guard link.carries(channel), var exchange, let context else { return }
         switch part {
         case .head(let upstreamHead):
             exchange.facts.status = Int(upstreamHead.status.code)
             if upstreamHead.status.code >= 500, exchange.retriesLeft > 0, exchange.retryHead != nil {
                 if router.withdrawRetry(exchange.facts.route) {
                     exchange.retriesLeft -= 1
-                    exchange.discardingAttempt = true
-                    upstreamReusable = upstreamHead.isKeepAlive
+                    exchange.response = .discardingAttempt
+                    link.setReusable(upstreamHead.isKeepAlive)
                     registry.retry(authority: exchange.facts.route.authority ?? "", result: "retried")
                     self.exchange = exchange
                     return
@@ -363,7 +303,7 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
             }
             if upstreamHead.status == .switchingProtocols {
                 guard exchange.upgrade else {
-                    upstreamReusable = false
+                    link.setReusable(false)
                     self.exchange = exchange
                     failExchange(error: .unclassified, status: .badGateway, message: "meshproxy: the upstream switched protocols unasked\n")
                     return
@@ -372,21 +312,20 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
                 stripHopByHop(&switching.headers)
                 switching.headers.add(name: "connection", value: "upgrade")
                 switching.headers.add(name: "upgrade", value: upstreamHead.headers.first(name: "upgrade") ?? "websocket")
-                exchange.switching = switching
-                exchange.responseHeadSent = true
+                exchange.response = .switching(switching)
                 exchange.deadline?.cancel()
                 recorder.responseBegan(&exchange.facts, status: 101, headers: [])
                 self.exchange = exchange
                 return
             }
-            upstreamReusable = upstreamHead.isKeepAlive
+            link.setReusable(upstreamHead.isKeepAlive)
             // Answered before the request's body was read: this connection's framing ends with
             // this response.
             if !exchange.requestEnded { closingAfterEarlyResponse = true }
             let (head, close) = forwardedResponse(upstreamHead, requestVersion: exchange.clientVersion,
                                                   keepAlive: exchange.keepAlive && !draining && !closingAfterEarlyResponse)
             if close { exchange.keepAlive = false }
-            exchange.responseHeadSent = true
+            exchange.response = .streaming
             exchange.deadline?.cancel()
             exchange.deadline = nil
             recorder.responseBegan(&exchange.facts, status: Int(head.status.code),
@@ -394,7 +333,7 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
             self.exchange = exchange
             context.write(wrapOutboundOut(.head(head)), promise: nil)
         case .body(let body):
-            guard !exchange.discardingAttempt else { return }
+            guard case .streaming = exchange.response else { return }
             exchange.facts.responseBytes += UInt64(body.readableBytes)
             self.exchange = exchange
             // Flushed when this read from the upstream is done (or at the end): one syscall for
@@ -403,13 +342,15 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
             downstreamUnflushed = true
             if !context.channel.isWritable { setAutoRead(channel, false) }
         case .end(let trailers):
-            if exchange.discardingAttempt {
+            switch exchange.response {
+            case .discardingAttempt:
                 retry(exchange)
                 return
-            }
-            if let switching = exchange.switching {
+            case .switching(let switching):
                 switchProtocols(exchange, switching, upstream: channel, context: context)
                 return
+            case .waiting, .streaming:
+                break
             }
             exchange.deadline?.cancel()
             if exchange.facts.isGRPC, exchange.facts.grpcStatus == nil, let code = trailers?.first(name: "grpc-status").flatMap(Int.init) {
@@ -425,7 +366,7 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
             // The upstream connection is used again only when both messages ended cleanly on it;
             // then it goes back to the loop's pool at once, so an idle keep-alive client holds
             // no upstream connection (nor its buffers) between requests.
-            if !upstreamReusable || !exchange.requestEnded { closeUpstream() } else { releaseUpstream() }
+            if !link.isReusable || !exchange.requestEnded { link.close() } else { link.release() }
             let early = closingAfterEarlyResponse
             context.writeAndFlush(wrapOutboundOut(.end(trailers))).assumeIsolated().whenComplete { _ in
                 if early {
@@ -439,14 +380,11 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
 
     /// The upstream's `101` ended: from here the two connections are a tunnel of opaque bytes,
     /// and this handler leaves the pipeline.
-    private func switchProtocols(_ exchange: Exchange, _ switching: HTTPResponseHead, upstream channel: any Channel,
+    private func switchProtocols(_ exchange: HTTP1Exchange, _ switching: HTTPResponseHead, upstream channel: any Channel,
                                  context: ChannelHandlerContext) {
         recorder.ended(exchange.facts, .http(status: 101))
         self.exchange = nil
-        upstream = nil
-        upstreamHandler = nil
-        upstreamKey = nil
-        upstreamReady = false
+        link.detach()
         do {
             try startTunnel(client: context.channel, upstream: channel, response: switching)
         } catch {
@@ -457,7 +395,7 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
 
     /// The upstream's read is done: what it brought goes to the client now.
     func upstreamReadComplete(_ channel: any Channel) {
-        guard channel === upstream, downstreamUnflushed, let context else { return }
+        guard link.carries(channel), downstreamUnflushed, let context else { return }
         downstreamUnflushed = false
         context.flush()
     }
@@ -465,12 +403,10 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
     /// The upstream connection failed (a TLS handshake refused, a reset): the request fails with
     /// 502 and its cause, rather than as a bare close.
     func upstreamFailed(_ channel: any Channel, _ error: any Error) {
-        guard channel === upstream, let exchange else { return }
+        guard link.carries(channel), let exchange else { return }
         let tls = isTLSError(error)
         if tls { registry.tlsHandshakeFailed(direction: "outbound", peer: exchange.facts.route.serverIdentity ?? "") }
-        upstream = nil
-        upstreamReady = false
-        upstreamKey = nil
+        link.detach()
         channel.close(promise: nil)
         failExchange(error: tls ? .tls : .unclassified, status: .badGateway,
                      message: tls ? "meshproxy: mTLS with \(exchange.facts.route.serverIdentity ?? "the upstream") failed: \(describeTLS(error))\n"
@@ -478,10 +414,8 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
     }
 
     func upstreamClosed(_ channel: any Channel) {
-        guard channel === upstream else { return }
-        upstream = nil
-        upstreamReady = false
-        upstreamKey = nil
+        guard link.carries(channel) else { return }
+        link.detach()
         if exchange != nil {
             failExchange(error: .unclassified, status: .badGateway, message: "meshproxy: upstream closed the connection before responding\n")
         }
@@ -493,9 +427,8 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
         guard let exchange, let context else { return }
         exchange.deadline?.cancel()
         self.exchange = nil
-        pending.removeAll()
-        recorder.failed(exchange.facts, error: error, localStatus: exchange.responseHeadSent ? nil : Int(status.code), endpointFailed: true)
-        if exchange.responseHeadSent {
+        recorder.failed(exchange.facts, error: error, localStatus: exchange.responseBegan ? nil : Int(status.code), endpointFailed: true)
+        if exchange.responseBegan {
             context.flush()  // what did arrive goes out before the cut
             context.close(promise: nil)
         } else {
@@ -526,17 +459,17 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
         idleTimer = context.eventLoop.assumeIsolated().scheduleTask(in: delay) { [self] in
             guard context.channel.isActive else { return }
             let idle = NIODeadline.now() - lastActive
-            let waitingForResponse = exchange != nil && requestComplete
+            let waitingForResponse = exchange != nil && request == .complete
             guard !waitingForResponse, idle >= idleTimeout else {
                 armIdleTimer(context, in: waitingForResponse ? idleTimeout : idleTimeout - idle)
                 return
             }
-            if exchange == nil, requestComplete {
+            if exchange == nil, request == .complete {
                 registry.connectionTimedOut(direction: direction, reason: "idle")
                 context.close(promise: nil)
             } else {
                 registry.connectionTimedOut(direction: direction, reason: "body")
-                closeUpstream()
+                link.close()
                 guard exchange != nil else {
                     context.close(promise: nil)  // a refused request's body, being dropped
                     return
@@ -552,50 +485,13 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
     /// dropped for a moment (as servers linger), then the connection closes.
     private func lingerThenClose(_ context: ChannelHandlerContext) {
         guard context.channel.isActive else { return }
-        if requestComplete {
+        if request == .complete {
             context.close(promise: nil)
             return
         }
-        discarding = true
+        request = .discarding
         closingAfterEarlyResponse = true
         setAutoRead(context.channel, true)
         context.eventLoop.assumeIsolated().scheduleTask(in: .seconds(2)) { context.close(promise: nil) }
-    }
-
-    private func closeUpstream() {
-        if let upstream {
-            self.upstream = nil
-            upstream.close(promise: nil)
-        }
-        upstreamHandler = nil
-        upstreamReady = false
-        upstreamKey = nil
-    }
-
-    /// Gives the upstream connection back to the pool when it is open, kept alive and idle, else
-    /// closes it. Callers know it is idle: the pipelining assistance hands this handler the next
-    /// request only after the last response ended, and a closing client with nothing in flight.
-    private func releaseUpstream() {
-        guard let upstream, let handler = upstreamHandler, let key = upstreamKey,
-              let pool, upstream.isActive, upstreamReady, upstreamReusable else {
-            closeUpstream()
-            return
-        }
-        handler.owner = nil
-        setAutoRead(upstream, true)
-        pool.put(key, UpstreamPool.Idle(channel: upstream, handler: handler))
-        self.upstream = nil
-        upstreamHandler = nil
-        upstreamReady = false
-        upstreamKey = nil
-    }
-
-    private func adopt(_ pooled: UpstreamPool.Idle, key: UpstreamKey) {
-        pooled.handler.owner = self
-        upstream = pooled.channel
-        upstreamHandler = pooled.handler
-        upstreamKey = key
-        upstreamReady = true
-        upstreamReusable = true
     }
 }

@@ -1,0 +1,129 @@
+import NIOCore
+import NIOHTTP1
+
+/// A client connection's upstream HTTP/1 connection, one at a time, as a state machine: none;
+/// connecting, with the request parts that wait for it; or ready, and whether it may carry
+/// another request once this exchange is over. Taken from the event loop's pool when one to the
+/// same endpoint is idle there, and given back to it when the exchange ends cleanly.
+final class UpstreamLink {
+    enum State {
+        case none
+        case connecting(key: UpstreamKey, pending: [HTTPClientRequestPart])
+        case ready(Ready)
+    }
+
+    struct Ready {
+        var channel: any Channel
+        var handler: UpstreamHandler
+        var key: UpstreamKey
+        /// Both messages may end cleanly on it: it can be used again (pooled).
+        var reusable: Bool
+    }
+
+    private(set) var state: State = .none
+    private let pool: UpstreamPool?
+
+    init(pool: UpstreamPool?) {
+        self.pool = pool
+    }
+
+    /// The connection, once it is ready.
+    var channel: (any Channel)? {
+        if case .ready(let r) = state { return r.channel }
+        return nil
+    }
+
+    /// Whether `channel` is this link's connection (callbacks from an old one are ignored).
+    func carries(_ channel: any Channel) -> Bool { self.channel === channel }
+
+    /// Marks the ready connection as not to be used again (the upstream said close, a retry
+    /// left a response unread); `true` makes no connection reusable that already is not.
+    func setReusable(_ reusable: Bool) {
+        guard case .ready(var r) = state else { return }
+        r.reusable = reusable
+        state = .ready(r)
+    }
+
+    var isReusable: Bool {
+        if case .ready(let r) = state { return r.reusable }
+        return false
+    }
+
+    /// Sends a request head to `key`: on the connection held when it can carry it, else on a pooled
+    /// one. Returns false when there is none: the link is then connecting, with the head waiting,
+    /// and the caller opens the connection.
+    func send(_ head: HTTPRequestHead, to key: UpstreamKey, owner: ProxyHandler) -> Bool {
+        if case .ready(let r) = state, r.channel.isActive, r.reusable, r.key == key {
+            r.channel.write(HTTPClientRequestPart.head(head), promise: nil)
+            return true
+        }
+        release()
+        if let pooled = pool?.take(key) {
+            pooled.handler.owner = owner
+            state = .ready(Ready(channel: pooled.channel, handler: pooled.handler, key: key, reusable: true))
+            pooled.channel.write(HTTPClientRequestPart.head(head), promise: nil)
+            return true
+        }
+        state = .connecting(key: key, pending: [.head(head)])
+        return false
+    }
+
+    /// Sends a part of the request on: written and flushed when the connection is ready, else
+    /// kept until it is. Returns whether more may be read from the client now: not while the
+    /// upstream cannot take more, nor while a body waits for the connection.
+    func forward(_ part: HTTPClientRequestPart) -> Bool {
+        switch state {
+        case .ready(let r):
+            r.channel.writeAndFlush(part, promise: nil)
+            return r.channel.isWritable
+        case .connecting(let key, var pending):
+            pending.append(part)
+            state = .connecting(key: key, pending: pending)
+            if case .body = part { return false }
+            return true
+        case .none:
+            return true  // the exchange failed: nothing goes on
+        }
+    }
+
+    /// The connection to `key` opened: it becomes the link's, and what waited is written.
+    /// False (and the channel is the caller's to close) when the link no longer waits for it.
+    func attach(_ channel: any Channel, handler: UpstreamHandler, key: UpstreamKey) -> Bool {
+        guard case .connecting(let waiting, let pending) = state, waiting == key else { return false }
+        state = .ready(Ready(channel: channel, handler: handler, key: key, reusable: true))
+        for part in pending { channel.write(part, promise: nil) }
+        channel.flush()
+        return true
+    }
+
+    /// Whether the link waits for a connection to `key`.
+    func isConnecting(to key: UpstreamKey) -> Bool {
+        if case .connecting(let waiting, _) = state { return waiting == key }
+        return false
+    }
+
+    /// Forgets the connection without closing it (it failed, closed, or became a tunnel).
+    func detach() { state = .none }
+
+    /// Closes the connection (a connection still opening is closed when it arrives). The link
+    /// forgets it first: the close may report the channel inactive at once, and that is no
+    /// failure of the exchange.
+    func close() {
+        let closing = channel
+        state = .none
+        closing?.close(promise: nil)
+    }
+
+    /// Gives the connection back to the pool when it is open, reusable and idle, else closes it.
+    /// Callers know it is idle: both messages of the last exchange ended on it.
+    func release() {
+        guard case .ready(let r) = state, let pool, r.channel.isActive, r.reusable else {
+            close()
+            return
+        }
+        r.handler.owner = nil
+        setAutoRead(r.channel, true)
+        pool.put(r.key, UpstreamPool.Idle(channel: r.channel, handler: r.handler))
+        state = .none
+    }
+}
