@@ -209,7 +209,8 @@ public final class MeshProxyServer: Sendable {
                     }, http1: { sync in
                         let clock = HeaderClock()
                         try sync.addHandler(HeaderTimeoutHandler(clock: clock, timeout: headerTimeout))
-                        try sync.configureHTTPServerPipeline(withErrorHandling: false)
+                        try sync.configureHTTPServerPipeline(withPipeliningAssistance: false, withErrorHandling: false)
+                        try sync.addHandler(RequestSequencer())
                         try sync.addHandler(ProtocolErrorHandler())
                         try sync.addHandler(RequestPhaseHandler(clock: clock))
                         try sync.addHandler(ProxyHandler(router: router, registry: registry, tap: tap, pools: pools, connectTimeout: connectTimeout,

@@ -71,7 +71,7 @@ func startTunnel(client: any Channel, upstream: any Channel, response: HTTPRespo
 
     let c = client.pipeline.syncOperations
     try c.addHandler(clientEnd)
-    try removeAll(c, [ProxyHandler.self, HTTPServerPipelineHandler.self, NIOHTTPResponseHeadersValidator.self, ProtocolErrorHandler.self,
+    try removeAll(c, [ProxyHandler.self, RequestSequencer.self, NIOHTTPResponseHeadersValidator.self, ProtocolErrorHandler.self,
                       RequestPhaseHandler.self, HeaderTimeoutHandler.self, HTTPResponseEncoder.self, ByteToMessageHandler<HTTPRequestDecoder>.self])
 
     let u = upstream.pipeline.syncOperations
