@@ -61,14 +61,14 @@ let package = Package(
         // I/O at the edges.
         .target(
             name: "MeshSources",
-            dependencies: ["PromText", "MeshMetrics", "MeshTap", "MeshCanary", "CCurl", "Gzip", .product(name: "Yams", package: "Yams")],
+            dependencies: ["PromText", "MeshMetrics", "MeshTap", "MeshCanary", "MeshCheck", "CCurl", "Gzip", .product(name: "Yams", package: "Yams")],
             swiftSettings: swiftSettings),
         .target(name: "TerminalUI", swiftSettings: swiftSettings),
         // The real terminal behind TerminalUI's `TerminalBackend`, as NIOPosix is behind NIOCore.
         .target(name: "TerminalNcurses", dependencies: ["TerminalUI", "CNcurses"], swiftSettings: swiftSettings),
         .target(
             name: "Dashboard",
-            dependencies: ["MeshMetrics", "MeshTap", "MeshCanary", "LinkerdViz", "TerminalUI", .product(name: "Yams", package: "Yams")],
+            dependencies: ["MeshMetrics", "MeshTap", "MeshCanary", "LinkerdViz", "TerminalUI"],
             swiftSettings: swiftSettings),
         .target(
             name: "MeshIdentity",
@@ -92,7 +92,7 @@ let package = Package(
         .target(
             name: "MeshtopApp",
             dependencies: ["Dashboard", "MeshDemo", "MeshSources", "MeshMetrics", "MeshCanary", "MeshTap", "TerminalUI", "TerminalNcurses",
-                           "LinkerdViz", "PromText"] + nio,
+                           "LinkerdViz", "PromText", .product(name: "Yams", package: "Yams")] + nio,
             swiftSettings: swiftSettings),
         .executableTarget(
             name: "meshtop",
@@ -139,7 +139,7 @@ let package = Package(
             swiftSettings: swiftSettings),
         .testTarget(
             name: "EndToEndTests",
-            dependencies: ["Dashboard", "TerminalUI", "MeshMetrics", "MeshSources", "MeshTap", "MeshCanary", "LinkerdViz", "MeshCheck", "PromText", "MeshTesting"],
+            dependencies: ["Dashboard", "MeshtopApp", "TerminalUI", "MeshMetrics", "MeshSources", "MeshTap", "MeshCanary", "LinkerdViz", "MeshCheck", "PromText", "MeshTesting"],
             exclude: ["Goldens"],
             swiftSettings: swiftSettings),
     ],

@@ -186,55 +186,98 @@ public func update(_ state: inout DashboardState, _ action: Action) {
     }
 }
 
+/// A key, by family: text while a filter or a command is typed, then replay steering, moving
+/// the selection, switching views, and the actions.
 private func handleKey(_ state: inout DashboardState, _ key: Key) {
     state.message = nil
-    // Typing a filter or a command: keys are text until Enter or Esc.
-    if state.editingFilter {
-        switch key {
-        case .enter: state.editingFilter = false
-        case .escape:
-            state.editingFilter = false
-            state.filter = ""
-        case .backspace: if !state.filter.isEmpty { state.filter.removeLast() }
-        case .character(let c): state.filter.append(c)
-        default: break
-        }
-        state.selection[state.view] = 0
-        return
+    if state.editingFilter { return editFilter(&state, key) }
+    if state.commandLine != nil { return editCommandLine(&state, key) }
+    if steerReplay(&state, key) || moveSelection(&state, key) || switchView(&state, key) { return }
+    act(&state, key)
+}
+
+/// Typing a filter: keys are text until Enter (keep it) or Esc (drop it).
+private func editFilter(_ state: inout DashboardState, _ key: Key) {
+    switch key {
+    case .enter: state.editingFilter = false
+    case .escape:
+        state.editingFilter = false
+        state.filter = ""
+    case .backspace: if !state.filter.isEmpty { state.filter.removeLast() }
+    case .character(let c): state.filter.append(c)
+    default: break
     }
-    if let line = state.commandLine {
-        switch key {
-        case .enter:
-            state.commandLine = nil
-            run(command: line, &state)
-        case .escape: state.commandLine = nil
-        case .backspace:
-            if line.isEmpty { state.commandLine = nil } else { state.commandLine!.removeLast() }
-        case .character(let c): state.commandLine!.append(c)
-        default: break
-        }
-        return
+    state.selection[state.view] = 0
+}
+
+/// Typing a `:` command: keys are text until Enter (run it) or Esc.
+private func editCommandLine(_ state: inout DashboardState, _ key: Key) {
+    guard let line = state.commandLine else { return }
+    switch key {
+    case .enter:
+        state.commandLine = nil
+        run(command: line, &state)
+    case .escape: state.commandLine = nil
+    case .backspace:
+        if line.isEmpty { state.commandLine = nil } else { state.commandLine!.removeLast() }
+    case .character(let c): state.commandLine!.append(c)
+    default: break
     }
-    if var r = state.replay {
-        var handled = true
-        switch key {
-        case .left: r.atMs = max(r.startMs, r.atMs - r.stepMs)
-        case .right: r.atMs = min(r.endMs, r.atMs + r.stepMs)
-        case .character("["): r.speed = max(0.125, r.speed / 2)
-        case .character("]"): r.speed = min(1024, r.speed * 2)
-        case .home: r.atMs = r.startMs
-        case .end: r.atMs = r.endMs
-        default: handled = false
-        }
-        if handled {
-            state.replay = r
-            if case .character = key { state.message = "speed x\(DashboardScreen.speedText(r.speed))" }
-            return
-        }
+}
+
+/// In a replay: ←/→ step, [ and ] change speed, Home/End jump. False for any other key.
+private func steerReplay(_ state: inout DashboardState, _ key: Key) -> Bool {
+    guard var r = state.replay else { return false }
+    switch key {
+    case .left: r.atMs = max(r.startMs, r.atMs - r.stepMs)
+    case .right: r.atMs = min(r.endMs, r.atMs + r.stepMs)
+    case .character("["): r.speed = max(0.125, r.speed / 2)
+    case .character("]"): r.speed = min(1024, r.speed * 2)
+    case .home: r.atMs = r.startMs
+    case .end: r.atMs = r.endMs
+    default: return false
     }
+    state.replay = r
+    if case .character = key { state.message = "speed x\(DashboardScreen.speedText(r.speed))" }
+    return true
+}
+
+/// ↑/↓ (j/k), page keys, Home/End (g/G): the selected row.
+private func moveSelection(_ state: inout DashboardState, _ key: Key) -> Bool {
+    switch key {
+    case .down, .character("j"): move(&state, by: 1)
+    case .up, .character("k"): move(&state, by: -1)
+    case .pageDown, .control("f"): move(&state, by: 10)
+    case .pageUp, .control("b"): move(&state, by: -10)
+    case .home, .character("g"): state.selection[state.view] = 0
+    case .end, .character("G"): state.selection[state.view] = Int.max / 2
+    default: return false
+    }
+    return true
+}
+
+/// Digits, Tab/Shift-Tab, ?, Esc (back, or clear the filter) and Enter (drill in).
+private func switchView(_ state: inout DashboardState, _ key: Key) -> Bool {
+    switch key {
+    case .character("?"): show(.help, &state)
+    case .character(let c) where c.isNumber:
+        if let n = c.wholeNumberValue, let v = ViewKind(rawValue: n), state.views.contains(v) { show(v, &state) }
+    case .tab, .backTab:
+        let views = state.views
+        let i = views.firstIndex(of: state.view) ?? 0
+        show(views[(i + (key == .tab ? 1 : views.count - 1)) % views.count], &state)
+    case .escape:
+        if !state.filter.isEmpty { state.filter = "" } else { show(state.previousView == state.view ? .overview : state.previousView, &state) }
+    case .enter: drillIn(&state)
+    default: return false
+    }
+    return true
+}
+
+/// The rest: quit, `:` and `/`, pause, sort, mark, refresh rate.
+private func act(_ state: inout DashboardState, _ key: Key) {
     switch key {
     case .character("q"), .control("c"): state.quit = true
-    case .character("?"): show(.help, &state)
     case .character(":"): state.commandLine = ""
     case .character("/"):
         state.editingFilter = true
@@ -246,20 +289,6 @@ private func handleKey(_ state: inout DashboardState, _ key: Key) {
             state.tapHeld.removeAll()
             if state.tapEvents.count > state.tapCapacity { state.tapEvents.removeFirst(state.tapEvents.count - state.tapCapacity) }
         }
-    case .character(let c) where c.isNumber:
-        if let n = c.wholeNumberValue, let v = ViewKind(rawValue: n), state.views.contains(v) { show(v, &state) }
-    case .tab, .backTab:
-        let views = state.views
-        let i = views.firstIndex(of: state.view) ?? 0
-        show(views[(i + (key == .tab ? 1 : views.count - 1)) % views.count], &state)
-    case .escape:
-        if !state.filter.isEmpty { state.filter = "" } else { show(state.previousView == state.view ? .overview : state.previousView, &state) }
-    case .down, .character("j"): move(&state, by: 1)
-    case .up, .character("k"): move(&state, by: -1)
-    case .pageDown, .control("f"): move(&state, by: 10)
-    case .pageUp, .control("b"): move(&state, by: -10)
-    case .home, .character("g"): state.selection[state.view] = 0
-    case .end, .character("G"): state.selection[state.view] = Int.max / 2
     case .character("s"):
         let all = SortKey.allCases
         state.sort = all[(all.firstIndex(of: state.sort)! + 1) % all.count]
@@ -277,7 +306,6 @@ private func handleKey(_ state: inout DashboardState, _ key: Key) {
     case .character("-"):
         state.refreshMs = DashboardState.refreshSteps.first { $0 > state.refreshMs } ?? DashboardState.refreshSteps.last!
         state.message = "refresh every \(DurationText.format(Int64(state.refreshMs)))"
-    case .enter: drillIn(&state)
     default: break
     }
 }

@@ -205,3 +205,34 @@ public enum ProxyChecks {
         return "{\"success\":\(success),\"checks\":[\n  " + items.joined(separator: ",\n  ") + "\n]}\n"
     }
 }
+
+extension ProxyChecks {
+    /// A tap listener's check: it took a subscriber, or `problem` says why not.
+    public static func tapListener(_ address: String, problem: String?) -> CheckOutcome {
+        let description = "tap listener \(address) accepts subscribers"
+        guard let problem else { return CheckOutcome("meshtop-tap", description, .ok) }
+        return CheckOutcome("meshtop-tap", description, .error, hint: "\(problem) — start meshproxy with --tap \(address)")
+    }
+
+    /// A Prometheus server's checks from what it answered: how many targets it scrapes and how
+    /// many proxy series (`request_total`) it holds, or why it did not answer.
+    public static func prometheus(_ baseURL: String, answer: Result<(targets: Int, proxySeries: Int), PrometheusUnanswered>) -> [CheckOutcome] {
+        switch answer {
+        case .failure(let e):
+            return [CheckOutcome("meshtop-prometheus", "Prometheus answers", .error, hint: e.description)]
+        case .success(let a):
+            return [
+                CheckOutcome("meshtop-prometheus", "Prometheus at \(baseURL) answers (\(a.targets) targets)", .ok),
+                a.proxySeries == 0
+                    ? CheckOutcome("meshtop-prometheus", "Prometheus has proxy metrics", .warning, hint: "no request_total series: is it scraping the proxies' admin ports?")
+                    : CheckOutcome("meshtop-prometheus", "Prometheus has proxy metrics", .ok),
+            ]
+        }
+    }
+}
+
+/// Why a Prometheus server gave no answer, in words.
+public struct PrometheusUnanswered: Error, Sendable, CustomStringConvertible {
+    public var description: String
+    public init(_ description: String) { self.description = description }
+}

@@ -27,28 +27,10 @@ struct Check: ParsableCommand {
             let results = Scraper(timeoutSeconds: 5).scrape(targets) { clock.nowMs() }
             outcomes += ProxyChecks.run(results, nowMs: clock.nowMs(), warnDays: warnDays, maxSkewSeconds: Double(skewMs) / 1000)
         }
-        for address in taps {
-            switch TapSubscription.connect(address) {
-            case .success(let fd):
-                close(fd)
-                outcomes.append(CheckOutcome("meshtop-tap", "tap listener \(address) accepts subscribers", .ok))
-            case .failure(let e):
-                outcomes.append(CheckOutcome("meshtop-tap", "tap listener \(address) accepts subscribers", .error,
-                                             hint: "\(e.description) — start meshproxy with --tap \(address)"))
-            }
-        }
+        outcomes += taps.map { ProxyChecks.tapListener($0, problem: CheckFacts.tapProblem($0)) }
         if let url = sources.prometheus {
             let client = PrometheusClient(baseURL: url, timeoutSeconds: 5)
-            do {
-                let up = try client.query("up", atMs: clock.nowMs())
-                let proxies = try client.query("count(request_total)", atMs: clock.nowMs())
-                outcomes.append(CheckOutcome("meshtop-prometheus", "Prometheus at \(client.baseURL) answers (\(up.count) targets)", .ok))
-                outcomes.append(proxies.isEmpty
-                    ? CheckOutcome("meshtop-prometheus", "Prometheus has proxy metrics", .warning, hint: "no request_total series: is it scraping the proxies' admin ports?")
-                    : CheckOutcome("meshtop-prometheus", "Prometheus has proxy metrics", .ok))
-            } catch {
-                outcomes.append(CheckOutcome("meshtop-prometheus", "Prometheus answers", .error, hint: error.description))
-            }
+            outcomes += ProxyChecks.prometheus(client.baseURL, answer: CheckFacts.prometheus(client, atMs: clock.nowMs()))
         }
         print(output == "json" ? ProxyChecks.json(outcomes) : ProxyChecks.text(outcomes), terminator: "")
         if outcomes.contains(where: { $0.status == .error }) { throw ExitCode(1) }

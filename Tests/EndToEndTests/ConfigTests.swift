@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import Dashboard
+import MeshtopApp
 import MeshTesting
 
 /// `~/.config/meshtop/config.yaml`: sources and display without flags; flags win; mistakes named by line.

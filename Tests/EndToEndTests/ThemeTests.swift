@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import Dashboard
+import MeshtopApp
 import TerminalUI
 import MeshTesting
 
