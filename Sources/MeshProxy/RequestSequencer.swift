@@ -27,7 +27,8 @@ final class RequestSequencer: ChannelDuplexHandler, RemovableChannelHandler {
     private var answeredEarly = false
     /// A request ended and its response has not: what arrives now waits.
     private var awaitingResponse = false
-    private var waiting = CircularBuffer<Waiting>()
+    /// Empty (and unallocated) unless a client pipelines: most connections never hold anything here.
+    private var waiting: [Waiting] = []
     /// The channel asked to read while parts were waiting: it reads again once they are handed on.
     private var readPending = false
 
@@ -79,7 +80,8 @@ final class RequestSequencer: ChannelDuplexHandler, RemovableChannelHandler {
 
     /// Hands on what waited, up to the end of the next request (whose response it then awaits).
     private func handOnWaiting(context: ChannelHandlerContext) {
-        while !awaitingResponse, let next = waiting.popFirst() {
+        while !awaitingResponse, !waiting.isEmpty {
+            let next = waiting.removeFirst()
             switch next {
             case .part(let data): deliver(data, context: context)
             case .error(let error): context.fireErrorCaught(error)
