@@ -118,7 +118,7 @@ let package = Package(
             name: "meshapp",
             dependencies: ["MeshDemo", .product(name: "ArgumentParser", package: "swift-argument-parser")] + nio,
             swiftSettings: swiftSettings),
-        .target(name: "MeshTesting", dependencies: ["PromText", "MeshMetrics", "TerminalUI"], swiftSettings: swiftSettings),
+        .target(name: "MeshTesting", dependencies: ["PromText", "MeshMetrics", "MeshCanary", "MeshSources", "TerminalUI"], swiftSettings: swiftSettings),
         .executableTarget(
             name: "meshbench",
             dependencies: ["PromText", "MeshMetrics", "MeshTesting", "Dashboard", "TerminalUI", "MeshDemo", "MeshSources",
@@ -127,7 +127,7 @@ let package = Package(
 
         .testTarget(name: "PromTextTests", dependencies: ["PromText", "MeshTesting"], swiftSettings: swiftSettings),
         .testTarget(name: "MeshTapTests", dependencies: ["MeshTap", "MeshTesting"], swiftSettings: swiftSettings),
-        .testTarget(name: "MeshCanaryTests", dependencies: ["MeshCanary"], swiftSettings: swiftSettings),
+        .testTarget(name: "MeshCanaryTests", dependencies: ["MeshCanary", "MeshMetrics", "MeshTesting"], swiftSettings: swiftSettings),
         .testTarget(name: "MeshMetricsTests", dependencies: ["MeshMetrics", "PromText"], swiftSettings: swiftSettings),
         .testTarget(
             name: "MeshProxyTests",
@@ -135,7 +135,7 @@ let package = Package(
             swiftSettings: swiftSettings),
         .testTarget(
             name: "ConformanceTests",
-            dependencies: ["MeshMetrics", "MeshSources", "Dashboard", "LinkerdViz", "PromText", "MeshDemo", "MeshCanary", "MeshTap"] + nio,
+            dependencies: ["MeshMetrics", "MeshSources", "Dashboard", "LinkerdViz", "PromText", "MeshDemo", "MeshCanary", "MeshTap", "MeshTesting"] + nio,
             swiftSettings: swiftSettings),
         .testTarget(
             name: "EndToEndTests",

@@ -31,10 +31,11 @@ public final class LiveCollector: SnapshotFeed {
     /// The targets scraped now.
     public var targets: [ScrapeTarget] { targetList.withLock { $0 } }
 
-    /// Takes one round of scrapes now, on the calling thread.
-    public func scrapeOnce(clock: any TimeSource) {
+    /// Takes one round of scrapes now, on the calling thread (over HTTP, unless a test hands in
+    /// another transport).
+    public func scrapeOnce(clock: any TimeSource, transport: (any ScrapeTransport)? = nil) {
         followTargetsFile()
-        let scraper = Scraper(timeoutSeconds: timeoutSeconds)
+        let scraper = transport ?? Scraper(timeoutSeconds: timeoutSeconds)
         let results = scraper.scrape(targets) { clock.nowMs() }
         absorb(results)
     }

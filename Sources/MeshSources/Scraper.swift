@@ -9,7 +9,13 @@ import Glibc
 /// transfer in flight together, each with its own timeout; gzip accepted.
 ///
 /// Not thread-safe: use one scraper per thread.
-public final class Scraper {
+/// How scrapes are taken: over HTTP (`Scraper`), or from memory in tests.
+public protocol ScrapeTransport {
+    /// One round: every target at once, each result stamped with `now()` at its start.
+    func scrape(_ targets: [ScrapeTarget], now: () -> Int64) -> [ScrapeResult]
+}
+
+public final class Scraper: ScrapeTransport {
     private let multi: UnsafeMutableRawPointer
     public var timeoutSeconds: Double
     public var maxBodyBytes: Int

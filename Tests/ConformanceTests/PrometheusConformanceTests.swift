@@ -1,3 +1,4 @@
+import MeshTesting
 import Foundation
 import Testing
 import Dashboard
@@ -45,13 +46,12 @@ final class RealPrometheus {
         process.standardError = try FileHandle(forWritingTo: logURL)
         try process.run()
         client = PrometheusClient(baseURL: "http://127.0.0.1:\(port)")
-        let deadline = Date().addingTimeInterval(30)
-        while Date() < deadline {
-            let ready = Scraper(timeoutSeconds: 1).scrape([ScrapeTarget(url: "http://127.0.0.1:\(port)/-/ready")]) { 0 }[0]
-            if ready.body != nil { return }
-            guard process.isRunning else { break }
-            Thread.sleep(forTimeInterval: 0.2)
+        var ready = false
+        eventually(within: 30, pollMs: 200) {
+            ready = Scraper(timeoutSeconds: 1).scrape([ScrapeTarget(url: "http://127.0.0.1:\(port)/-/ready")]) { 0 }[0].body != nil
+            return ready || !process.isRunning
         }
+        if ready { return }
         let log = (try? String(contentsOf: logURL, encoding: .utf8)) ?? ""
         process.terminate()
         throw ConformanceError("prometheus did not become ready:\n\(log.suffix(2000))")

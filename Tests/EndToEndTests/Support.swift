@@ -39,10 +39,7 @@ func run(_ executable: URL, _ arguments: [String], timeout: TimeInterval = 60, e
     process.standardError = try FileHandle(forWritingTo: errURL)
     process.standardInput = FileHandle.nullDevice
     try process.run()
-    let deadline = Date().addingTimeInterval(timeout)
-    while process.isRunning, Date() < deadline { Thread.sleep(forTimeInterval: 0.05) }
-    if process.isRunning { process.terminate() }
-    process.waitUntilExit()
+    waitForExit(process, within: timeout)
     return (process.terminationStatus,
             (try? String(contentsOf: outURL, encoding: .utf8)) ?? "",
             (try? String(contentsOf: errURL, encoding: .utf8)) ?? "")

@@ -1,3 +1,4 @@
+import MeshTesting
 import Foundation
 import Testing
 
@@ -54,13 +55,8 @@ final class TmuxPane {
     /// Waits until the pane shows `text`; returns the capture.
     @discardableResult
     func wait(for text: String, seconds: Double = 20) throws -> String {
-        let deadline = Date().addingTimeInterval(seconds)
         var last = ""
-        while Date() < deadline {
-            last = try capture()
-            if last.contains(text) { return last }
-            Thread.sleep(forTimeInterval: 0.2)
-        }
+        if try eventually(within: seconds, pollMs: 200, { last = try capture(); return last.contains(text) }) { return last }
         throw TerminalTestError("the pane never showed \"\(text)\"; it shows:\n\(last)")
     }
 
@@ -69,12 +65,9 @@ final class TmuxPane {
     }
 
     func waitForExit(seconds: Double = 10) -> Int32? {
-        let deadline = Date().addingTimeInterval(seconds)
-        while Date() < deadline {
-            if let rc = exitCode { return rc }
-            Thread.sleep(forTimeInterval: 0.1)
-        }
-        return nil
+        var rc: Int32?
+        eventually(within: seconds, pollMs: 100) { rc = exitCode; return rc != nil }
+        return rc
     }
 
     func file(_ name: String) -> String { (try? String(contentsOf: directory.appendingPathComponent(name), encoding: .utf8)) ?? "" }

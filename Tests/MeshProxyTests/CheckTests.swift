@@ -1,3 +1,4 @@
+import MeshTesting
 import Foundation
 import Testing
 import NIOPosix
@@ -118,11 +119,10 @@ import MeshProxy
         p.standardError = try FileHandle(forWritingTo: err)
         try p.run()
         var admin: String?
-        let deadline = Date().addingTimeInterval(10)
-        while admin == nil, Date() < deadline {
+        eventually {
             let text = (try? String(contentsOf: err, encoding: .utf8)) ?? ""
             admin = text.firstMatch(of: /admin (127\.0\.0\.1:\d+)/).map { String($0.1) }
-            Thread.sleep(forTimeInterval: 0.05)
+            return admin != nil
         }
         let address = try #require(admin, "meshproxy never said where it listens")
         let ready = try meshtop(["check", "--scrape", "\(address);deployment=x"])
@@ -143,18 +143,14 @@ import MeshProxy
         p.arguments = arguments
         p.standardError = try FileHandle(forWritingTo: err)
         try p.run()
-        let deadline = Date().addingTimeInterval(10)
-        while Date() < deadline {
-            let text = (try? String(contentsOf: err, encoding: .utf8)) ?? ""
-            if text.contains("listening:") {
-                var found: [String: String] = [:]
-                for m in text.matches(of: /(admin|inbound|outbound) (127\.0\.0\.1:\d+)/) { found[String(m.1)] = String(m.2) }
-                return (p, err, found)
-            }
-            Thread.sleep(forTimeInterval: 0.05)
+        var text = ""
+        guard eventually({ text = (try? String(contentsOf: err, encoding: .utf8)) ?? ""; return text.contains("listening:") }) else {
+            p.terminate()
+            throw CancellationError()
         }
-        p.terminate()
-        throw CancellationError()
+        var found: [String: String] = [:]
+        for m in text.matches(of: /(admin|inbound|outbound) (127\.0\.0\.1:\d+)/) { found[String(m.1)] = String(m.2) }
+        return (p, err, found)
     }
 
     @Test func shutdownDrainsInFlightRequestsAndRefusesNewOnes() async throws {
@@ -172,14 +168,14 @@ import MeshProxy
         let admin = try #require(addresses["admin"].flatMap(HostPort.init))
         let client = HTTPClient(group: group)
         let inFlight = client.send(.GET, "/", host: "app", to: inbound)
-        while !arrived.withLock({ $0 }) { try await Task.sleep(nanoseconds: 20_000_000) }  // the request is in flight
+        eventually { arrived.withLock { $0 } }  // the request is in flight
         let shutdown = try await client.send(.POST, "/shutdown", host: "admin", to: admin).get()
         #expect(shutdown.status == 200)
         // The drain starts at once (the request in flight keeps it going for seconds).
         var readyStatus = 200
-        for _ in 0..<100 where readyStatus == 200 {
+        try await eventuallyAwaiting(within: 2) {
             readyStatus = try await client.send(.GET, "/ready", host: "admin", to: admin).get().status
-            if readyStatus == 200 { try await Task.sleep(nanoseconds: 20_000_000) }
+            return readyStatus != 200
         }
         #expect(readyStatus == 503, "a draining proxy is not ready")
         let refused = try? await HTTPClient(group: group).send(.GET, "/", host: "app", to: inbound).get()
@@ -221,11 +217,11 @@ import MeshProxy
         #expect(try await client.send(.GET, "/", host: "svc:80", to: outbound).get().body == "one\n")
         try write(two)
         kill(p.processIdentifier, SIGHUP)
-        try await Task.sleep(nanoseconds: 500_000_000)
+        eventually { ((try? String(contentsOf: err, encoding: .utf8)) ?? "").contains("SIGHUP: reloaded") }
         #expect(try await client.send(.GET, "/", host: "svc:80", to: outbound).get().body == "two\n")
         try "destinations: [unclosed\n".write(to: file, atomically: true, encoding: .utf8)
         kill(p.processIdentifier, SIGHUP)
-        try await Task.sleep(nanoseconds: 500_000_000)
+        eventually { ((try? String(contentsOf: err, encoding: .utf8)) ?? "").contains("SIGHUP: kept the destinations in use") }
         #expect(try await client.send(.GET, "/", host: "svc:80", to: outbound).get().body == "two\n")
         let log = try String(contentsOf: err, encoding: .utf8)
         #expect(log.contains("SIGHUP: reloaded") && log.contains("SIGHUP: kept the destinations in use"), "\(log)")

@@ -1,3 +1,4 @@
+import MeshTesting
 import Foundation
 import Testing
 import NIOCore
@@ -42,7 +43,7 @@ import PromText
         let recorder = TapRecorder()
         let sub = TapSubscription(address: try #require(web.tapAddress).description, filter: TapFilter())
         sub.start { recorder.deliver($0) }
-        while web.tapHub.subscriberCount == 0 { try await Task.sleep(nanoseconds: 10_000_000) }
+        eventually { web.tapHub.subscriberCount > 0 }
         let client = HTTPClient(group: group)
         let r = try await client.send(.GET, "/", host: "web-svc.ns.svc.cluster.local:8080", to: bot.outboundAddress!).get()
         #expect(r.status == 200)

@@ -37,10 +37,7 @@ final class MeshtopRun {
 
     /// Waits for it to exit (terminating it after `timeout`); its status and output.
     func wait(timeout: TimeInterval = 60) -> (status: Int32, stdout: String, stderr: String) {
-        let deadline = Date().addingTimeInterval(timeout)
-        while process.isRunning, Date() < deadline { Thread.sleep(forTimeInterval: 0.05) }
-        if process.isRunning { process.terminate() }
-        process.waitUntilExit()
+        waitForExit(process, within: timeout)
         defer { try? FileManager.default.removeItem(at: dir) }
         return (process.terminationStatus, (try? String(contentsOf: out, encoding: .utf8)) ?? "", (try? String(contentsOf: err, encoding: .utf8)) ?? "")
     }
@@ -60,11 +57,8 @@ func tapSubscribers(_ admin: HostPort) throws -> Double {
 
 /// Waits (up to 30 s) until each admin listener has `count` tap subscribers.
 func waitForTapSubscribers(_ admins: [HostPort], count: Double) async throws {
-    for _ in 0..<600 {
-        if try admins.allSatisfy({ try tapSubscribers($0) == count }) { return }
-        try await Task.sleep(for: .milliseconds(50))
-    }
-    Issue.record("tap subscribers never reached \(count) on \(admins)")
+    let reached = try eventually(within: 30, pollMs: 50) { try admins.allSatisfy { try tapSubscribers($0) == count } }
+    if !reached { Issue.record("tap subscribers never reached \(count) on \(admins)") }
 }
 
 @Suite(.serialized) struct TapCommands {

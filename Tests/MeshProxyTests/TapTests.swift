@@ -1,3 +1,4 @@
+import MeshTesting
 import Foundation
 import Testing
 import NIOCore
@@ -22,8 +23,7 @@ final class TapRecorder: Sendable {
     }
 
     func waitFor(_ count: Int, seconds: Double = 5) async throws {
-        let deadline = Date().addingTimeInterval(seconds)
-        while events.withLock({ $0.count }) < count, Date() < deadline { try await Task.sleep(nanoseconds: 20_000_000) }
+        eventually(within: seconds) { events.withLock { $0.count } >= count }
     }
 }
 
@@ -48,7 +48,7 @@ final class TapRecorder: Sendable {
         let sub = TapSubscription(address: tapAddress.description, filter: TapFilter(path: "/status"))
         sub.start { recorder.deliver($0) }
         defer { sub.stop() }
-        while proxy.tapHub.subscriberCount == 0 { try await Task.sleep(nanoseconds: 10_000_000) }
+        eventually { proxy.tapHub.subscriberCount > 0 }
         let inbound = try #require(proxy.inboundAddress)
         _ = try await client.send(.GET, "/ok", host: "app", to: inbound).get()  // filtered out by path
         _ = try await client.send(.GET, "/status/503", host: "app", to: inbound,
@@ -87,7 +87,7 @@ final class TapRecorder: Sendable {
         let sub = TapSubscription(address: try #require(proxy.tapAddress).description, filter: TapFilter(maxRps: 5))
         sub.start { recorder.deliver($0) }
         defer { sub.stop() }
-        while proxy.tapHub.subscriberCount == 0 { try await Task.sleep(nanoseconds: 10_000_000) }
+        eventually { proxy.tapHub.subscriberCount > 0 }
         let inbound = try #require(proxy.inboundAddress)
         let started = Date()
         for _ in 0..<60 { _ = try await client.send(.GET, "/ok", host: "app", to: inbound).get() }
@@ -112,7 +112,7 @@ final class TapRecorder: Sendable {
         setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, socklen_t(MemoryLayout<Int32>.size))
         let line = Array((TapFilter(maxRps: 1_000_000).json + "\n").utf8)
         _ = line.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, 0) }
-        while proxy.tapHub.subscriberCount == 0 { try await Task.sleep(nanoseconds: 10_000_000) }
+        eventually { proxy.tapHub.subscriberCount > 0 }
 
         let inbound = try #require(proxy.inboundAddress)
         var slowest = 0.0
@@ -150,10 +150,7 @@ final class TapRecorder: Sendable {
         let with = TapSubscription(address: address, filter: TapFilter(token: "t0ken"))
         with.start { allowed.deliver($0) }
         defer { without.stop(); with.stop() }
-        let deadline = Date().addingTimeInterval(5)
-        while (refused.problems.withLock { $0.isEmpty } || proxy.tapHub.subscriberCount == 0), Date() < deadline {
-            try await Task.sleep(nanoseconds: 20_000_000)
-        }
+        eventually(within: 5) { !refused.problems.withLock { $0.isEmpty } && proxy.tapHub.subscriberCount > 0 }
         #expect(refused.problems.withLock { $0.contains { $0.contains("needs a token") } })
         #expect(proxy.tapHub.subscriberCount == 1)
         await proxy.stop()
@@ -167,8 +164,7 @@ final class TapRecorder: Sendable {
         let sub = TapSubscription(address: try #require(proxy.tapAddress).description, filter: TapFilter(maxRps: -1))
         sub.start { recorder.deliver($0) }
         defer { sub.stop() }
-        let deadline = Date().addingTimeInterval(5)
-        while recorder.problems.withLock({ $0.isEmpty }), Date() < deadline { try await Task.sleep(nanoseconds: 20_000_000) }
+        eventually(within: 5) { !recorder.problems.withLock { $0.isEmpty } }
         #expect(recorder.problems.withLock { $0.first?.contains("maxRps must be a positive number") } == true)
         await proxy.stop()
         await app.stop()
