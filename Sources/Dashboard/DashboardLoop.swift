@@ -43,7 +43,10 @@ public enum DashboardLoop {
             }
             if now - lastRefresh >= Int64(state.refreshMs) {
                 lastRefresh = now
-                update(&state, .data(feed.snapshot(for: state.query), clockText: clockText(state.replay?.atMs ?? now)))
+                let snapshot = feed.snapshot(for: state.query)
+                // The feed is still computing what was asked: look again in 100 ms, not a refresh later.
+                if snapshot.catchingUp { lastRefresh = now - Int64(state.refreshMs) + 100 }
+                update(&state, .data(snapshot, clockText: clockText(state.replay?.atMs ?? now)))
                 dirty = true
             }
             if dirty {

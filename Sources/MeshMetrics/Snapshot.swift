@@ -23,6 +23,9 @@ public struct MeshSnapshot: Sendable, Equatable {
     /// The responses behind each workload's (`w:ns/name`) and edge's (`e:…`) success rate, by
     /// HTTP status, gRPC status and stream error: the cause, one key (Enter) from the failing row.
     public var breakdown: [String: [ResponseShare]] = [:]
+    /// The feed is still computing the snapshot for the query asked (a new namespace or window):
+    /// this one answers an earlier query, and the loop asks again soon.
+    public var catchingUp = false
 
     public init() {}
 

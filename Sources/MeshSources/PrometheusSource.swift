@@ -26,8 +26,12 @@ public struct PrometheusSource: Sendable {
             rows[w] = r
         }
         let all = "{" + selector.joined(separator: ", ") + "}"
-        for s in try client.query("count(up\(all)) by (\(by))", atMs: atMs) { update(id(s.labels)) { $0.runningPods = Int(s.value) } }
-        for s in try client.query("sum(up\(all)) by (\(by))", atMs: atMs) { update(id(s.labels)) { $0.meshedPods = Int(s.value) } }
+        for q in ["count(up\(all)) by (\(by))", "sum(up\(all)) by (\(by))"] {
+            for s in try client.query(q, atMs: atMs) {
+                let n = try podCount(s.value, query: q)
+                update(id(s.labels)) { if q.hasPrefix("count") { $0.runningPods = n } else { $0.meshedPods = n } }
+            }
+        }
         let inbound = "{" + (["direction=\"inbound\""] + selector).joined(separator: ", ") + "}"
         for (w, t) in try traffic(selector: inbound, by: by, windowMs: windowMs, atMs: atMs, key: id) {
             update(w) { $0.traffic = t }
@@ -130,6 +134,16 @@ public struct PrometheusSource: Sendable {
 }
 
 /// A label value inside a PromQL string literal.
+/// A number of pods from an answer: a whole number from 0 up, else a bad answer naming the query
+/// (a NaN or an infinity from a misbehaving server must not trap a conversion).
+func podCount(_ value: Double, query: String) throws(SourceError) -> Int {
+    guard value.isFinite, value >= 0, value < 1e12, value == value.rounded() else {
+        let shown = value.isNaN ? "NaN" : value.isInfinite ? (value > 0 ? "+Inf" : "-Inf") : "\(value)"
+        throw SourceError("Prometheus answered \(shown) for \(query): not a number of pods", badAnswer: true)
+    }
+    return Int(value)
+}
+
 func escape(_ v: String) -> String {
     v.replacingAll("\\", "\\\\").replacingAll("\"", "\\\"")
 }

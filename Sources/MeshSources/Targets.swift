@@ -68,5 +68,11 @@ public enum TargetsFile {
 /// A problem with a source the user named: a file, a URL, a target.
 public struct SourceError: Error, Sendable, CustomStringConvertible {
     public var description: String
-    public init(_ description: String) { self.description = description }
+    /// The source answered, but with something that cannot be used (a count that is NaN): bad
+    /// input rather than an unreachable source.
+    public var badAnswer = false
+    public init(_ description: String, badAnswer: Bool = false) {
+        self.description = description
+        self.badAnswer = badAnswer
+    }
 }

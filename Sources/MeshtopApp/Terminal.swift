@@ -44,13 +44,17 @@ public func loadTheme(_ nameOrPath: String) -> Theme {
 }
 
 /// The dashboard on the terminal, from `state` until `q` (or the deadline, or `maxFrames`): the
-/// tap subscriptions in `tap` run only as long, and the terminal is restored after.
-public func runDashboard(_ state: DashboardState, feed: any SnapshotFeed, tap: TapFeed? = nil, canary: CanaryBoard? = nil,
-                         on terminal: NcursesTerminal, display: DisplaySettings, deadlineMs: Int64? = nil,
-                         clock: any TimeSource = WallClock()) {
+/// tap subscriptions in `tap` run only as long, and the terminal is restored after. Live feeds
+/// (`inBackground`) compute on a thread of their own, so a slow scrape round, a big mesh or a
+/// Prometheus that does not answer never holds up a key; a replay computes in step with its clock.
+public func runDashboard(_ state: DashboardState, feed: any SnapshotFeed, inBackground: Bool = true, tap: TapFeed? = nil,
+                         canary: CanaryBoard? = nil, on terminal: NcursesTerminal, display: DisplaySettings,
+                         deadlineMs: Int64? = nil, clock: any TimeSource = WallClock()) {
+    let background = inBackground ? BackgroundFeed(feed, clock: clock) : nil
     tap?.start()
-    DashboardLoop.run(state, feed: feed, tap: tap, canary: canary, terminal: terminal, maxFrames: display.maxFrames,
+    DashboardLoop.run(state, feed: background ?? feed, tap: tap, canary: canary, terminal: terminal, maxFrames: display.maxFrames,
                       deadlineMs: deadlineMs, clock: clock)
     terminal.close()
     tap?.stop()
+    background?.stop()
 }

@@ -51,7 +51,7 @@ struct Replay: ParsableCommand {
         replay.speed = speed
         state.replay = replay
         state.paused = at != nil
-        runDashboard(state, feed: feed, on: terminal, display: display.settings)
+        runDashboard(state, feed: feed, inBackground: false, on: terminal, display: display.settings)
     }
 }
 

@@ -1,6 +1,8 @@
 import Testing
 import Dashboard
+import Foundation
 import MeshMetrics
+import MeshSources
 import MeshTap
 import MeshTesting
 import Synchronization
@@ -106,5 +108,48 @@ final class OneBatchTapFeed: TapEventFeed {
         terminal.press(.character("q"), afterMs: 10)
         DashboardLoop.run(state, feed: feed, terminal: terminal, clock: clock)
         #expect(terminal.invalidations == 2)
+    }
+}
+
+/// A feed that does not answer until released (a hung scrape, a Prometheus that accepts and
+/// never answers).
+final class BlockedFeed: SnapshotFeed {
+    let gate = DispatchSemaphore(value: 0)
+    func snapshot(for query: SnapshotQuery) -> MeshSnapshot {
+        gate.wait()
+        gate.signal()
+        return MeshSnapshot()
+    }
+}
+
+/// The loop over a feed that never returns, behind the BackgroundFeed every live dashboard uses.
+@Suite struct BlockedFeedTests {
+    let start: Int64 = 1_764_028_800_000
+
+    @Test func keysAreAnsweredAtOnceWhileTheFeedNeverReturns() throws {
+        let clock = ManualClock(startMs: start)
+        let terminal = HeadlessTerminal(width: 100, height: 30, clock: clock)
+        let blocked = BlockedFeed()
+        let feed = BackgroundFeed(blocked, clock: clock)
+        defer { feed.stop(); blocked.gate.signal() }
+        terminal.press(.character("2"), afterMs: 150)
+        terminal.press(.character("q"), afterMs: 100)
+        DashboardLoop.run(DashboardState(title: "meshtop", source: "test", windowMs: 60_000), feed: feed, terminal: terminal, clock: clock)
+        #expect(clock.nowMs() == start + 250, "the loop waited for the feed")
+        #expect(terminal.screen.contains("2 Edges]"))
+    }
+
+    @Test func aFeedSlowerThanTwoRefreshesIsSaidOnScreen() throws {
+        let clock = ManualClock(startMs: start)
+        let terminal = HeadlessTerminal(width: 120, height: 30, clock: clock)
+        let blocked = BlockedFeed()
+        let feed = BackgroundFeed(blocked, clock: clock)
+        defer { feed.stop(); blocked.gate.signal() }
+        // The feed's thread starts its (blocked) computation at the start, before the clock runs on.
+        _ = feed.snapshot(for: SnapshotQuery(kindLabel: "deployment", windowMs: 60_000))
+        #expect(eventually(within: 5) { feed.isComputing })
+        DashboardLoop.run(DashboardState(title: "meshtop", source: "test", windowMs: 60_000), feed: feed, terminal: terminal,
+                          deadlineMs: start + 3_000, clock: clock)
+        #expect(terminal.screen.contains("the data source is slow"), "\(terminal.screen)")
     }
 }
