@@ -1,4 +1,4 @@
-public import MeshMetrics
+import MeshMetrics
 import TerminalUI
 import MeshCanary
 

@@ -1,4 +1,4 @@
-public import MeshMetrics
+import MeshMetrics
 import TerminalUI
 
 /// 0 Targets: every scrape target, worst first: its state, the workload it belongs to, when it

@@ -1,5 +1,4 @@
 public import MeshTap
-import MeshTap
 
 /// `meshtop top`'s table, as `linkerd viz top` lays it out: Source, Destination, Method, Path,
 /// Count, Best, Worst, Last, Success Rate, two spaces apart; `wide` adds P50 and P99.

@@ -1,6 +1,6 @@
 import Foundation
-public import MeshIdentity
-public import NIOCore
+import MeshIdentity
+import NIOCore
 import NIOPosix
 #if canImport(Glibc)
 import Glibc

@@ -1,4 +1,4 @@
-public import Dashboard
+import Dashboard
 public import MeshCanary
 public import MeshMetrics
 public import MeshSources
