@@ -126,11 +126,14 @@ final class BlockedFeed: SnapshotFeed {
 @Suite struct BlockedFeedTests {
     let start: Int64 = 1_764_028_800_000
 
-    @Test func keysAreAnsweredAtOnceWhileTheFeedNeverReturns() throws {
+    func blockedFeed(width: Int) -> (ManualClock, HeadlessTerminal, BlockedFeed, BackgroundFeed) {
         let clock = ManualClock(startMs: start)
-        let terminal = HeadlessTerminal(width: 100, height: 30, clock: clock)
         let blocked = BlockedFeed()
-        let feed = BackgroundFeed(blocked, clock: clock)
+        return (clock, HeadlessTerminal(width: width, height: 30, clock: clock), blocked, BackgroundFeed(blocked, clock: clock))
+    }
+
+    @Test func keysAreAnsweredAtOnceWhileTheFeedNeverReturns() throws {
+        let (clock, terminal, blocked, feed) = blockedFeed(width: 100)
         defer { feed.stop(); blocked.gate.signal() }
         terminal.press(.character("2"), afterMs: 150)
         terminal.press(.character("q"), afterMs: 100)
@@ -140,10 +143,7 @@ final class BlockedFeed: SnapshotFeed {
     }
 
     @Test func aFeedSlowerThanTwoRefreshesIsSaidOnScreen() throws {
-        let clock = ManualClock(startMs: start)
-        let terminal = HeadlessTerminal(width: 120, height: 30, clock: clock)
-        let blocked = BlockedFeed()
-        let feed = BackgroundFeed(blocked, clock: clock)
+        let (clock, terminal, blocked, feed) = blockedFeed(width: 120)
         defer { feed.stop(); blocked.gate.signal() }
         // The feed's thread starts its (blocked) computation at the start, before the clock runs on.
         _ = feed.snapshot(for: SnapshotQuery(kindLabel: "deployment", windowMs: 60_000))

@@ -18,13 +18,19 @@ import PromText
         """
     }
 
-    @Test func twoRoundsTenSecondsApartGiveRatesAndSuccess() {
+    /// A collector of both targets after a first round in which each answered with zero counts.
+    func firstRound() -> (ManualClock, InMemoryScrapes, LiveCollector) {
         let clock = ManualClock()
         let scrapes = InMemoryScrapes()
         let live = LiveCollector(targets: [web, voting])
         scrapes.answer(web.url, with: body(ok: 0, failed: 0))
         scrapes.answer(voting.url, with: body(ok: 0, failed: 0))
         live.scrapeOnce(clock: clock, transport: scrapes)
+        return (clock, scrapes, live)
+    }
+
+    @Test func twoRoundsTenSecondsApartGiveRatesAndSuccess() {
+        let (clock, scrapes, live) = firstRound()
         clock.advance(byMs: 10_000)
         scrapes.answer(web.url, with: body(ok: 200, failed: 0))
         scrapes.answer(voting.url, with: body(ok: 90, failed: 10))
@@ -39,12 +45,7 @@ import PromText
     }
 
     @Test func aTargetThatStopsAnsweringIsDownWithItsReasonAndKeepsItsData() {
-        let clock = ManualClock()
-        let scrapes = InMemoryScrapes()
-        let live = LiveCollector(targets: [web, voting])
-        scrapes.answer(web.url, with: body(ok: 0, failed: 0))
-        scrapes.answer(voting.url, with: body(ok: 0, failed: 0))
-        live.scrapeOnce(clock: clock, transport: scrapes)
+        let (clock, scrapes, live) = firstRound()
         clock.advance(byMs: 1_000)
         scrapes.fail(voting.url, "http://voting:4191/metrics: connection refused")
         live.scrapeOnce(clock: clock, transport: scrapes)
