@@ -30,17 +30,17 @@ public struct PrometheusAt: OneShotSource {
     }
 
     public func stat(kindLabel: String, namespace: String?, name: String?, windowMs: Int64) throws(OneShotError) -> [GoldenMetrics] {
-        do { return try source.stat(kindLabel: kindLabel, namespace: namespace, name: name, windowMs: windowMs, atMs: atMs) }
+        do { return try source.together(atMs: atMs) { s throws(SourceError) in try s.stat(kindLabel: kindLabel, namespace: namespace, name: name, windowMs: windowMs, atMs: atMs) } }
         catch { throw error.badAnswer ? .input(error.description) : .unreachable(error.description) }
     }
 
     public func edges(kindLabel: String, namespace: String?, windowMs: Int64) throws(OneShotError) -> [EdgeMetrics] {
-        do { return try source.edges(kindLabel: kindLabel, namespace: namespace, windowMs: windowMs, atMs: atMs) }
+        do { return try source.together(atMs: atMs) { s throws(SourceError) in try s.edges(kindLabel: kindLabel, namespace: namespace, windowMs: windowMs, atMs: atMs) } }
         catch { throw error.badAnswer ? .input(error.description) : .unreachable(error.description) }
     }
 
     public func routes(kindLabel: String, name: String, namespace: String?, windowMs: Int64) throws(OneShotError) -> [RouteMetrics] {
-        do { return try source.routes(kindLabel: kindLabel, name: name, namespace: namespace, windowMs: windowMs, atMs: atMs) }
+        do { return try source.together(atMs: atMs) { s throws(SourceError) in try s.routes(kindLabel: kindLabel, name: name, namespace: namespace, windowMs: windowMs, atMs: atMs) } }
         catch { throw error.badAnswer ? .input(error.description) : .unreachable(error.description) }
     }
 }

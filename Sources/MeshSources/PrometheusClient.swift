@@ -24,20 +24,41 @@ public struct PrometheusClient: Sendable {
 
     /// `GET /api/v1/query?query=…&time=…`: the vector the query gives at `atMs`.
     public func query(_ promql: String, atMs: Int64) throws(SourceError) -> [PromSample] {
-        let url = baseURL + "/api/v1/query?query=" + Self.encode(promql) + "&time=" + PromTextWriter.seconds(atMs)
-        let result = Scraper(timeoutSeconds: timeoutSeconds).scrape([ScrapeTarget(url: url)]) { 0 }[0]
+        try queries([promql], atMs: atMs)[0].get()
+    }
+
+    /// Sends every query at once, each with its own timeout, and returns the answers in order:
+    /// a round of queries takes as long as its slowest, not as long as all of them.
+    public func queries(_ list: [String], atMs: Int64) -> [Result<[PromSample], SourceError>] {
+        let time = PromTextWriter.seconds(atMs)
+        let targets = list.map { ScrapeTarget(url: baseURL + "/api/v1/query?query=" + Self.encode($0) + "&time=" + time) }
+        let results = Scraper(timeoutSeconds: timeoutSeconds).scrape(targets) { 0 }
+        return zip(list, results).map { promql, result in
+            Result { () throws(SourceError) in
+                do throws(SourceError) {
+                    return try decode(result, promql: promql)
+                } catch {
+                    throw SourceError("Prometheus at \(baseURL): \(error.description)")
+                }
+            }
+        }
+    }
+
+    private func decode(_ result: ScrapeResult, promql: String) throws(SourceError) -> [PromSample] {
         guard let body = result.body else {
-            // A 4xx/5xx still carries Prometheus' own error text: fetch it for the message.
-            throw SourceError("Prometheus at \(baseURL): \(result.error ?? "no answer")")
+            let why = result.error ?? "no answer"
+            if why.hasPrefix("timed out") { throw SourceError("no answer within \(Self.seconds(timeoutSeconds)) to \(promql)") }
+            let url = result.target.url
+            throw SourceError(why.replacingAll(" by " + url, "").replacingAll(" of " + url, "").replacingAll(" (" + url + ")", "").replacingAll(url, baseURL))
         }
         guard let object = try? JSONSerialization.jsonObject(with: Data(body)) as? [String: Any] else {
-            throw SourceError("Prometheus at \(baseURL) answered something that is not JSON (is it a Prometheus API?)")
+            throw SourceError("it answered something that is not JSON (is it a Prometheus API?)")
         }
         guard object["status"] as? String == "success", let data = object["data"] as? [String: Any] else {
-            throw SourceError("Prometheus at \(baseURL) refused the query: \(object["error"] as? String ?? "unknown error") (\(promql))")
+            throw SourceError("it refused the query: \(object["error"] as? String ?? "unknown error") (\(promql))")
         }
         guard data["resultType"] as? String == "vector", let items = data["result"] as? [[String: Any]] else {
-            throw SourceError("Prometheus at \(baseURL): expected a vector for \(promql)")
+            throw SourceError("expected a vector for \(promql)")
         }
         return items.compactMap { item in
             guard let metric = item["metric"] as? [String: String], let pair = item["value"] as? [Any], pair.count == 2,
@@ -53,6 +74,11 @@ public struct PrometheusClient: Sendable {
             }
             return PromSample(labels: metric, value: value)
         }
+    }
+
+    /// `2s`, `0.5s`.
+    static func seconds(_ s: Double) -> String {
+        s == s.rounded() ? "\(Int(s))s" : "\(s)s"
     }
 
     static func encode(_ s: String) -> String {

@@ -5,9 +5,45 @@ import Synchronization
 /// linkerd viz sends (reference §4.1): the server does the work, meshtop formats the answers.
 public struct PrometheusSource: Sendable {
     public let client: PrometheusClient
+    /// How queries are answered: one at a time, noted down (the first pass of `together`), or
+    /// from answers fetched together.
+    private var mode = Mode.oneByOne
+
+    private enum Mode: Sendable {
+        case oneByOne
+        case noting(QueryNotes)
+        case answered([String: Result<[PromSample], SourceError>])
+    }
 
     public init(client: PrometheusClient) {
         self.client = client
+    }
+
+    /// Runs `body` with every query it sends going out at once: a first pass notes the queries
+    /// (they depend on the arguments, never on answers), they are sent together, each with the
+    /// client's timeout, and a second pass reads the answers. A refresh then takes as long as its
+    /// slowest query, not as long as all of them one after another.
+    public func together<T>(atMs: Int64, _ body: (PrometheusSource) throws(SourceError) -> T) throws(SourceError) -> T {
+        let notes = QueryNotes()
+        var noting = self
+        noting.mode = .noting(notes)
+        _ = try? body(noting)
+        let list = notes.unique
+        var answering = self
+        answering.mode = .answered(Dictionary(uniqueKeysWithValues: zip(list, client.queries(list, atMs: atMs))))
+        return try body(answering)
+    }
+
+    private func query(_ promql: String, atMs: Int64) throws(SourceError) -> [PromSample] {
+        switch mode {
+        case .oneByOne: return try query(promql, atMs: atMs)
+        case .noting(let notes):
+            notes.add(promql)
+            return []
+        case .answered(let answers):
+            guard let answer = answers[promql] else { return try query(promql, atMs: atMs) }
+            return try answer.get()
+        }
     }
 
     /// `linkerd viz stat`'s queries for workloads of `kindLabel`.
@@ -27,7 +63,7 @@ public struct PrometheusSource: Sendable {
         }
         let all = "{" + selector.joined(separator: ", ") + "}"
         for q in ["count(up\(all)) by (\(by))", "sum(up\(all)) by (\(by))"] {
-            for s in try client.query(q, atMs: atMs) {
+            for s in try query(q, atMs: atMs) {
                 let n = try podCount(s.value, query: q)
                 update(id(s.labels)) { if q.hasPrefix("count") { $0.runningPods = n } else { $0.meshedPods = n } }
             }
@@ -36,16 +72,16 @@ public struct PrometheusSource: Sendable {
         for (w, t) in try traffic(selector: inbound, by: by, windowMs: windowMs, atMs: atMs, key: id) {
             update(w) { $0.traffic = t }
         }
-        for s in try client.query("sum(tcp_open_connections\(inbound)) by (\(by))", atMs: atMs) {
+        for s in try query("sum(tcp_open_connections\(inbound)) by (\(by))", atMs: atMs) {
             update(id(s.labels)) { $0.tcpOpenConnections = s.value }
         }
         let src = "{" + (["direction=\"inbound\"", "peer=\"src\""] + selector).joined(separator: ", ") + "}"
         let window = DurationText.format(windowMs)
         let seconds = Double(windowMs) / 1000
-        for s in try client.query("sum(increase(tcp_read_bytes_total\(src)[\(window)])) by (\(by))", atMs: atMs) {
+        for s in try query("sum(increase(tcp_read_bytes_total\(src)[\(window)])) by (\(by))", atMs: atMs) {
             update(id(s.labels)) { $0.readBytesRate = s.value / seconds }
         }
-        for s in try client.query("sum(increase(tcp_write_bytes_total\(src)[\(window)])) by (\(by))", atMs: atMs) {
+        for s in try query("sum(increase(tcp_write_bytes_total\(src)[\(window)])) by (\(by))", atMs: atMs) {
             update(id(s.labels)) { $0.writeBytesRate = s.value / seconds }
         }
         return rows.values.sorted { $0.workload < $1.workload }
@@ -64,7 +100,7 @@ public struct PrometheusSource: Sendable {
         }
         var out: [EdgeID: EdgeMetrics] = [:]
         let gauge = "sum(tcp_open_connections\(all)) by (\(kindLabel), \(dst), server_id, namespace, dst_namespace, no_tls_reason)"
-        for s in try client.query(gauge, atMs: atMs) where s.value > 0 {
+        for s in try query(gauge, atMs: atMs) where s.value > 0 {
             let e = id(s.labels)
             var m = out[e] ?? EdgeMetrics(edge: e)
             m.tcpOpenConnections += s.value
@@ -88,7 +124,7 @@ public struct PrometheusSource: Sendable {
         func id(_ l: [String: String]) -> [String] { [l["rt_route"] ?? "", l["dst"] ?? ""] }
         var out: [[String]: RouteMetrics] = [:]
         func row(_ k: [String]) -> RouteMetrics { out[k] ?? RouteMetrics(route: k[0].isEmpty ? nil : k[0], authority: k[1]) }
-        for s in try client.query("count(route_request_total\(all)) by (rt_route, dst)", atMs: atMs) { out[id(s.labels)] = row(id(s.labels)) }
+        for s in try query("count(route_request_total\(all)) by (rt_route, dst)", atMs: atMs) { out[id(s.labels)] = row(id(s.labels)) }
         for (k, t) in try traffic(selector: all, by: "rt_route, dst", windowMs: windowMs, atMs: atMs, key: id, family: "route_") {
             var r = row(k)
             r.effective = t
@@ -109,7 +145,7 @@ public struct PrometheusSource: Sendable {
         let window = DurationText.format(windowMs)
         var success: [Key: Double] = [:]
         var failure: [Key: Double] = [:]
-        for s in try client.query("sum(increase(\(family)response_total\(selector)[\(window)])) by (\(by), classification, tls)", atMs: atMs) {
+        for s in try query("sum(increase(\(family)response_total\(selector)[\(window)])) by (\(by), classification, tls)", atMs: atMs) {
             if s.labels["classification"] == "success" { success[key(s.labels), default: 0] += s.value }
             else if s.labels["classification"] == "failure" { failure[key(s.labels), default: 0] += s.value }
         }
@@ -122,7 +158,7 @@ public struct PrometheusSource: Sendable {
             out[k] = t
         }
         for (q, path) in [("0.5", \TrafficMetrics.latencyP50), ("0.95", \TrafficMetrics.latencyP95), ("0.99", \TrafficMetrics.latencyP99)] where latency {
-            for s in try client.query("histogram_quantile(\(q), sum(irate(\(family)response_latency_ms_bucket\(selector)[\(window)])) by (le, \(by)))", atMs: atMs) {
+            for s in try query("histogram_quantile(\(q), sum(irate(\(family)response_latency_ms_bucket\(selector)[\(window)])) by (le, \(by)))", atMs: atMs) {
                 var t = out[key(s.labels)] ?? TrafficMetrics()
                 t[keyPath: path] = s.value.isNaN ? nil : s.value
                 out[key(s.labels)] = t
@@ -133,7 +169,17 @@ public struct PrometheusSource: Sendable {
 
 }
 
-/// A label value inside a PromQL string literal.
+/// The queries a first pass of `PrometheusSource.together` sent, in order, once each.
+final class QueryNotes: @unchecked Sendable {
+    // @unchecked: used by one pass on one thread, then read.
+    private var seen: Set<String> = []
+    private(set) var unique: [String] = []
+
+    func add(_ q: String) {
+        if seen.insert(q).inserted { unique.append(q) }
+    }
+}
+
 /// A number of pods from an answer: a whole number from 0 up, else a bad answer naming the query
 /// (a NaN or an infinity from a misbehaving server must not trap a conversion).
 func podCount(_ value: Double, query: String) throws(SourceError) -> Int {
@@ -144,6 +190,7 @@ func podCount(_ value: Double, query: String) throws(SourceError) -> Int {
     return Int(value)
 }
 
+/// A label value inside a PromQL string literal.
 func escape(_ v: String) -> String {
     v.replacingAll("\\", "\\\\").replacingAll("\"", "\\\"")
 }
@@ -166,15 +213,17 @@ public final class PrometheusFeed: SnapshotFeed {
         d.atMs = at
         d.windowMs = query.windowMs
         do {
-            d.workloads = try source.stat(kindLabel: query.kindLabel, namespace: query.namespace, name: nil, windowMs: query.windowMs, atMs: at)
-            d.edges = try source.edges(kindLabel: query.kindLabel, namespace: query.namespace, windowMs: query.windowMs, atMs: at)
+            (d.workloads, d.edges) = try source.together(atMs: at) { s throws(SourceError) in
+                (try s.stat(kindLabel: query.kindLabel, namespace: query.namespace, name: nil, windowMs: query.windowMs, atMs: at),
+                 try s.edges(kindLabel: query.kindLabel, namespace: query.namespace, windowMs: query.windowMs, atMs: at))
+            }
             d.targetsUp = d.workloads.reduce(0) { $0 + $1.meshedPods }
             d.targetsTotal = d.workloads.reduce(0) { $0 + $1.runningPods }
             lastGood.withLock { $0 = d }
             return d
         } catch {
             var kept = lastGood.withLock { $0 } ?? d
-            kept.problems = ["Prometheus at \(source.client.baseURL): \(error.description)"]
+            kept.problems = [error.description]
             return kept
         }
     }
