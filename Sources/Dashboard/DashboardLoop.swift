@@ -22,6 +22,7 @@ public enum DashboardLoop {
         while !state.quit {
             let now = clock.nowMs()
             if let deadlineMs, now >= deadlineMs { break }
+            state.nowMs = now
             if state.replay != nil {
                 let before = state.replay
                 update(&state, .tick(elapsedMs: now - lastTick))

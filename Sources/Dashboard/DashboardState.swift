@@ -94,6 +94,8 @@ public struct DashboardState: Sendable {
     public var tapHeld: [TapEvent] = []
     public var top = TopAggregator()
     public var refreshMs = 1000
+    /// The wall clock at the last turn of the loop: how old the data on screen is.
+    public var nowMs: Int64 = 0
     /// Wall time of the data shown, as `HH:MM:SSZ`.
     public var clockText = ""
     /// Tap sources, for the status line (empty: no tap).

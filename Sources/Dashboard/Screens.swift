@@ -94,18 +94,35 @@ public enum DashboardScreen {
             let total = DurationText.format(max(0, (r.endMs - r.startMs) / 1000 * 1000))
             parts = [state.source, "\(TimeSpec.format(r.atMs / 1000 * 1000)) (\(into) of \(total)) x\(speedText(r.speed))"]
         }
+        if state.replay == nil, let series = state.data.seriesHeld { parts.append("\(countText(series)) series") }
         if state.tapSources > 0 { parts.append("tap \(state.tapSources)") }
         parts.append("refresh \(DurationText.format(Int64(state.refreshMs)))")
+        // Live numbers older than two refreshes: the source is behind, and the screen says by how much.
+        var stale: String?
+        if state.replay == nil, state.data.atMs > 0, state.nowMs - state.data.atMs >= max(3_000, 2 * Int64(state.refreshMs)) {
+            stale = " data \(DurationText.format((state.nowMs - state.data.atMs) / 1000 * 1000)) old "
+        }
         let left = parts.joined(separator: "  ")
         screen.put(" " + left, x: mode.count, y: y, style: Style(.muted, reverse: true))
+        if let stale { screen.put(stale, x: mode.count + left.count + 2, y: y, style: Style(.warn, bold: true, reverse: true)) }
+        let used = mode.count + left.count + (stale?.count ?? 0) + 2
         let hint = state.replay != nil ? "\(screen.unicode ? "←→" : "<>") step  [] speed  ? help " : "? help  q quit "
-        if mode.count + left.count + hint.count + 3 < screen.width {
+        if used + hint.count + 1 < screen.width {
             screen.put(hint, x: screen.width - hint.count, y: y, style: Style(.muted, reverse: true))
         }
     }
 }
 
 extension DashboardScreen {
+    /// `950`, `12k`, `1.7M`: a count in at most four characters.
+    static func countText(_ n: Int) -> String {
+        switch n {
+        case ..<10_000: return String(n)
+        case ..<1_000_000: return "\(n / 1000)k"
+        default: return "\(n / 1_000_000).\(n / 100_000 % 10)M"
+        }
+    }
+
     static func speedText(_ speed: Double) -> String {
         speed >= 1 ? String(Int(speed)) : "1/\(Int((1 / speed).rounded()))"
     }

@@ -55,7 +55,9 @@ public struct Collector: Sendable {
     @discardableResult
     public mutating func ingest(_ results: [ScrapeResult]) -> [String] {
         var problems: [String] = []
+        var roundMs: Int64?
         for r in results {
+            roundMs = max(roundMs ?? r.startedMs, r.startedMs)
             let labels = r.target.seriesLabels
             let lastSuccess = health[r.target.url]?.lastSuccessMs
             let failures = (health[r.target.url]?.failures ?? 0) + 1
@@ -84,16 +86,19 @@ public struct Collector: Sendable {
             firstScrapeMs = min(firstScrapeMs ?? r.startedMs, r.startedMs)
             lastScrapeMs = max(lastScrapeMs ?? r.startedMs, r.startedMs)
         }
+        if store.rollup != nil, let roundMs { store.commit(at: roundMs) }
         rounds += 1
         if let last = lastScrapeMs { store.trim(now: last) }
         return problems
     }
 
     /// The window to compute over: the one asked for, or less when the data does not reach back
-    /// that far yet (a fresh session would otherwise report a fraction of the real rate).
+    /// that far (a fresh session would otherwise report a fraction of the real rate; a store that
+    /// keeps less than the window holds what it holds).
     public func effectiveWindow(_ requestedMs: Int64) -> Int64 {
         guard let first = firstScrapeMs, let last = lastScrapeMs, last > first else { return requestedMs }
-        return min(requestedMs, last - first)
+        let held = last - max(first, store.earliestMs)
+        return held > 0 ? min(requestedMs, held) : requestedMs
     }
 
     /// Golden metrics per workload at the latest scrape, over the window clamped to the data

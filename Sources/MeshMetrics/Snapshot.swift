@@ -26,6 +26,8 @@ public struct MeshSnapshot: Sendable, Equatable {
     /// The feed is still computing the snapshot for the query asked (a new namespace or window):
     /// this one answers an earlier query, and the loop asks again soon.
     public var catchingUp = false
+    /// Series the source holds to answer (nil for a Prometheus server, which holds its own).
+    public var seriesHeld: Int?
 
     public init() {}
 
@@ -33,6 +35,7 @@ public struct MeshSnapshot: Sendable, Equatable {
     public static func make(from collector: Collector, kindLabel: String, namespace: String?, windowMs: Int64) -> MeshSnapshot {
         var d = MeshSnapshot()
         d.targets = TargetRow.rows(collector.health.values, kindLabel: kindLabel)
+        d.seriesHeld = collector.store.seriesCount
         guard let at = collector.lastScrapeMs else {
             d.targetsTotal = collector.health.count
             return d

@@ -94,10 +94,26 @@ public struct MetricStore: Sendable {
     public private(set) var latestMs: Int64 = .min
     /// The earliest time still held, in milliseconds.
     public private(set) var earliestMs: Int64 = .max
+    /// Set: keep rollups, not every series (see `Rollup`).
+    public let rollup: Rollup?
+    /// Per target, with a rollup: its last scrape's series, in order.
+    private var members: [[Label]: [RollupMember]] = [:]
+    /// With a rollup: each rolled-up series' running sum, by series id (0 for `up`).
+    private var sums: [Double] = []
+    /// With a rollup: the series whose sums the scrapes since the last `commit` touched.
+    private var touched: [Int] = []
+    private var isTouched: [Bool] = []
 
-    public init(retentionMs: Int64 = 30 * 60 * 1000) {
+    public init(retentionMs: Int64 = 30 * 60 * 1000, rollup: Rollup? = nil) {
         self.retentionMs = retentionMs
+        self.rollup = rollup
     }
+
+    /// Series held.
+    public var seriesCount: Int { keys.count }
+
+    /// Points held, over every series.
+    public var pointCount: Int { points.reduce(0) { $0 + $1.count } }
 
     /// Appends a point to a series, creating the series on first sight.
     public mutating func append(_ key: SeriesKey, _ point: Point) {
@@ -115,6 +131,11 @@ public struct MetricStore: Sendable {
     }
 
     private mutating func append(id: Int, _ point: Point) {
+        if rollup != nil, points[id].count == points[id].capacity {
+            // Grow by an eighth, not double: a rolled-up series holds about the same number of
+            // points for the whole session, and doubling would leave most of it as slack.
+            points[id].reserveCapacity(points[id].count + max(8, points[id].count / 8))
+        }
         points[id].append(point)
         if point.t > latestMs { latestMs = point.t }
         if point.t < earliestMs { earliestMs = point.t }
@@ -127,6 +148,10 @@ public struct MetricStore: Sendable {
     /// layout is remembered: a sample equal to the one at its position last time reuses that
     /// series without building, sorting or hashing its labels again.
     public mutating func ingest(_ exposition: Exposition, target: [Label], at t: Int64) {
+        if let rollup {
+            ingest(exposition, target: target, at: t, rollup: rollup)
+            return
+        }
         var layout = layouts[target] ?? []
         var next: [(name: String, labels: [Label], id: Int)] = []
         next.reserveCapacity(exposition.samples.count)
@@ -157,8 +182,76 @@ public struct MetricStore: Sendable {
         return labels
     }
 
+    /// With a rollup: adds each sample's increase (or a gauge's change) to the rolled-up series it
+    /// belongs to. The points are written by `commit`, once per round of scrapes.
+    private mutating func ingest(_ exposition: Exposition, target: [Label], at t: Int64, rollup: Rollup) {
+        let old = members[target] ?? []
+        var byFingerprint: [UInt64: RollupMember]?
+        var next: [RollupMember] = []
+        next.reserveCapacity(exposition.samples.count)
+        for (i, sample) in exposition.samples.enumerated() {
+            let fingerprint = RollupMember.fingerprint(sample)
+            var member: RollupMember
+            if i < old.count, old[i].fingerprint == fingerprint {
+                member = old[i]
+            } else {
+                // The layout changed: look the series up by fingerprint, built once per scrape.
+                if byFingerprint == nil { byFingerprint = Dictionary(old.map { ($0.fingerprint, $0) }, uniquingKeysWith: { a, _ in a }) }
+                if let known = byFingerprint?[fingerprint] {
+                    member = known
+                } else if let family = rollup.families[sample.name] {
+                    let labels = Self.merge(target: target, sample: sample.labels).filter { family.labels.contains($0.name) }
+                    member = RollupMember(fingerprint: fingerprint, group: Int32(seriesID(SeriesKey(name: sample.name, labels: labels))),
+                                          counter: family.counter, last: .nan)
+                } else {
+                    member = RollupMember(fingerprint: fingerprint, group: -1, counter: false, last: .nan)
+                }
+            }
+            if member.group >= 0 { add(member.take(sample.value), to: Int(member.group)) }
+            next.append(member)
+        }
+        if byFingerprint != nil {
+            // Series the target no longer sends: a gauge's value leaves the sum with it.
+            let kept = Set(next.map(\.fingerprint))
+            for m in old where !kept.contains(m.fingerprint) { forget(m) }
+        }
+        members[target] = next
+        append(SeriesKey(name: "up", labels: target), Point(t: t, v: 1))
+    }
+
+    private mutating func add(_ delta: Double, to id: Int) {
+        if sums.count < keys.count {
+            sums.append(contentsOf: repeatElement(0, count: keys.count - sums.count))
+            isTouched.append(contentsOf: repeatElement(false, count: keys.count - isTouched.count))
+        }
+        sums[id] += delta
+        if !isTouched[id] {
+            isTouched[id] = true
+            touched.append(id)
+        }
+    }
+
+    /// A member that stopped reporting: a gauge's last value is taken out of its sum.
+    private mutating func forget(_ member: RollupMember) {
+        guard member.group >= 0, !member.counter, !member.last.isNaN else { return }
+        add(-member.last, to: Int(member.group))
+    }
+
+    /// With a rollup: writes the sums the round's scrapes touched, as points at `t`.
+    public mutating func commit(at t: Int64) {
+        for id in touched {
+            append(id: id, Point(t: t, v: sums[id]))
+            isTouched[id] = false
+        }
+        touched.removeAll(keepingCapacity: true)
+    }
+
     /// Records a failed scrape of a target: `up` = 0.
     public mutating func ingestFailure(target: [Label], at t: Int64) {
+        if rollup != nil, let gone = members.removeValue(forKey: target) {
+            // Its gauges leave the sums; its counters start afresh when it answers again.
+            for m in gone { forget(m) }
+        }
         append(SeriesKey(name: "up", labels: target), Point(t: t, v: 0))
     }
 

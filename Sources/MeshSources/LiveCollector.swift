@@ -15,17 +15,26 @@ public final class LiveCollector: SnapshotFeed {
     private let timeoutSeconds: Double
 
     private let recorder: Mutex<RecordingWriter?>
+    /// The interval scrapes run at now: longer than asked while rounds take longer than it.
+    private let pace: Mutex<(intervalSeconds: Double, lastRoundSeconds: Double)>
+    /// With a rollup, the most memory the points may take; retention shrinks to fit.
+    public static let pointBudgetBytes = 256 << 20
 
     /// With a `recorder`, every round of scrapes is also written to a recording.
     /// With `targetsFile`, targets listed there are added to `targets` and followed: the file is
     /// read again whenever it changes.
+    /// With a `rollup`, only what the dashboard's views read is kept, summed over pods (see
+    /// `Rollup`), and for as long as the window asked needs; without one, every series for 30
+    /// minutes (one-shot commands, whose answers must match Prometheus' to the digit).
     public init(targets: [ScrapeTarget], targetsFile: String? = nil, intervalSeconds: Double = 1, timeoutSeconds: Double = 2,
-                recorder: sending RecordingWriter? = nil) {
+                recorder: sending RecordingWriter? = nil, rollup: Rollup? = nil) {
         self.targetList = Mutex(targets)
         self.targetsFile = targetsFile
         self.recorder = Mutex(recorder)
         self.intervalSeconds = intervalSeconds
         self.timeoutSeconds = min(timeoutSeconds, intervalSeconds * 0.9)
+        self.pace = Mutex((intervalSeconds, 0))
+        if let rollup { state.withLock { $0 = Collector(store: MetricStore(retentionMs: 2 * 60_000, rollup: rollup)) } }
     }
 
     /// The targets scraped now.
@@ -96,8 +105,12 @@ public final class LiveCollector: SnapshotFeed {
                 let results = scraper.scrape(targets) { clock.nowMs() }
                 absorb(results)
                 let elapsed = Double(clock.nowMs() - started) / 1000
+                // A round slower than the interval stretches it (by half again the round's time),
+                // rather than starting the next round at once and keeping a core busy.
+                let interval = elapsed > intervalSeconds * 0.9 ? max(intervalSeconds, (elapsed * 1.5 * 10).rounded(.up) / 10) : intervalSeconds
+                pace.withLock { $0 = (interval, elapsed) }
                 // ±10% jitter, so many meshtops (or one and a Prometheus) do not scrape in lockstep.
-                let pause = max(0.05, intervalSeconds * Double.random(in: 0.9...1.1) - elapsed)
+                let pause = max(0.05, interval * Double.random(in: 0.9...1.1) - elapsed)
                 var remaining = pause
                 while remaining > 0, !stopped.withLock({ $0 }) {
                     Thread.sleep(forTimeInterval: min(0.1, remaining))
@@ -123,6 +136,34 @@ public final class LiveCollector: SnapshotFeed {
     }
 
     public func snapshot(for query: SnapshotQuery) -> MeshSnapshot {
-        read { MeshSnapshot.make(from: $0, kindLabel: query.kindLabel, namespace: query.namespace, windowMs: query.windowMs) }
+        let pace = pace.withLock { $0 }
+        var notes: [String] = []
+        if pace.intervalSeconds > intervalSeconds {
+            notes.append("a round of \(targets.count) scrapes took \(seconds(pace.lastRoundSeconds)): scraping every \(seconds(pace.intervalSeconds)), not every \(seconds(intervalSeconds))")
+        }
+        if let note = keep(windowMs: query.windowMs, intervalSeconds: pace.intervalSeconds) { notes.append(note) }
+        var d = read { MeshSnapshot.make(from: $0, kindLabel: query.kindLabel, namespace: query.namespace, windowMs: query.windowMs) }
+        d.problems.insert(contentsOf: notes, at: 0)
+        return d
     }
+
+    /// With a rollup: holds points for the window asked (and a few rounds more), within the
+    /// memory budget; says so when the budget shortens the window.
+    private func keep(windowMs: Int64, intervalSeconds: Double) -> String? {
+        state.withLock { c -> String? in
+            guard c.store.rollup != nil else { return nil }
+            let intervalMs = Int64(intervalSeconds * 1000)
+            let wanted = windowMs + 3 * intervalMs
+            let series = max(1, c.store.seriesCount)
+            let affordable = Int64(Self.pointBudgetBytes / MemoryLayout<Point>.stride / series) * intervalMs
+            c.store.retentionMs = max(min(wanted, affordable), 3 * intervalMs)
+            guard affordable < wanted else { return nil }
+            return "\(series) series held: memory keeps \(DurationText.format(c.store.retentionMs - 2 * intervalMs)) of data, less than the \(DurationText.format(windowMs)) window"
+        }
+    }
+}
+
+/// `1.8s`: seconds to a tenth.
+private func seconds(_ s: Double) -> String {
+    "\((s * 10).rounded() / 10)s"
 }

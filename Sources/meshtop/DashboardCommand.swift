@@ -53,11 +53,13 @@ struct DashboardCommand: ParsableCommand {
         let targets = try sources.targets()  // checked now, so a bad file is an error before the screen opens
         let windowMs = try window.milliseconds
         let clock = WallClock()
+        var state = DashboardState(title: "\(targets.count) proxies", source: "scrape", windowMs: windowMs)
+        // The dashboard keeps what its views read, summed over pods (one-shot commands keep every series).
         let live = LiveCollector(targets: try sources.targets(includingFile: false), targetsFile: sources.targetsFile,
-                                 intervalSeconds: Double(try parseDuration(interval, flag: "--interval")) / 1000, timeoutSeconds: 2)
+                                 intervalSeconds: Double(try parseDuration(interval, flag: "--interval")) / 1000, timeoutSeconds: 2,
+                                 rollup: Rollup(kindLabel: state.kindLabel))
         live.start(clock: clock)
         defer { live.stop() }
-        var state = DashboardState(title: "\(targets.count) proxies", source: "scrape", windowMs: windowMs)
         state.namespace = namespace
         state.refreshMs = display.refreshMs
         if headless {
