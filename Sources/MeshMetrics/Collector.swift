@@ -54,42 +54,54 @@ public struct Collector: Sendable {
     /// Adds one round of scrapes; returns the messages of targets that failed in it.
     @discardableResult
     public mutating func ingest(_ results: [ScrapeResult]) -> [String] {
-        var problems: [String] = []
-        var roundMs: Int64?
-        for r in results {
-            roundMs = max(roundMs ?? r.startedMs, r.startedMs)
-            let labels = r.target.seriesLabels
-            let lastSuccess = health[r.target.url]?.lastSuccessMs
-            let failures = (health[r.target.url]?.failures ?? 0) + 1
-            if let body = r.body {
-                do {
-                    let exposition = try PromTextParser.parse(body)
-                    store.ingest(exposition, target: labels, at: r.startedMs)
-                    let slow = r.durationSeconds > slowSeconds
-                    let message = slow ? "\(r.target.url) is slow: the scrape took \(Int(r.durationSeconds * 1000)) ms (over \(Int(slowSeconds * 1000)) ms)" : nil
-                    if let message { problems.append(message) }
-                    health[r.target.url] = TargetHealth(target: r.target, state: slow ? .slow : .up, message: message, lastScrapeMs: r.startedMs,
-                                                        lastSuccessMs: r.startedMs, failures: 0)
-                } catch {
-                    let message = "\(r.target.url): bad metrics at \(error)"
-                    problems.append(message)
-                    health[r.target.url] = TargetHealth(target: r.target, state: .badFormat, message: message, lastScrapeMs: r.startedMs,
-                                                        lastSuccessMs: lastSuccess, failures: failures)
-                }
-            } else {
-                store.ingestFailure(target: labels, at: r.startedMs)
-                let message = r.error ?? "\(r.target.url): scrape failed"
-                problems.append(message)
-                health[r.target.url] = TargetHealth(target: r.target, state: .down, message: message, lastScrapeMs: r.startedMs,
-                                                    lastSuccessMs: lastSuccess, failures: failures)
-            }
-            firstScrapeMs = min(firstScrapeMs ?? r.startedMs, r.startedMs)
-            lastScrapeMs = max(lastScrapeMs ?? r.startedMs, r.startedMs)
+        let problems = results.compactMap { ingest($0) }
+        endRound()
+        return problems
+    }
+
+    /// The first and last scrape of the round being taken.
+    private var round: (first: Int64, last: Int64)?
+
+    /// Adds one scrape of a round as it arrives (`endRound` closes the round); returns what went
+    /// wrong with it, if anything.
+    public mutating func ingest(_ r: ScrapeResult) -> String? {
+        round = (min(round?.first ?? r.startedMs, r.startedMs), max(round?.last ?? r.startedMs, r.startedMs))
+        let labels = r.target.seriesLabels
+        let lastSuccess = health[r.target.url]?.lastSuccessMs
+        let failures = (health[r.target.url]?.failures ?? 0) + 1
+        guard let body = r.body else {
+            store.ingestFailure(target: labels, at: r.startedMs)
+            let message = r.error ?? "\(r.target.url): scrape failed"
+            health[r.target.url] = TargetHealth(target: r.target, state: .down, message: message, lastScrapeMs: r.startedMs,
+                                                lastSuccessMs: lastSuccess, failures: failures)
+            return message
         }
-        if store.rollup != nil, let roundMs { store.commit(at: roundMs) }
+        do {
+            let exposition = try PromTextParser.parse(body)
+            store.ingest(exposition, target: labels, at: r.startedMs)
+            let slow = r.durationSeconds > slowSeconds
+            let message = slow ? "\(r.target.url) is slow: the scrape took \(Int(r.durationSeconds * 1000)) ms (over \(Int(slowSeconds * 1000)) ms)" : nil
+            health[r.target.url] = TargetHealth(target: r.target, state: slow ? .slow : .up, message: message, lastScrapeMs: r.startedMs,
+                                                lastSuccessMs: r.startedMs, failures: 0)
+            return message
+        } catch {
+            let message = "\(r.target.url): bad metrics at \(error)"
+            health[r.target.url] = TargetHealth(target: r.target, state: .badFormat, message: message, lastScrapeMs: r.startedMs,
+                                                lastSuccessMs: lastSuccess, failures: failures)
+            return message
+        }
+    }
+
+    /// Closes a round of scrapes: its moment becomes the data's, and a rollup writes its points.
+    public mutating func endRound() {
+        if let round {
+            firstScrapeMs = min(firstScrapeMs ?? round.first, round.first)
+            lastScrapeMs = max(lastScrapeMs ?? round.last, round.last)
+            if store.rollup != nil { store.commit(at: round.last) }
+        }
+        round = nil
         rounds += 1
         if let last = lastScrapeMs { store.trim(now: last) }
-        return problems
     }
 
     /// The window to compute over: the one asked for, or less when the data does not reach back

@@ -23,7 +23,10 @@ public final class BackgroundFeed: SnapshotFeed, @unchecked Sendable {
     public init(_ inner: any SnapshotFeed, clock: any TimeSource = WallClock()) {
         self.inner = inner
         self.clock = clock
-        Thread.detachNewThread { [self] in work() }
+        Thread.detachNewThread { [self] in
+            ThreadPriority.background()
+            work()
+        }
     }
 
     public func snapshot(for query: SnapshotQuery) -> MeshSnapshot {

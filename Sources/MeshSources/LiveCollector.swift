@@ -98,12 +98,21 @@ public final class LiveCollector: SnapshotFeed {
     /// Starts the background loop.
     public func start(clock: any TimeSource) {
         let thread = Thread { [self] in
+            ThreadPriority.background()
             let scraper = Scraper(timeoutSeconds: timeoutSeconds)
             while !stopped.withLock({ $0 }) {
                 let started = clock.nowMs()
                 followTargetsFile()
-                let results = scraper.scrape(targets) { clock.nowMs() }
-                absorb(results)
+                if recorder.withLock({ $0 == nil }) {
+                    // Each body parsed as it arrives and let go: a round's bodies are never all
+                    // in memory at once (1,000 proxies send half a gigabyte a round).
+                    scraper.scrape(targets, now: { clock.nowMs() }) { _, result in
+                        state.withLock { _ = $0.ingest(result) }
+                    }
+                    state.withLock { $0.endRound() }
+                } else {
+                    absorb(scraper.scrape(targets) { clock.nowMs() })
+                }
                 let elapsed = Double(clock.nowMs() - started) / 1000
                 // A round slower than the interval stretches it (by half again the round's time),
                 // rather than starting the next round at once and keeping a core busy.

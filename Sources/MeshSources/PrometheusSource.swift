@@ -36,12 +36,12 @@ public struct PrometheusSource: Sendable {
 
     private func query(_ promql: String, atMs: Int64) throws(SourceError) -> [PromSample] {
         switch mode {
-        case .oneByOne: return try query(promql, atMs: atMs)
+        case .oneByOne: return try client.query(promql, atMs: atMs)
         case .noting(let notes):
             notes.add(promql)
             return []
         case .answered(let answers):
-            guard let answer = answers[promql] else { return try query(promql, atMs: atMs) }
+            guard let answer = answers[promql] else { return try client.query(promql, atMs: atMs) }
             return try answer.get()
         }
     }

@@ -13,6 +13,14 @@ import Glibc
 public protocol ScrapeTransport {
     /// One round: every target at once, each result stamped with `now()` at its start.
     func scrape(_ targets: [ScrapeTarget], now: () -> Int64) -> [ScrapeResult]
+    /// One round, each result handed to `each` (with its target's index) as it comes.
+    func scrape(_ targets: [ScrapeTarget], now: () -> Int64, each: (Int, ScrapeResult) -> Void)
+}
+
+extension ScrapeTransport {
+    public func scrape(_ targets: [ScrapeTarget], now: () -> Int64, each: (Int, ScrapeResult) -> Void) {
+        for (i, r) in scrape(targets, now: now).enumerated() { each(i, r) }
+    }
 }
 
 public final class Scraper: ScrapeTransport {
@@ -33,61 +41,70 @@ public final class Scraper: ScrapeTransport {
 
     /// Scrapes every target and returns when all have finished or timed out, in target order.
     public func scrape(_ targets: [ScrapeTarget], now: () -> Int64) -> [ScrapeResult] {
-        var transfers: [Transfer] = []
-        for target in targets {
+        var results = [ScrapeResult?](repeating: nil, count: targets.count)
+        scrape(targets, now: now) { i, r in results[i] = r }
+        return results.map { $0! }
+    }
+
+    /// Scrapes every target, handing each result to `each` (with the target's index) as soon as
+    /// its transfer ends, so a round's bodies need not all be held at once.
+    public func scrape(_ targets: [ScrapeTarget], now: () -> Int64, each: (Int, ScrapeResult) -> Void) {
+        var transfers: [Transfer?] = []
+        var index: [UnsafeMutableRawPointer: Int] = [:]
+        for (i, target) in targets.enumerated() {
             let started = now()
             guard let easy = curl_easy_init() else {
-                transfers.append(Transfer(target: target, easy: nil, started: started, sink: BodySink(limit: maxBodyBytes)))
+                transfers.append(nil)
+                each(i, ScrapeResult(target: target, startedMs: started, durationSeconds: 0, body: nil, error: "could not create a transfer"))
                 continue
             }
             let sink = BodySink(limit: maxBodyBytes)
-            let t = Transfer(target: target, easy: easy, started: started, sink: sink)
             configure(easy, url: target.url, sink: sink)
             curl_multi_add_handle(multi, easy)
-            transfers.append(t)
+            transfers.append(Transfer(target: target, easy: easy, started: started, sink: sink))
+            index[easy] = i
         }
         var running: Int32 = 0
         repeat {
             curl_multi_perform(multi, &running)
+            var left: Int32 = 0
+            while let msg = curl_multi_info_read(multi, &left) {
+                guard msg.pointee.msg == CURLMSG_DONE, let easy = msg.pointee.easy_handle, let i = index[easy], let t = transfers[i] else { continue }
+                let code = msg.pointee.data.result
+                transfers[i] = nil  // the body goes with the result
+                each(i, finish(t, easy: easy, code: code))
+            }
             if running > 0 {
                 var ready: Int32 = 0
                 curl_multi_poll(multi, nil, 0, 100, &ready)
             }
         } while running > 0
-        var outcomes: [UnsafeMutableRawPointer: CURLcode] = [:]
-        var left: Int32 = 0
-        while let msg = curl_multi_info_read(multi, &left) {
-            if msg.pointee.msg == CURLMSG_DONE, let easy = msg.pointee.easy_handle {
-                outcomes[easy] = msg.pointee.data.result
-            }
+        // Transfers curl never reported done (it should not happen): say so rather than lose them.
+        for (i, t) in transfers.enumerated() {
+            guard let t, let easy = t.easy else { continue }
+            each(i, finish(t, easy: easy, code: CURLE_OK))
         }
-        var results: [ScrapeResult] = []
-        for t in transfers {
-            guard let easy = t.easy else {
-                results.append(ScrapeResult(target: t.target, startedMs: t.started, durationSeconds: 0, body: nil, error: "could not create a transfer"))
-                continue
-            }
-            var status = 0
-            var total = 0.0
-            mt_curl_getinfo_long(easy, CURLINFO_RESPONSE_CODE, &status)
-            mt_curl_getinfo_double(easy, CURLINFO_TOTAL_TIME, &total)
-            let code = outcomes[easy] ?? CURLE_OK
-            var error: String?
-            if t.sink.overflowed {
-                error = "the response is larger than \(maxBodyBytes) bytes"
-            } else if code != CURLE_OK {
-                error = describe(code, url: t.target.url)
-            } else if !(200...299).contains(status) {
-                error = "HTTP \(status) from \(t.target.url)"
-            }
-            var result = ScrapeResult(target: t.target, startedMs: t.started, durationSeconds: total,
-                                      body: error == nil ? t.sink.bytes : nil, error: error)
-            result.serverDateMs = t.sink.dateHeader.flatMap(HTTPDate.parseMs)
-            results.append(result)
-            curl_multi_remove_handle(multi, easy)
-            curl_easy_cleanup(easy)
+    }
+
+    private func finish(_ t: Transfer, easy: UnsafeMutableRawPointer, code: CURLcode) -> ScrapeResult {
+        var status = 0
+        var total = 0.0
+        mt_curl_getinfo_long(easy, CURLINFO_RESPONSE_CODE, &status)
+        mt_curl_getinfo_double(easy, CURLINFO_TOTAL_TIME, &total)
+        var error: String?
+        if t.sink.overflowed {
+            error = "the response is larger than \(maxBodyBytes) bytes"
+        } else if code != CURLE_OK {
+            error = describe(code, url: t.target.url)
+        } else if !(200...299).contains(status) {
+            error = "HTTP \(status) from \(t.target.url)"
         }
-        return results
+        var result = ScrapeResult(target: t.target, startedMs: t.started, durationSeconds: total,
+                                  body: error == nil ? t.sink.bytes : nil, error: error)
+        result.serverDateMs = t.sink.dateHeader.flatMap(HTTPDate.parseMs)
+        curl_multi_remove_handle(multi, easy)
+        curl_easy_cleanup(easy)
+        return result
     }
 
     private func configure(_ easy: UnsafeMutableRawPointer, url: String, sink: BodySink) {
