@@ -96,6 +96,8 @@ public struct DashboardState: Sendable {
     public var refreshMs = 1000
     /// The wall clock at the last turn of the loop: how old the data on screen is.
     public var nowMs: Int64 = 0
+    /// The Overview's and Edges' rows, sorted once per change (see `refreshRowOrder`).
+    var rowOrder = RowOrder()
     /// Wall time of the data shown, as `HH:MM:SSZ`.
     public var clockText = ""
     /// Tap sources, for the status line (empty: no tap).
@@ -144,11 +146,17 @@ public enum Action: Sendable {
 
 /// state + action → new state: the dashboard's only place that changes state.
 public func update(_ state: inout DashboardState, _ action: Action) {
+    apply(action, to: &state)
+    state.refreshRowOrder()
+}
+
+private func apply(_ action: Action, to state: inout DashboardState) {
     switch action {
     case .data(let data, let clock):
         // A replay's data follows its position, which does not move while paused.
         guard !state.paused || state.replay != nil else { return }
         state.data = data
+        state.rowOrder.key = nil  // new rows: sorted again after this update
         state.clockText = clock
         state.top.release(atMs: data.atMs)
         if let h = data.history {

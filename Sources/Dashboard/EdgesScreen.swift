@@ -4,9 +4,10 @@ import TerminalUI
 
 /// 2 Edges: every edge with its golden metrics, unhealthy first.
 enum EdgesScreen {
-    static func rows(_ state: DashboardState) -> [EdgeMetrics] {
-        let visible = state.data.edges.filter { state.matchesFilter("\($0.edge.source.name)>\($0.edge.destination.name)") }
-        return state.sorted(visible, name: { edgeKey($0.edge) }, success: \.traffic.success, rps: \.traffic.rps, p99: \.traffic.latencyP99)
+    /// The rows in order, read from `data` as they are drawn (a big mesh has tens of thousands).
+    static func rows(_ state: DashboardState) -> LazyMapCollection<[Int], EdgeMetrics> {
+        let edges = state.data.edges
+        return state.edgeOrder.lazy.map { edges[$0] }
     }
 
     static func draw(_ state: DashboardState, in area: Area, _ screen: inout Screen) {
@@ -25,11 +26,14 @@ enum EdgesScreen {
                        Column("P50"), Column("P95"), Column(state.sortTitle("P99", .p99, unicode: u)), Column("SECURED", .left)]
         if identities { columns += [Column("CLIENT ID", .left, maxWidth: 20), Column("SERVER ID", .left, maxWidth: 20)] }
         if trendWidth >= 6 { columns.append(Column("SUCCESS \(DurationText.format(Int64(trendWidth * state.refreshMs)))", .left)) }
-        let cells: [[TableCell]] = rows.map { e in
+        // Cells for the rows on screen only: a big mesh has tens of thousands of edges.
+        let unicode = screen.unicode
+        screen.drawScrollingTable(columns, count: rows.count, in: area, selected: state.selected) { i in
+            let e = rows[i]
             let health = Health(success: e.traffic.success)
-            let secured = e.noTLSReason.isEmpty ? (screen.unicode ? "√ yes" : "yes") : "no"
+            let secured = e.noTLSReason.isEmpty ? (unicode ? "√ yes" : "yes") : "no"
             var row = [
-                TableCell(health.symbol(unicode: screen.unicode), health.style),
+                TableCell(health.symbol(unicode: unicode), health.style),
                 TableCell(e.edge.source.name, Style(.text, bold: true)),
                 TableCell(e.edge.destination.name, Style(.text, bold: true)),
                 TableCell(Format.percent(e.traffic.success), health.style),
@@ -44,10 +48,9 @@ enum EdgesScreen {
             }
             if trendWidth >= 6 {
                 let h = state.history[viewKey(e.edge)]?.success ?? []
-                row.append(TableCell(Sparkline.render(h, width: trendWidth, unicode: screen.unicode, floor: 0.8), Style(.accent)))
+                row.append(TableCell(Sparkline.render(h, width: trendWidth, unicode: unicode, floor: 0.8), Style(.accent)))
             }
             return row
         }
-        screen.drawScrollingTable(columns, rows: cells, in: area, selected: state.selected)
     }
 }

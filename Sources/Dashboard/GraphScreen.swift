@@ -41,7 +41,7 @@ enum GraphScreen {
     }
 
     static func draw(_ state: DashboardState, in area: Area, _ screen: inout Screen) {
-        let edges = EdgesScreen.rows(state)
+        let edges = Array(EdgesScreen.rows(state))
         let workloads = state.data.workloads.map(\.workload)
         guard !workloads.isEmpty || !edges.isEmpty else {
             screen.put("no workloads yet", x: 1, y: area.y, style: Style(.muted))

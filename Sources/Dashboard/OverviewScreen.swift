@@ -5,8 +5,7 @@ import TerminalUI
 /// 1 Overview: every workload's golden metrics with a trend, the worst edges called out first.
 enum OverviewScreen {
     static func rows(_ state: DashboardState) -> [GoldenMetrics] {
-        let visible = state.data.workloads.filter { state.matchesFilter($0.workload.name) }
-        return state.sorted(visible, name: { $0.workload.name }, success: \.healthSortKey, rps: \.rps, p99: \.latencyP99)
+        state.workloadOrder.map { state.data.workloads[$0] }
     }
 
     /// Targets that do not answer (or answer with bad metrics): their workloads' numbers are

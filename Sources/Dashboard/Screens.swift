@@ -245,15 +245,17 @@ extension DashboardState {
         return title + (sortReversed ? (unicode ? "↑" : "^") : (unicode ? "↓" : "v"))
     }
 
-    func matchesFilter(_ text: String) -> Bool {
-        filter.isEmpty || text.localizedLowercase.contains(filter.localizedLowercase)
+    /// Whether `text` (built only when a filter is set) contains the filter.
+    func matchesFilter(_ text: @autoclosure () -> String) -> Bool {
+        filter.isEmpty || text().localizedLowercase.contains(filter.localizedLowercase)
     }
 
-    /// Items in the chosen order. Sorts small keys by index and copies each item once, so large
-    /// rows are not moved around by the sort.
-    func sorted<T>(_ items: [T], name: (T) -> String, success: (T) -> Double?, rps: (T) -> Double?, p99: (T) -> Double?) -> [T] {
-        let keys: [(index: Int, number: Double, name: String)] = items.indices.map { i in
+    /// The indices of `items` (those `included`) in the chosen order: small keys are sorted, the
+    /// items themselves are not moved or copied.
+    func order<T>(_ items: [T], included: (T) -> Bool, name: (T) -> String, success: (T) -> Double?, rps: (T) -> Double?, p99: (T) -> Double?) -> [Int] {
+        let keys: [(index: Int, number: Double, name: String)] = items.indices.compactMap { i in
             let item = items[i]
+            guard included(item) else { return nil }
             switch sort {
             case .health: return (i, success(item) ?? 2, name(item))
             case .name: return (i, 0, name(item))
@@ -263,6 +265,60 @@ extension DashboardState {
         }
         var order = keys.sorted { $0.number != $1.number ? $0.number < $1.number : $0.name < $1.name }.map(\.index)
         if sortReversed { order.reverse() }
-        return order.map { items[$0] }
+        return order
     }
+
+    /// Items in the chosen order.
+    func sorted<T>(_ items: [T], name: (T) -> String, success: (T) -> Double?, rps: (T) -> Double?, p99: (T) -> Double?) -> [T] {
+        order(items, included: { _ in true }, name: name, success: success, rps: rps, p99: p99).map { items[$0] }
+    }
+
+    /// What the Overview's and Edges' row order depends on.
+    var rowOrderKey: RowOrder.Key {
+        RowOrder.Key(atMs: data.atMs, workloads: data.workloads.count, edges: data.edges.count, filter: filter, sort: sort, reversed: sortReversed)
+    }
+
+    /// The Overview's rows, as indices into `data.workloads`: kept from the last update when
+    /// nothing they depend on changed, so a frame does not sort a big mesh again.
+    var workloadOrder: [Int] {
+        rowOrder.key == rowOrderKey ? rowOrder.workloads : Self.workloadOrder(self)
+    }
+
+    /// The Edges view's rows, as indices into `data.edges`.
+    var edgeOrder: [Int] {
+        rowOrder.key == rowOrderKey ? rowOrder.edges : Self.edgeOrder(self)
+    }
+
+    static func workloadOrder(_ s: DashboardState) -> [Int] {
+        s.order(s.data.workloads, included: { s.matchesFilter($0.workload.name) }, name: { $0.workload.name },
+                success: \.healthSortKey, rps: \.rps, p99: \.latencyP99)
+    }
+
+    static func edgeOrder(_ s: DashboardState) -> [Int] {
+        s.order(s.data.edges, included: { e in s.matchesFilter("\(e.edge.source.name)>\(e.edge.destination.name)") }, name: { edgeKey($0.edge) },
+                success: \.traffic.success, rps: \.traffic.rps, p99: \.traffic.latencyP99)
+    }
+
+    /// Sorts the rows once, after an update.
+    mutating func refreshRowOrder() {
+        let key = rowOrderKey
+        guard rowOrder.key != key else { return }
+        rowOrder = RowOrder(key: key, workloads: Self.workloadOrder(self), edges: Self.edgeOrder(self))
+    }
+}
+
+/// The Overview's and Edges' rows in the chosen order, and what they were sorted for.
+public struct RowOrder: Sendable, Equatable {
+    struct Key: Sendable, Equatable {
+        var atMs: Int64
+        var workloads: Int
+        var edges: Int
+        var filter: String
+        var sort: SortKey
+        var reversed: Bool
+    }
+
+    var key: Key?
+    var workloads: [Int] = []
+    var edges: [Int] = []
 }

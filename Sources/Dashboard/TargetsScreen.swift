@@ -40,10 +40,12 @@ enum TargetsScreen {
         let urlWidth = max(16, min(40, area.width / 4))
         let columns = [Column("", .left), Column("STATE", .left), Column("TARGET", .left, maxWidth: urlWidth, cut: .middle), Column("WORKLOAD", .left, maxWidth: 24, cut: .middle),
                        Column("LAST OK"), Column("FAILS"), Column("LAST ERROR", .left)]
-        let cells: [[TableCell]] = rows.map { t in
+        let unicode = screen.unicode
+        screen.drawScrollingTable(columns, count: rows.count, in: area, selected: state.selected) { i in
+            let t = rows[i]
             let h = health(t)
             return [
-                TableCell(h.symbol(unicode: screen.unicode), h.style),
+                TableCell(h.symbol(unicode: unicode), h.style),
                 TableCell(t.state.rawValue, h.style),
                 TableCell(t.url.hasPrefix("http://") ? String(t.url.dropFirst(7)) : t.url),
                 TableCell(t.workload.isEmpty ? "-" : t.workload, Style(.text, bold: true)),
@@ -52,6 +54,5 @@ enum TargetsScreen {
                 TableCell(error(t), Style(t.state == .up ? .muted : h.role)),
             ]
         }
-        screen.drawScrollingTable(columns, rows: cells, in: area, selected: state.selected)
     }
 }

@@ -77,8 +77,12 @@ public struct Collector: Sendable {
             return message
         }
         do {
-            let exposition = try PromTextParser.parse(body)
-            store.ingest(exposition, target: labels, at: r.startedMs)
+            // A scrape whose lines are those of the last one, new values aside, skips the parse.
+            let known = store.rollup != nil && body.withUnsafeBytes { store.ingestKnown($0, target: labels, at: r.startedMs) }
+            if !known {
+                let exposition = try PromTextParser.parse(body)
+                store.ingest(exposition, target: labels, at: r.startedMs, lines: store.rollup != nil ? SeriesLines.hashes(body) : nil)
+            }
             let slow = r.durationSeconds > slowSeconds
             let message = slow ? "\(r.target.url) is slow: the scrape took \(Int(r.durationSeconds * 1000)) ms (over \(Int(slowSeconds * 1000)) ms)" : nil
             health[r.target.url] = TargetHealth(target: r.target, state: slow ? .slow : .up, message: message, lastScrapeMs: r.startedMs,

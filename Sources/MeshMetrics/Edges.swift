@@ -95,6 +95,8 @@ extension MetricStore {
                 out[e] = m
             }
         }
-        return out.values.sorted { $0.edge < $1.edge }
+        // Sort the keys, then copy each row once: moving the rows themselves (with their bucket
+        // arrays) through a sort of tens of thousands of edges costs more than computing them.
+        return out.keys.sorted().map { out[$0]! }
     }
 }

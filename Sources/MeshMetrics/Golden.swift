@@ -245,6 +245,6 @@ extension MetricStore {
                 rows[w] = r
             }
         }
-        return rows.values.sorted { $0.workload < $1.workload }
+        return rows.keys.sorted().map { rows[$0]! }
     }
 }

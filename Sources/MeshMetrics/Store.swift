@@ -103,6 +103,8 @@ public struct MetricStore: Sendable {
     /// With a rollup: the series whose sums the scrapes since the last `commit` touched.
     private var touched: [Int] = []
     private var isTouched: [Bool] = []
+    /// With a rollup: scrapes taken by `ingestKnown`, whose labels were not parsed.
+    public private(set) var scrapesMatched = 0
 
     public init(retentionMs: Int64 = 30 * 60 * 1000, rollup: Rollup? = nil) {
         self.retentionMs = retentionMs
@@ -147,9 +149,11 @@ public struct MetricStore: Sendable {
     /// A target sends the same series in the same order scrape after scrape, so each target's last
     /// layout is remembered: a sample equal to the one at its position last time reuses that
     /// series without building, sorting or hashing its labels again.
-    public mutating func ingest(_ exposition: Exposition, target: [Label], at t: Int64) {
+    /// With a rollup, `lines` are the exposition's `SeriesLines.hashes`: what the next scrape's
+    /// lines are matched against (`ingestKnown`).
+    public mutating func ingest(_ exposition: Exposition, target: [Label], at t: Int64, lines: [UInt64]? = nil) {
         if let rollup {
-            ingest(exposition, target: target, at: t, rollup: rollup)
+            ingest(exposition, target: target, at: t, rollup: rollup, lines: lines.flatMap { $0.count == exposition.samples.count ? $0 : nil })
             return
         }
         var layout = layouts[target] ?? []
@@ -184,13 +188,15 @@ public struct MetricStore: Sendable {
 
     /// With a rollup: adds each sample's increase (or a gauge's change) to the rolled-up series it
     /// belongs to. The points are written by `commit`, once per round of scrapes.
-    private mutating func ingest(_ exposition: Exposition, target: [Label], at t: Int64, rollup: Rollup) {
+    private mutating func ingest(_ exposition: Exposition, target: [Label], at t: Int64, rollup: Rollup, lines: [UInt64]?) {
         let old = members[target] ?? []
         var byFingerprint: [UInt64: RollupMember]?
         var next: [RollupMember] = []
         next.reserveCapacity(exposition.samples.count)
         for (i, sample) in exposition.samples.enumerated() {
-            let fingerprint = RollupMember.fingerprint(sample)
+            // Identified by its line as written when the lines could be read, else by its labels
+            // (such a target then always takes this path).
+            let fingerprint = lines?[i] ?? RollupMember.fingerprint(sample)
             var member: RollupMember
             if i < old.count, old[i].fingerprint == fingerprint {
                 member = old[i]
@@ -217,6 +223,30 @@ public struct MetricStore: Sendable {
         }
         members[target] = next
         append(SeriesKey(name: "up", labels: target), Point(t: t, v: 1))
+    }
+
+    /// With a rollup: takes a scrape whose sample lines are, one for one, those of the target's
+    /// last scrape (same series text, same order), reading only their values. False (and nothing
+    /// taken) otherwise: the caller parses the body in full and calls `ingest`.
+    public mutating func ingestKnown(_ body: UnsafeRawBufferPointer, target: [Label], at t: Int64) -> Bool {
+        guard rollup != nil, var known = members[target] else { return false }
+        var values: [Double] = []
+        values.reserveCapacity(known.count)
+        let same = SeriesLines.scan(body) { hash, value in
+            guard values.count < known.count, known[values.count].fingerprint == hash else { return false }
+            values.append(value)
+            return true
+        }
+        guard same, values.count == known.count else { return false }
+        members[target] = nil  // so the array below is not copied as it changes
+        for i in known.indices {
+            let delta = known[i].take(values[i])
+            if known[i].group >= 0 { add(delta, to: Int(known[i].group)) }
+        }
+        members[target] = known
+        append(SeriesKey(name: "up", labels: target), Point(t: t, v: 1))
+        scrapesMatched += 1
+        return true
     }
 
     private mutating func add(_ delta: Double, to id: Int) {

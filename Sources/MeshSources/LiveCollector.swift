@@ -114,9 +114,9 @@ public final class LiveCollector: SnapshotFeed {
                     absorb(scraper.scrape(targets) { clock.nowMs() })
                 }
                 let elapsed = Double(clock.nowMs() - started) / 1000
-                // A round slower than the interval stretches it (by half again the round's time),
-                // rather than starting the next round at once and keeping a core busy.
-                let interval = elapsed > intervalSeconds * 0.9 ? max(intervalSeconds, (elapsed * 1.5 * 10).rounded(.up) / 10) : intervalSeconds
+                // A round slower than the interval stretches it (by a quarter of the round's time
+                // more), rather than starting the next round at once and keeping a core busy.
+                let interval = elapsed > intervalSeconds * 0.9 ? max(intervalSeconds, (elapsed * 1.25 * 10).rounded(.up) / 10) : intervalSeconds
                 pace.withLock { $0 = (interval, elapsed) }
                 // ±10% jitter, so many meshtops (or one and a Prometheus) do not scrape in lockstep.
                 let pause = max(0.05, interval * Double.random(in: 0.9...1.1) - elapsed)
@@ -151,10 +151,23 @@ public final class LiveCollector: SnapshotFeed {
             notes.append("a round of \(targets.count) scrapes took \(seconds(pace.lastRoundSeconds)): scraping every \(seconds(pace.intervalSeconds)), not every \(seconds(intervalSeconds))")
         }
         if let note = keep(windowMs: query.windowMs, intervalSeconds: pace.intervalSeconds) { notes.append(note) }
-        var d = read { MeshSnapshot.make(from: $0, kindLabel: query.kindLabel, namespace: query.namespace, windowMs: query.windowMs) }
+        // Nothing new since the last snapshot for this query (a round takes longer than a
+        // refresh): the same numbers, not computed again.
+        let rounds = read { $0.rounds }
+        var d: MeshSnapshot
+        if let (key, cached) = lastSnapshot.withLock({ $0 }), key.rounds == rounds, key.query == query {
+            d = cached
+        } else {
+            d = read { MeshSnapshot.make(from: $0, kindLabel: query.kindLabel, namespace: query.namespace, windowMs: query.windowMs) }
+            let made = d
+            lastSnapshot.withLock { $0 = ((rounds, query), made) }
+        }
         d.problems.insert(contentsOf: notes, at: 0)
         return d
     }
+
+    /// The last snapshot made, and the round count and query it answers.
+    private let lastSnapshot = Mutex<(key: (rounds: Int, query: SnapshotQuery), snapshot: MeshSnapshot)?>(nil)
 
     /// With a rollup: holds points for the window asked (and a few rounds more), within the
     /// memory budget; says so when the budget shortens the window.

@@ -27,6 +27,9 @@ public final class Scraper: ScrapeTransport {
     private let multi: UnsafeMutableRawPointer
     public var timeoutSeconds: Double
     public var maxBodyBytes: Int
+    /// Transfers in flight at once: enough to hide latency, few enough that the bodies waiting to
+    /// be parsed stay small (a linkerd proxy's scrape is ~0.5 MB).
+    public var maxInFlight = 32
 
     public init(timeoutSeconds: Double = 5, maxBodyBytes: Int = 256 << 20) {
         _ = curlGlobalInit
@@ -47,38 +50,49 @@ public final class Scraper: ScrapeTransport {
     }
 
     /// Scrapes every target, handing each result to `each` (with the target's index) as soon as
-    /// its transfer ends, so a round's bodies need not all be held at once.
+    /// its transfer ends, so a round's bodies need not all be held at once. At most
+    /// `maxInFlight` transfers run together; each target's time starts when its own does.
     public func scrape(_ targets: [ScrapeTarget], now: () -> Int64, each: (Int, ScrapeResult) -> Void) {
-        var transfers: [Transfer?] = []
+        var transfers = [Transfer?](repeating: nil, count: targets.count)
         var index: [UnsafeMutableRawPointer: Int] = [:]
-        for (i, target) in targets.enumerated() {
-            let started = now()
-            guard let easy = curl_easy_init() else {
-                transfers.append(nil)
-                each(i, ScrapeResult(target: target, startedMs: started, durationSeconds: 0, body: nil, error: "could not create a transfer"))
-                continue
+        var next = 0
+        func startNext() {
+            while next < targets.count, index.count < maxInFlight {
+                let i = next
+                next += 1
+                let started = now()
+                guard let easy = curl_easy_init() else {
+                    each(i, ScrapeResult(target: targets[i], startedMs: started, durationSeconds: 0, body: nil, error: "could not create a transfer"))
+                    continue
+                }
+                let sink = BodySink(limit: maxBodyBytes)
+                configure(easy, url: targets[i].url, sink: sink)
+                curl_multi_add_handle(multi, easy)
+                transfers[i] = Transfer(target: targets[i], easy: easy, started: started, sink: sink)
+                index[easy] = i
             }
-            let sink = BodySink(limit: maxBodyBytes)
-            configure(easy, url: target.url, sink: sink)
-            curl_multi_add_handle(multi, easy)
-            transfers.append(Transfer(target: target, easy: easy, started: started, sink: sink))
-            index[easy] = i
         }
+        startNext()
         var running: Int32 = 0
         repeat {
             curl_multi_perform(multi, &running)
             var left: Int32 = 0
             while let msg = curl_multi_info_read(multi, &left) {
-                guard msg.pointee.msg == CURLMSG_DONE, let easy = msg.pointee.easy_handle, let i = index[easy], let t = transfers[i] else { continue }
+                guard msg.pointee.msg == CURLMSG_DONE, let easy = msg.pointee.easy_handle, let i = index.removeValue(forKey: easy),
+                      let t = transfers[i] else { continue }
                 let code = msg.pointee.data.result
                 transfers[i] = nil  // the body goes with the result
                 each(i, finish(t, easy: easy, code: code))
+            }
+            if next < targets.count, index.count < maxInFlight {
+                startNext()
+                continue
             }
             if running > 0 {
                 var ready: Int32 = 0
                 curl_multi_poll(multi, nil, 0, 100, &ready)
             }
-        } while running > 0
+        } while running > 0 || next < targets.count
         // Transfers curl never reported done (it should not happen): say so rather than lose them.
         for (i, t) in transfers.enumerated() {
             guard let t, let easy = t.easy else { continue }

@@ -104,6 +104,8 @@ import PromText
         let (raw, rolled) = collectors(rounds: 20) { round($0, pods: pods) }
         expectSameViews(raw, rolled, windowMs: 10_000)
         expectSameViews(raw, rolled, windowMs: 60_000)
+        // Every scrape after a target's first matched its lines and skipped the parse.
+        #expect(rolled.store.scrapesMatched == 19 * pods.count)
         // Per pod, 20 series; rolled up per workload, the pod and address labels and the families
         // no view reads are gone.
         #expect(raw.store.seriesCount >= 3 * rolled.store.seriesCount, "\(raw.store.seriesCount) → \(rolled.store.seriesCount)")
@@ -141,6 +143,30 @@ import PromText
         next[5] = ScrapeResult(target: target("api", 2), startedMs: next[5].startedMs, durationSeconds: 2, body: nil, error: "timed out")
         rolled.ingest(next)
         #expect(open(rolled) == 10)
+    }
+
+    @Test func aScrapeThatChangesShapeOrBreaksTakesTheFullParse() {
+        var (raw, rolled) = collectors(rounds: 8) { round($0, pods: pods) }
+        // Round 8: web-0 sends garbage in place of a value (same series lines); web-1 gains a new
+        // series at the top (every line moves).
+        func results(_ n: Int) -> [ScrapeResult] {
+            var r = round(n, pods: pods)
+            if n == 8 {
+                let text = String(decoding: r[0].body!, as: UTF8.self)
+                r[0].body = Array(text.replacingOccurrences(of: "} 8.0\n", with: "} zero\n").utf8)
+                r[1].body = Array(("response_total{direction=\"inbound\",classification=\"success\",status_code=\"204\"} 5\n" + String(decoding: r[1].body!, as: UTF8.self)).utf8)
+            }
+            return r
+        }
+        for n in 8..<14 {
+            raw.ingest(results(n))
+            rolled.ingest(results(n))
+        }
+        #expect(rolled.health[target("web", 0).url]?.state == .up, "a later good scrape recovers")
+        expectSameViews(raw, rolled, windowMs: 4_000)
+        var bad = Collector(store: MetricStore(rollup: Rollup(kindLabel: "deployment")))
+        for n in 0..<9 { bad.ingest(Array(results(n).prefix(1))) }
+        #expect(bad.health[target("web", 0).url]?.state == .badFormat, "the garbage value is caught, not read as a number")
     }
 
     @Test func aWindowLongerThanTheDataHeldIsShortenedToIt() {
