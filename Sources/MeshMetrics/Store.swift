@@ -5,7 +5,7 @@ public struct SeriesKey: Hashable, Sendable, CustomStringConvertible {
     public let name: String
     public let labels: [Label]
     /// FNV-1a over the name and labels, computed once: hashing a key is then hashing one word.
-    private let fingerprint: UInt64
+    let fingerprint: UInt64
 
     public init(name: String, labels: [Label]) {
         self.name = name
@@ -82,7 +82,10 @@ public struct Matcher: Sendable {
 public struct MetricStore: Sendable {
     public private(set) var keys: [SeriesKey] = []
     private var points: [[Point]] = []
-    private var index: [SeriesKey: Int] = [:]
+    /// Series ids by their key's fingerprint: 16 bytes an entry where a key would take 40 (a big
+    /// mesh has close to a million series). Keys whose fingerprints collide go to `collided`.
+    private var index: [UInt64: Int32] = [:]
+    private var collided: [SeriesKey: Int] = [:]
     private var byName: [String: [Int]] = [:]
     /// Resolved selections, shared by copies of the store (see `SelectionCache`).
     let cache = SelectionCache()
@@ -96,6 +99,8 @@ public struct MetricStore: Sendable {
     public private(set) var earliestMs: Int64 = .max
     /// Set: keep rollups, not every series (see `Rollup`).
     public let rollup: Rollup?
+    /// With a rollup: the most points a series keeps (older ones are dropped first).
+    public var maxPointsPerSeries: Int?
     /// Per target, with a rollup: its last scrape's series, in order.
     private var members: [[Label]: [RollupMember]] = [:]
     /// With a rollup: each rolled-up series' running sum, by series id (0 for `up`).
@@ -123,20 +128,26 @@ public struct MetricStore: Sendable {
     }
 
     private mutating func seriesID(_ key: SeriesKey) -> Int {
-        if let existing = index[key] { return existing }
+        let known = index[key.fingerprint]
+        if let known, keys[Int(known)] == key { return Int(known) }
+        if known != nil, let existing = collided[key] { return existing }
         let id = keys.count
         keys.append(key)
         points.append([])
-        index[key] = id
+        if known == nil { index[key.fingerprint] = Int32(id) } else { collided[key] = id }
         byName[key.name, default: []].append(id)
         return id
     }
 
     private mutating func append(id: Int, _ point: Point) {
-        if rollup != nil, points[id].count == points[id].capacity {
-            // Grow by an eighth, not double: a rolled-up series holds about the same number of
-            // points for the whole session, and doubling would leave most of it as slack.
-            points[id].reserveCapacity(points[id].count + max(8, points[id].count / 8))
+        if rollup != nil, let most = maxPointsPerSeries {
+            // A rolled-up series holds at most `most` points, in exactly that much memory: at a
+            // million series, slack and doubling would cost more than the points.
+            if points[id].count >= most {
+                points[id].removeFirst(points[id].count - most + 1)
+                earliestMs = max(earliestMs, points[id][0].t)
+            }
+            if points[id].capacity < most { points[id].reserveCapacity(most) }
         }
         points[id].append(point)
         if point.t > latestMs { latestMs = point.t }

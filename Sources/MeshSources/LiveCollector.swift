@@ -18,7 +18,7 @@ public final class LiveCollector: SnapshotFeed {
     /// The interval scrapes run at now: longer than asked while rounds take longer than it.
     private let pace: Mutex<(intervalSeconds: Double, lastRoundSeconds: Double)>
     /// With a rollup, the most memory the points may take; retention shrinks to fit.
-    public static let pointBudgetBytes = 256 << 20
+    public static let pointBudgetBytes = 160 << 20
 
     /// With a `recorder`, every round of scrapes is also written to a recording.
     /// With `targetsFile`, targets listed there are added to `targets` and followed: the file is
@@ -174,13 +174,14 @@ public final class LiveCollector: SnapshotFeed {
     private func keep(windowMs: Int64, intervalSeconds: Double) -> String? {
         state.withLock { c -> String? in
             guard c.store.rollup != nil else { return nil }
-            let intervalMs = Int64(intervalSeconds * 1000)
-            let wanted = windowMs + 3 * intervalMs
+            let intervalMs = max(1, Int64(intervalSeconds * 1000))
+            let wanted = Int(windowMs / intervalMs) + 3
             let series = max(1, c.store.seriesCount)
-            let affordable = Int64(Self.pointBudgetBytes / MemoryLayout<Point>.stride / series) * intervalMs
-            c.store.retentionMs = max(min(wanted, affordable), 3 * intervalMs)
+            let affordable = max(3, Self.pointBudgetBytes / MemoryLayout<Point>.stride / series)
+            c.store.maxPointsPerSeries = min(wanted, affordable)
+            c.store.retentionMs = windowMs + 3 * intervalMs
             guard affordable < wanted else { return nil }
-            return "\(series) series held: memory keeps \(DurationText.format(c.store.retentionMs - 2 * intervalMs)) of data, less than the \(DurationText.format(windowMs)) window"
+            return "\(series) series held: memory keeps \(DurationText.format(Int64(affordable - 1) * intervalMs)) of data, less than the \(DurationText.format(windowMs)) window"
         }
     }
 }

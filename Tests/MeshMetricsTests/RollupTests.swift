@@ -174,5 +174,14 @@ import PromText
         for n in 0..<40 { rolled.ingest(round(n, pods: pods)) }
         let held = rolled.effectiveWindow(60_000)
         #expect(held < 60_000 && held >= 10_000, "\(held)")
+        // Bounded by points instead (the memory budget): 5 points a series, 4 s of rounds.
+        var bounded = Collector(store: MetricStore(rollup: Rollup(kindLabel: "deployment")))
+        bounded.store.maxPointsPerSeries = 5
+        for n in 0..<40 { bounded.ingest(round(n, pods: pods)) }
+        #expect(bounded.effectiveWindow(60_000) == 4_000)
+        #expect(bounded.store.pointCount <= 5 * bounded.store.seriesCount)
+        let rps = bounded.stat(kindLabel: "deployment", namespace: nil, windowMs: 60_000).first { $0.workload.name == "web" }?.traffic.rps
+        let full = rolled.stat(kindLabel: "deployment", namespace: nil, windowMs: 4_000).first { $0.workload.name == "web" }?.traffic.rps
+        #expect(rps != nil && rps == full, "the rate over what is held, not diluted over the window asked")
     }
 }
