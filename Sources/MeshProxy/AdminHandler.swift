@@ -102,10 +102,11 @@ final class AdminHandler: ChannelInboundHandler {
             }
             var parsed: [String: Int] = [:]
             for (k, v) in weights {
-                guard let n = (v as? Int) ?? (v as? Double).map({ Int($0) }) else {
-                    return (.badRequest, json, "{\"error\":\"weight of \(k) is not a number\"}\n")
+                // A weight from outside: a whole number in range, never a trapped conversion (1e300, NaN).
+                guard let d = (v as? NSNumber)?.doubleValue, d.isFinite, d >= 0, d <= 1_000_000, d == d.rounded() else {
+                    return (.badRequest, json, "{\"error\":\(JSONEscape.quoted("weight of \(k) must be a whole number from 0 to 1000000"))}\n")
                 }
-                parsed[k] = n
+                parsed[k] = Int(d)
             }
             if let problem = router.setWeights(authority: authority, parsed) {
                 return (.badRequest, json, "{\"error\":\(JSONEscape.quoted(problem))}\n")

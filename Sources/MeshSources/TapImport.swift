@@ -56,7 +56,8 @@ public enum TapImport {
             let looksLikeText = ["req id=", "rsp id=", "end id="].contains { firstText.hasPrefix($0) }
             throw SourceError(looksLikeText
                 ? "\(name) holds linkerd viz tap's text output; --tap-import reads its JSON: run `linkerd viz tap … -o json`"
-                : "\(name): no tap events in it (\(skipped) pieces skipped; --tap-import reads `linkerd viz tap -o json` or meshtop's NDJSON)")
+                : "\(name): no tap events in it (\(skipped) pieces skipped; --tap-import reads `linkerd viz tap -o json` or meshtop's NDJSON)"
+                    + (problems.first.map { "; the first: " + $0.replacingOccurrences(of: "\(name): ", with: "") } ?? ""))
         }
         return problems
     }

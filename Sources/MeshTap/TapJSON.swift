@@ -34,8 +34,9 @@ public enum TapJSON {
         return JSONValue.object(fields).render(pretty: pretty)
     }
 
-    /// An event from a decoded JSON object (linkerd's keys); nil when the object is not a tap event.
-    public static func decode(_ object: [String: Any]) -> TapEvent? {
+    /// An event from a decoded JSON object (linkerd's keys); nil when the object is not a tap event,
+    /// an error naming the field when a duration is not one (`"infs"`, `1e300s`).
+    public static func decode(_ object: [String: Any]) throws(TapDecodeError) -> TapEvent? {
         guard let source = peer(object["source"]), let destination = peer(object["destination"]) else { return nil }
         let direction = TapDirection(rawValue: object["proxyDirection"] as? String ?? "") ?? .inbound
         let routeMeta = (object["routeMeta"] as? [String: Any]).map { stringMap($0) }
@@ -45,7 +46,7 @@ public enum TapJSON {
                                 authority: r["authority"] as? String ?? "", path: r["path"] as? String ?? "",
                                 headers: headers(r["headers"]))
         } else if let r = object["responseInitEvent"] as? [String: Any] {
-            http = .responseInit(id: streamID(r["id"]), sinceRequestInitNanos: nanos(r["sinceRequestInit"]),
+            http = .responseInit(id: streamID(r["id"]), sinceRequestInitNanos: try nanos(r["sinceRequestInit"], field: "sinceRequestInit"),
                                  httpStatus: int(r["httpStatus"]) ?? 0, headers: headers(r["headers"]))
         } else if let r = object["responseEndEvent"] as? [String: Any] {
             var grpc = int(r["grpcStatusCode"])
@@ -54,8 +55,8 @@ public enum TapJSON {
                 grpc = grpc ?? int(eos["grpcStatusCode"])
                 reset = reset ?? int(eos["resetErrorCode"])
             }
-            http = .responseEnd(id: streamID(r["id"]), sinceRequestInitNanos: nanos(r["sinceRequestInit"]),
-                                sinceResponseInitNanos: nanos(r["sinceResponseInit"]),
+            http = .responseEnd(id: streamID(r["id"]), sinceRequestInitNanos: try nanos(r["sinceRequestInit"], field: "sinceRequestInit"),
+                                sinceResponseInitNanos: try nanos(r["sinceResponseInit"], field: "sinceResponseInit"),
                                 responseBytes: UInt64(max(0, int(r["responseBytes"]) ?? 0)), grpcStatus: grpc, resetErrorCode: reset,
                                 trailers: headers(r["trailers"]))
         } else {
@@ -69,10 +70,14 @@ public enum TapJSON {
         guard let object = try? JSONSerialization.jsonObject(with: Data(line)) as? [String: Any] else {
             return .failure(TapDecodeError("not a JSON object"))
         }
-        guard let event = decode(object) else {
-            return .failure(TapDecodeError("a JSON object, but not a tap event (no source/destination or no *Event)"))
+        do {
+            guard let event = try decode(object) else {
+                return .failure(TapDecodeError("a JSON object, but not a tap event (no source/destination or no *Event)"))
+            }
+            return .success(event)
+        } catch {
+            return .failure(error)
         }
-        return .success(event)
     }
 
     // MARK: encoding helpers
@@ -121,10 +126,20 @@ public enum TapJSON {
         return TapStreamID(base: UInt32(clamping: int(d["base"]) ?? 0), stream: UInt64(clamping: int(d["stream"]) ?? 0))
     }
 
-    static func nanos(_ any: Any?) -> Int64 {
-        if let s = any as? String, s.hasSuffix("s"), let v = Double(s.dropLast()) { return Int64(v * 1e9) }  // "1.5s"
+    /// A duration in nanoseconds: `"1.5s"` (protobuf JSON) or `{"seconds": 1, "nanos": 5e8}`.
+    /// Out of range (over a century either way) or not finite: an error naming `field`, never a
+    /// trapped conversion.
+    static func nanos(_ any: Any?, field: String) throws(TapDecodeError) -> Int64 {
+        let limit = 100 * 365 * 86_400.0
+        func bad(_ shown: String) -> TapDecodeError { TapDecodeError("\(field) is not a duration in range: \(shown)") }
+        if let s = any as? String, s.hasSuffix("s"), let v = Double(s.dropLast()) {  // "1.5s"
+            guard v.isFinite, abs(v) <= limit else { throw bad("\"\(s)\"") }
+            return Int64((v * 1e9).rounded())
+        }
         let d = any as? [String: Any] ?? [:]
-        return Int64(int(d["seconds"]) ?? 0) * 1_000_000_000 + Int64(int(d["nanos"]) ?? 0)
+        let seconds = int(d["seconds"]) ?? 0, nanos = int(d["nanos"]) ?? 0
+        guard abs(Double(seconds)) <= limit, abs(Double(nanos)) <= limit * 1e9 else { throw bad("\(seconds) s \(nanos) ns") }
+        return Int64(seconds) * 1_000_000_000 + Int64(nanos)
     }
 
     static func headers(_ any: Any?) -> [TapHeader] {

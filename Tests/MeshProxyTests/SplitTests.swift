@@ -42,6 +42,13 @@ import PromText
         #expect(throws: SourceError.self) { try split.set(authority: authority, weights: ["nope": 50]) }
         #expect(throws: SourceError.self) { try split.set(authority: authority, weights: ["canary": 0, "stable": 0]) }
         #expect(throws: SourceError.self) { try split.set(authority: "other:80", weights: ["canary": 50]) }
+        // Weights from outside that are not whole numbers in range: 400, and the proxy lives on.
+        for bad in ["1e300", "-1", "2.5", "1e7", "\"50\""] {
+            let r = try runProcess("/usr/bin/curl", ["-s", "-w", "\\n%{http_code}", "-H", "Authorization: Bearer s3cret",
+                                                 "-d", "{\"authority\":\"\(authority)\",\"weights\":{\"canary\":\(bad),\"stable\":50}}",
+                                                 "http://\(proxy.adminAddress)/split"])
+            #expect(r.hasSuffix("\n400") && r.contains("weight of canary must be a whole number"), "weight \(bad): \(r)")
+        }
         #expect(try split.get()[authority] == ["canary": 25, "stable": 75])
         await proxy.stop()
         await stable.stop()
@@ -84,4 +91,17 @@ import PromText
         #expect(good.status == 0, "\(good.stdout)\n\(good.stderr)")
         #expect(good.stdout.contains("advance canary weight to 40") && good.stdout.contains("promote: canary at 100%"))
     }
+}
+
+/// Runs a program to its end and returns what it printed.
+func runProcess(_ path: String, _ arguments: [String]) throws -> String {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: path)
+    process.arguments = arguments
+    let pipe = Pipe()
+    process.standardOutput = pipe
+    try process.run()
+    let data = pipe.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    return String(decoding: data, as: UTF8.self)
 }

@@ -131,6 +131,26 @@ func waitForTapSubscribers(_ admins: [HostPort], count: Double) async throws {
         #expect(r.stderr.contains("skipped text") && r.stderr.contains("not json"))
     }
 
+    /// A duration from outside that is not one (`"infs"`, `1e300s`, a century of seconds) is an
+    /// input error naming the field, never a trapped conversion: skipped and said among good
+    /// events, exit 2 when it is all there is.
+    @Test(arguments: ["\"infs\"", "\"1e300s\"", "\"-infs\"", "{\"seconds\": 9e18}"])
+    func aDurationOutOfRangeIsAnInputError(duration: String) throws {
+        let end = """
+        {"source":{"ip":"10.0.0.1","port":1},"destination":{"ip":"10.0.0.2","port":2},"proxyDirection":"OUTBOUND",\
+        "responseEndEvent":{"id":{"base":1,"stream":1},"sinceRequestInit":\(duration),"sinceResponseInit":"0.001s","responseBytes":5}}
+
+        """
+        let alone = try meshtop(["top", "--tap-import", "-"], stdin: end)
+        #expect(alone.status == 2, "exit \(alone.status): \(alone.stderr)")
+        #expect(alone.stderr.contains("sinceRequestInit is not a duration in range"), "\(alone.stderr)")
+        let golden = try fixture("linkerd/linkerd-viz-tap-golden-tap_busy_output_json.txt")
+        let mixed = try meshtop(["top", "--tap-import", "-"], stdin: golden + end)
+        #expect(mixed.status == 0, "exit \(mixed.status): \(mixed.stderr)")
+        #expect(mixed.stdout.contains("/some/path"))
+        #expect(mixed.stderr.contains("sinceRequestInit is not a duration in range"), "\(mixed.stderr)")
+    }
+
     @Test func topFedLinkerdsTextOutputSaysToUseJSON() throws {
         let text = try fixture("linkerd/linkerd-viz-tap-golden-tap_busy_output.txt")
         let r = try meshtop(["top", "--tap-import", "-"], stdin: text)
