@@ -1,30 +1,72 @@
 public import PromText
 
 /// A series' identity: its metric name and its labels, sorted by name.
+///
+/// A histogram bucket's `le` is kept apart from the other labels, so that the buckets of one
+/// histogram can share a single array of them (`MetricStore` shares it): a big mesh has ~26
+/// buckets per edge, and the arrays were most of what its keys cost.
 public struct SeriesKey: Hashable, Sendable, CustomStringConvertible {
     public let name: String
-    public let labels: [Label]
+    /// The labels but `le`, sorted.
+    let shared: [Label]
+    /// The value of `le`, when the series has one.
+    let bound: String?
     /// FNV-1a over the name and labels, computed once: hashing a key is then hashing one word.
     let fingerprint: UInt64
 
     public init(name: String, labels: [Label]) {
+        let sorted = labels.sorted()
+        let le = sorted.firstIndex { $0.name == "le" }
+        self.init(name: name, shared: le.map { i in sorted.enumerated().filter { $0.offset != i }.map(\.element) } ?? sorted,
+                  bound: le.map { sorted[$0].value })
+    }
+
+    private init(name: String, shared: [Label], bound: String?) {
         self.name = name
-        self.labels = labels.sorted()
+        self.shared = shared
+        self.bound = bound
         var h: UInt64 = 0xCBF2_9CE4_8422_2325
         func mix(_ s: String) {
             for b in s.utf8 { h = (h ^ UInt64(b)) &* 0x0000_0100_0000_01B3 }
             h = (h ^ 0xFF) &* 0x0000_0100_0000_01B3
         }
         mix(name)
-        for label in self.labels {
+        for label in shared {
             mix(label.name)
             mix(label.value)
+        }
+        if let bound {
+            mix("le")
+            mix(bound)
         }
         fingerprint = h
     }
 
+    /// The same key over `shared` taken from `sets` (an equal array already held), or added to it.
+    func sharing(_ sets: inout [[Label]: [Label]]) -> SeriesKey {
+        if let held = sets[shared] { return SeriesKey(name: name, shared: held, bound: bound, fingerprint: fingerprint) }
+        sets[shared] = shared
+        return self
+    }
+
+    private init(name: String, shared: [Label], bound: String?, fingerprint: UInt64) {
+        self.name = name
+        self.shared = shared
+        self.bound = bound
+        self.fingerprint = fingerprint
+    }
+
+    /// Every label, sorted by name.
+    public var labels: [Label] {
+        guard let bound else { return shared }
+        var all = shared
+        let le = Label("le", bound)
+        all.insert(le, at: all.firstIndex { le < $0 } ?? all.endIndex)
+        return all
+    }
+
     public static func == (a: SeriesKey, b: SeriesKey) -> Bool {
-        a.fingerprint == b.fingerprint && a.name == b.name && a.labels == b.labels
+        a.fingerprint == b.fingerprint && a.name == b.name && a.bound == b.bound && a.shared == b.shared
     }
 
     public func hash(into hasher: inout Hasher) {
@@ -32,7 +74,8 @@ public struct SeriesKey: Hashable, Sendable, CustomStringConvertible {
     }
 
     public subscript(label name: String) -> String? {
-        labels.first(where: { $0.name == name })?.value
+        if name == "le" { return bound }
+        return shared.first(where: { $0.name == name })?.value
     }
 
     public var description: String { name + PromTextWriter.format(labels: labels) }
@@ -86,6 +129,8 @@ public struct MetricStore: Sendable {
     /// mesh has close to a million series). Keys whose fingerprints collide go to `collided`.
     private var index: [UInt64: Int32] = [:]
     private var collided: [SeriesKey: Int] = [:]
+    /// Each distinct label array the keys hold (`le` aside), held once.
+    private var labelSets: [[Label]: [Label]] = [:]
     private var byName: [String: [Int]] = [:]
     /// Resolved selections, shared by copies of the store (see `SelectionCache`).
     let cache = SelectionCache()
@@ -132,7 +177,7 @@ public struct MetricStore: Sendable {
         if let known, keys[Int(known)] == key { return Int(known) }
         if known != nil, let existing = collided[key] { return existing }
         let id = keys.count
-        keys.append(key)
+        keys.append(key.sharing(&labelSets))
         points.append([])
         if known == nil { index[key.fingerprint] = Int32(id) } else { collided[key] = id }
         byName[key.name, default: []].append(id)
