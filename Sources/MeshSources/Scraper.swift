@@ -92,12 +92,9 @@ public final class Scraper: ScrapeTransport {
                 var ready: Int32 = 0
                 curl_multi_poll(multi, nil, 0, 100, &ready)
             }
-        } while running > 0 || next < targets.count
-        // Transfers curl never reported done (it should not happen): say so rather than lose them.
-        for (i, t) in transfers.enumerated() {
-            guard let t, let easy = t.easy else { continue }
-            each(i, finish(t, easy: easy, code: CURLE_OK))
-        }
+            // `running` counts what curl had before the last additions: transfers added since
+            // (still in `index`) keep the loop going until curl reports them done.
+        } while running > 0 || next < targets.count || !index.isEmpty
     }
 
     private func finish(_ t: Transfer, easy: UnsafeMutableRawPointer, code: CURLcode) -> ScrapeResult {
