@@ -47,7 +47,9 @@ public enum DashboardLoop {
                 let snapshot = feed.snapshot(for: state.query)
                 // The feed is still computing what was asked: look again in 100 ms, not a refresh later.
                 if snapshot.catchingUp { lastRefresh = now - Int64(state.refreshMs) + 100 }
+                let old = state.data
                 update(&state, .data(snapshot, clockText: clockText(state.replay?.atMs ?? now)))
+                feed.recycle(old)  // freed off this thread
                 dirty = true
             }
             if dirty {

@@ -81,7 +81,7 @@ public struct DashboardState: Sendable {
     public var sortReversed = false
     /// A line for the user: a command's result or why it failed.
     public var message: String?
-    public var history: [String: History] = [:]
+    public var history = Trends()
     public var detail: DetailTarget?
     /// The moment Compare compares with, and its name.
     public var baseline: MeshSnapshot?
@@ -160,15 +160,10 @@ private func apply(_ action: Action, to state: inout DashboardState) {
         state.clockText = clock
         state.top.release(atMs: data.atMs)
         if let h = data.history {
-            state.history = h
+            state.history = Trends(h)
             return
         }
-        for w in data.workloads {
-            state.history[viewKey(w.workload), default: History()].append(rps: w.rps, success: w.success, p99: w.latencyP99)
-        }
-        for e in data.edges {
-            state.history[viewKey(e.edge), default: History()].append(rps: e.traffic.rps, success: e.traffic.success, p99: e.traffic.latencyP99)
-        }
+        state.history.record(data)
     case .tick(let elapsedMs):
         guard var r = state.replay, !state.paused else { return }
         r.atMs = min(r.endMs, r.atMs + Int64(Double(elapsedMs) * r.speed))

@@ -29,6 +29,20 @@ enum OverviewScreen {
         return (.healthy, "all \(data.edges.count) edges at 99% or better")
     }
 
+    /// The `count` edges with the lowest success rate below 99%, worst first (ties in the order
+    /// given), as indices: one pass, nothing copied or sorted, for it runs every frame.
+    static func worstEdges(_ edges: [EdgeMetrics], count: Int) -> [Int] {
+        var worst: [(index: Int, success: Double)] = []
+        for i in edges.indices {
+            guard let s = edges[i].traffic.success, s < 0.99 else { continue }
+            if worst.count == count, s >= worst[count - 1].success { continue }
+            let at = worst.firstIndex { s < $0.success } ?? worst.count
+            worst.insert((i, s), at: at)
+            if worst.count > count { worst.removeLast() }
+        }
+        return worst.map(\.index)
+    }
+
     static func draw(_ state: DashboardState, in area: Area, _ screen: inout Screen) {
         var y = area.y
         if let line = downLine(state.data) {
@@ -36,7 +50,7 @@ enum OverviewScreen {
             y += 1
         }
         // The worst edges, so the failing call is on screen first.
-        let bad = state.data.edges.filter { ($0.traffic.success ?? 1) < 0.99 }.sorted { ($0.traffic.success ?? 1) < ($1.traffic.success ?? 1) }
+        let bad = worstEdges(state.data.edges, count: 2)
         if bad.isEmpty {
             if let h = headline(state.data) {
                 screen.put(h.0.symbol(unicode: screen.unicode) + " " + h.1, x: 1, y: y, style: h.0.style, maxWidth: area.width - 2)
@@ -44,7 +58,7 @@ enum OverviewScreen {
             }
         } else {
             let arrow = screen.unicode ? "→" : "->"
-            for e in bad.prefix(2) {
+            for e in bad.map({ state.data.edges[$0] }) {
                 let health = Health(success: e.traffic.success)
                 let text = "\(health.symbol(unicode: screen.unicode)) worst edge: \(e.edge.source.name) \(arrow) \(e.edge.destination.name)  "
                     + "\(Format.percent(e.traffic.success))  \(Format.rps(e.traffic.rps)) rps  p99 \(Format.ms(e.traffic.latencyP99))"

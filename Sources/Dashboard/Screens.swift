@@ -250,27 +250,30 @@ extension DashboardState {
         filter.isEmpty || text().localizedLowercase.contains(filter.localizedLowercase)
     }
 
-    /// The indices of `items` (those `included`) in the chosen order: small keys are sorted, the
-    /// items themselves are not moved or copied.
-    func order<T>(_ items: [T], included: (T) -> Bool, name: (T) -> String, success: (T) -> Double?, rps: (T) -> Double?, p99: (T) -> Double?) -> [Int] {
-        let keys: [(index: Int, number: Double, name: String)] = items.indices.compactMap { i in
-            let item = items[i]
-            guard included(item) else { return nil }
+    /// The indices `0..<count` (those `included`) in the chosen order. Rows are reached by index
+    /// and only small keys are sorted: a big mesh's tens of thousands of edges are neither moved
+    /// nor copied. Ties go by `nameLess`; nil when the rows are in name order already, so a tie
+    /// is an index comparison.
+    func order(count: Int, included: (Int) -> Bool, nameLess: ((Int, Int) -> Bool)?, success: (Int) -> Double?, rps: (Int) -> Double?,
+               p99: (Int) -> Double?) -> [Int] {
+        var keys: [(index: Int, number: Double)] = []
+        keys.reserveCapacity(count)
+        for i in 0..<count where included(i) {
             switch sort {
-            case .health: return (i, success(item) ?? 2, name(item))
-            case .name: return (i, 0, name(item))
-            case .rps: return (i, -(rps(item) ?? -1), name(item))
-            case .p99: return (i, -(p99(item) ?? -1), name(item))
+            case .health: keys.append((i, success(i) ?? 2))
+            case .name: keys.append((i, 0))
+            case .rps: keys.append((i, -(rps(i) ?? -1)))
+            case .p99: keys.append((i, -(p99(i) ?? -1)))
             }
         }
-        var order = keys.sorted { $0.number != $1.number ? $0.number < $1.number : $0.name < $1.name }.map(\.index)
+        var order: [Int]
+        if let nameLess {
+            order = keys.sorted { $0.number != $1.number ? $0.number < $1.number : nameLess($0.index, $1.index) }.map(\.index)
+        } else {
+            order = keys.sorted { $0.number != $1.number ? $0.number < $1.number : $0.index < $1.index }.map(\.index)
+        }
         if sortReversed { order.reverse() }
         return order
-    }
-
-    /// Items in the chosen order.
-    func sorted<T>(_ items: [T], name: (T) -> String, success: (T) -> Double?, rps: (T) -> Double?, p99: (T) -> Double?) -> [T] {
-        order(items, included: { _ in true }, name: name, success: success, rps: rps, p99: p99).map { items[$0] }
     }
 
     /// What the Overview's and Edges' row order depends on.
@@ -290,13 +293,18 @@ extension DashboardState {
     }
 
     static func workloadOrder(_ s: DashboardState) -> [Int] {
-        s.order(s.data.workloads, included: { s.matchesFilter($0.workload.name) }, name: { $0.workload.name },
-                success: \.healthSortKey, rps: \.rps, p99: \.latencyP99)
+        let w = s.data.workloads
+        return s.order(count: w.count, included: { s.matchesFilter(w[$0].workload.name) }, nameLess: { w[$0].workload.name < w[$1].workload.name },
+                       success: { w[$0].healthSortKey }, rps: { w[$0].rps }, p99: { w[$0].latencyP99 })
     }
 
     static func edgeOrder(_ s: DashboardState) -> [Int] {
-        s.order(s.data.edges, included: { e in s.matchesFilter("\(e.edge.source.name)>\(e.edge.destination.name)") }, name: { edgeKey($0.edge) },
-                success: \.traffic.success, rps: \.traffic.rps, p99: \.traffic.latencyP99)
+        let e = s.data.edges
+        // Every source lists edges in EdgeID order; a hand-made snapshot might not.
+        let inOrder = e.indices.dropFirst().allSatisfy { !(e[$0].edge < e[$0 - 1].edge) }
+        return s.order(count: e.count, included: { s.matchesFilter("\(e[$0].edge.source.name)>\(e[$0].edge.destination.name)") },
+                       nameLess: inOrder ? nil : { e[$0].edge < e[$1].edge },
+                       success: { e[$0].traffic.success }, rps: { e[$0].traffic.rps }, p99: { e[$0].traffic.latencyP99 })
     }
 
     /// Sorts the rows once, after an update.

@@ -107,46 +107,6 @@ public struct TargetRow: Sendable, Equatable {
     }
 }
 
-/// A few recent values of one workload or edge, for sparklines.
-public struct History: Sendable, Equatable {
-    public static let length = 60
-    // Doubles with NaN for "not known", in arrays of exactly `length + 1`: a big mesh keeps one
-    // History per edge (tens of thousands), and `Double?` with doubling took four times as much.
-    private var rpsValues: [Double] = []
-    private var successValues: [Double] = []
-    private var p99Values: [Double] = []
-
-    public var rps: [Double?] { Self.optionals(rpsValues) }
-    public var success: [Double?] { Self.optionals(successValues) }
-    public var p99: [Double?] { Self.optionals(p99Values) }
-
-    public init() {}
-
-    public mutating func append(rps r: Double?, success s: Double?, p99 p: Double?) {
-        if rpsValues.isEmpty {
-            rpsValues.reserveCapacity(Self.length + 1)
-            successValues.reserveCapacity(Self.length + 1)
-            p99Values.reserveCapacity(Self.length + 1)
-        }
-        rpsValues.append(r ?? .nan)
-        successValues.append(s ?? .nan)
-        p99Values.append(p ?? .nan)
-        if rpsValues.count > Self.length {
-            rpsValues.removeFirst()
-            successValues.removeFirst()
-            p99Values.removeFirst()
-        }
-    }
-
-    private static func optionals(_ values: [Double]) -> [Double?] {
-        values.map { $0.isNaN ? nil : $0 }
-    }
-
-    public static func == (a: History, b: History) -> Bool {
-        a.rps == b.rps && a.success == b.success && a.p99 == b.p99
-    }
-}
-
 /// The key of a workload's or an edge's history and breakdown (`w:ns/name`, `e:…`): one spelling
 /// for every place that files or looks them up.
 public func viewKey(_ w: WorkloadID) -> String { "w:\(w.namespace)/\(w.name)" }
@@ -181,4 +141,11 @@ public struct SnapshotQuery: Sendable, Equatable {
 public protocol SnapshotFeed: Sendable {
     /// The mesh at this moment (or at the replay's position), as `query` asks.
     func snapshot(for query: SnapshotQuery) -> MeshSnapshot
+    /// Takes back a snapshot the caller is done with, so that a feed computing on a thread of its
+    /// own frees it there: a big mesh's snapshot is tens of thousands of rows to free.
+    func recycle(_ old: MeshSnapshot)
+}
+
+extension SnapshotFeed {
+    public func recycle(_ old: MeshSnapshot) {}
 }

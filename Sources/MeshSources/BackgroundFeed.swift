@@ -18,6 +18,8 @@ public final class BackgroundFeed: SnapshotFeed, @unchecked Sendable {
     private var pending = false
     private var computingSinceMs: Int64?
     private var stopped = false
+    /// Snapshots the dashboard is done with, freed on this feed's thread.
+    private var discarded: [MeshSnapshot] = []
 
     /// Starts the thread that computes `inner`'s snapshots.
     public init(_ inner: any SnapshotFeed, clock: any TimeSource = WallClock()) {
@@ -48,6 +50,13 @@ public final class BackgroundFeed: SnapshotFeed, @unchecked Sendable {
         return out
     }
 
+    public func recycle(_ old: MeshSnapshot) {
+        condition.lock()
+        discarded.append(old)
+        condition.signal()
+        condition.unlock()
+    }
+
     /// Whether a snapshot is being computed now.
     public var isComputing: Bool {
         condition.lock()
@@ -66,15 +75,23 @@ public final class BackgroundFeed: SnapshotFeed, @unchecked Sendable {
     private func work() {
         while true {
             condition.lock()
-            while !pending, !stopped { condition.wait() }
+            while !pending, !stopped, discarded.isEmpty { condition.wait() }
+            var freed = discarded
+            discarded = []
             if stopped {
                 condition.unlock()
                 return
+            }
+            guard pending else {
+                condition.unlock()
+                freed.removeAll()  // outside the lock
+                continue
             }
             pending = false
             let query = wanted
             computingSinceMs = clock.nowMs()
             condition.unlock()
+            freed.removeAll()
             guard let query else { continue }
             let fresh = inner.snapshot(for: query)
             condition.lock()
