@@ -125,6 +125,10 @@ public struct Matcher: Sendable {
 public struct MetricStore: Sendable {
     public private(set) var keys: [SeriesKey] = []
     private var points: [[Point]] = []
+    /// With a rollup: the rolled-up series' points, by round (see `RoundColumns`); `columnar`
+    /// says which series keep theirs there.
+    private var columns = RoundColumns()
+    private var columnar: [Bool] = []
     /// Series ids by their key's fingerprint: 16 bytes an entry where a key would take 40 (a big
     /// mesh has close to a million series). Keys whose fingerprints collide go to `collided`.
     private var index: [UInt64: Int32] = [:]
@@ -140,12 +144,17 @@ public struct MetricStore: Sendable {
     public var retentionMs: Int64
     /// The latest time anything was written, in milliseconds.
     public private(set) var latestMs: Int64 = .min
-    /// The earliest time still held, in milliseconds.
-    public private(set) var earliestMs: Int64 = .max
+    /// The earliest time still held, in milliseconds: the oldest round of rolled-up series when
+    /// there are any (what the views read), else the oldest point.
+    public var earliestMs: Int64 { columns.oldestMs ?? pointsEarliestMs }
+    private var pointsEarliestMs: Int64 = .max
     /// Set: keep rollups, not every series (see `Rollup`).
     public let rollup: Rollup?
     /// With a rollup: the most points a series keeps (older ones are dropped first).
     public var maxPointsPerSeries: Int?
+    /// With a rollup: the most memory the rolled-up series' points may take; fewer rounds are
+    /// kept than `maxPointsPerSeries` asks when they would not fit.
+    public var pointBudgetBytes: Int?
     /// Per target, with a rollup: its last scrape's series, in order.
     private var members: [[Label]: [RollupMember]] = [:]
     /// With a rollup: each rolled-up series' running sum, by series id (0 for `up`).
@@ -165,20 +174,21 @@ public struct MetricStore: Sendable {
     public var seriesCount: Int { keys.count }
 
     /// Points held, over every series.
-    public var pointCount: Int { points.reduce(0) { $0 + $1.count } }
+    public var pointCount: Int { points.reduce(0) { $0 + $1.count } + columns.pointCount }
 
     /// Appends a point to a series, creating the series on first sight.
     public mutating func append(_ key: SeriesKey, _ point: Point) {
         append(id: seriesID(key), point)
     }
 
-    private mutating func seriesID(_ key: SeriesKey) -> Int {
+    private mutating func seriesID(_ key: SeriesKey, columnar inColumns: Bool = false) -> Int {
         let known = index[key.fingerprint]
         if let known, keys[Int(known)] == key { return Int(known) }
         if known != nil, let existing = collided[key] { return existing }
         let id = keys.count
         keys.append(key.sharing(&labelSets))
         points.append([])
+        columnar.append(inColumns)
         if known == nil { index[key.fingerprint] = Int32(id) } else { collided[key] = id }
         byName[key.name, default: []].append(id)
         return id
@@ -190,13 +200,13 @@ public struct MetricStore: Sendable {
             // million series, slack and doubling would cost more than the points.
             if points[id].count >= most {
                 points[id].removeFirst(points[id].count - most + 1)
-                earliestMs = max(earliestMs, points[id][0].t)
+                pointsEarliestMs = max(pointsEarliestMs, points[id][0].t)
             }
             if points[id].capacity < most { points[id].reserveCapacity(most) }
         }
         points[id].append(point)
         if point.t > latestMs { latestMs = point.t }
-        if point.t < earliestMs { earliestMs = point.t }
+        if point.t < pointsEarliestMs { pointsEarliestMs = point.t }
     }
 
     /// Adds one scrape: every sample with the target's labels, at the scrape's time unless the
@@ -263,7 +273,7 @@ public struct MetricStore: Sendable {
                     member = known
                 } else if let family = rollup.families[sample.name] {
                     let labels = Self.merge(target: target, sample: sample.labels).filter { family.labels.contains($0.name) }
-                    member = RollupMember(fingerprint: fingerprint, group: Int32(seriesID(SeriesKey(name: sample.name, labels: labels))),
+                    member = RollupMember(fingerprint: fingerprint, group: Int32(seriesID(SeriesKey(name: sample.name, labels: labels), columnar: true)),
                                           counter: family.counter, last: .nan)
                 } else {
                     member = RollupMember(fingerprint: fingerprint, group: -1, counter: false, last: .nan)
@@ -325,11 +335,29 @@ public struct MetricStore: Sendable {
 
     /// With a rollup: writes the sums the round's scrapes touched, as points at `t`.
     public mutating func commit(at t: Int64) {
+        columns.startRound(at: t, series: keys.count, keep: roundsToKeep(at: t))
         for id in touched {
-            append(id: id, Point(t: t, v: sums[id]))
+            columns.set(id, sums[id])
             isTouched[id] = false
         }
         touched.removeAll(keepingCapacity: true)
+        if t > latestMs { latestMs = t }
+    }
+
+    /// The rounds of points `pointBudgetBytes` affords the series held now (at least 3).
+    public var roundsAffordable: Int? {
+        pointBudgetBytes.map { max(3, $0 / MemoryLayout<Double>.stride / max(1, keys.count)) }
+    }
+
+    /// The rounds rolled-up series keep: `maxPointsPerSeries`, or without it as many as the
+    /// retention covers (the ring doubles while its oldest round is still within it).
+    private func roundsToKeep(at t: Int64) -> Int {
+        let affordable = roundsAffordable ?? .max
+        if let most = maxPointsPerSeries { return min(most, affordable) }
+        guard columns.held == columns.capacity, let oldest = columns.oldestMs, oldest >= t - retentionMs else {
+            return min(max(4, columns.capacity), affordable)
+        }
+        return min(columns.capacity * 2, affordable)
     }
 
     /// Records a failed scrape of a target: `up` = 0.
@@ -346,7 +374,7 @@ public struct MetricStore: Sendable {
         let cutoff = now - retentionMs
         // Trimming walks every series: do it once the cutoff has moved a tenth of the retention,
         // not on every scrape (points up to that much older than the retention stay meanwhile).
-        guard earliestMs <= cutoff - max(1_000, retentionMs / 10) else { return }
+        guard pointsEarliestMs <= cutoff - max(1_000, retentionMs / 10) else { return }
         for id in points.indices {
             if let first = points[id].firstIndex(where: { $0.t >= cutoff }) {
                 if first > 0 { points[id].removeFirst(first) }
@@ -354,7 +382,7 @@ public struct MetricStore: Sendable {
                 points[id].removeAll()
             }
         }
-        earliestMs = cutoff
+        pointsEarliestMs = cutoff
     }
 
     /// The ids of the series named `name` whose labels satisfy every matcher.
@@ -364,6 +392,7 @@ public struct MetricStore: Sendable {
 
     /// The points of a series in the closed range [start, end], as Prometheus 2.x selects a range.
     public func points(of id: Int, from start: Int64, through end: Int64) -> ArraySlice<Point> {
+        if columnar[id] { return ArraySlice(columns.points(of: id, from: start, through: end)) }
         let all = points[id]
         let lo = all.partitioningIndex { $0.t >= start }
         let hi = all.partitioningIndex { $0.t > end }
@@ -373,7 +402,11 @@ public struct MetricStore: Sendable {
     /// `irate()` of a series over [start, end] without slicing: the common case, a range that
     /// ends at or after the newest sample, reads the last two points directly.
     func lastRate(of id: Int, from start: Int64, through end: Int64) -> Double? {
-        points[id].withUnsafeBufferPointer { p -> Double? in
+        if columnar[id] {
+            let two = columns.newest(2, of: id, from: start, through: end)
+            return two.count == 2 ? PromQL.irate(last: two[0], previous: two[1]) : nil
+        }
+        return points[id].withUnsafeBufferPointer { p -> Double? in
             let n = p.count
             guard n >= 2 else { return nil }
             if p[n - 1].t <= end {
@@ -386,7 +419,8 @@ public struct MetricStore: Sendable {
 
     /// The latest point at or before `at`, no older than `lookbackMs` (Prometheus' instant selector).
     public func latest(of id: Int, at: Int64, lookbackMs: Int64 = 5 * 60 * 1000) -> Point? {
-        points[id].withUnsafeBufferPointer { p -> Point? in
+        if columnar[id] { return columns.newest(1, of: id, from: at - lookbackMs, through: at).first }
+        return points[id].withUnsafeBufferPointer { p -> Point? in
             guard let last = p.last else { return nil }
             if last.t <= at { return last.t >= at - lookbackMs ? last : nil }
             return points(of: id, from: at - lookbackMs, through: at).last

@@ -18,7 +18,7 @@ public final class LiveCollector: SnapshotFeed {
     /// The interval scrapes run at now: longer than asked while rounds take longer than it.
     private let pace: Mutex<(intervalSeconds: Double, lastRoundSeconds: Double)>
     /// With a rollup, the most memory the points may take; retention shrinks to fit.
-    public static let pointBudgetBytes = 160 << 20
+    public static let pointBudgetBytes = 96 << 20
 
     /// With a `recorder`, every round of scrapes is also written to a recording.
     /// With `targetsFile`, targets listed there are added to `targets` and followed: the file is
@@ -34,7 +34,11 @@ public final class LiveCollector: SnapshotFeed {
         self.intervalSeconds = intervalSeconds
         self.timeoutSeconds = min(timeoutSeconds, intervalSeconds * 0.9)
         self.pace = Mutex((intervalSeconds, 0))
-        if let rollup { state.withLock { $0 = Collector(store: MetricStore(retentionMs: 2 * 60_000, rollup: rollup)) } }
+        if let rollup {
+            var store = MetricStore(retentionMs: 2 * 60_000, rollup: rollup)
+            store.pointBudgetBytes = Self.pointBudgetBytes
+            state.withLock { $0 = Collector(store: store) }
+        }
     }
 
     /// The targets scraped now.
@@ -176,10 +180,11 @@ public final class LiveCollector: SnapshotFeed {
             guard c.store.rollup != nil else { return nil }
             let intervalMs = max(1, Int64(intervalSeconds * 1000))
             let wanted = Int(windowMs / intervalMs) + 3
-            let series = max(1, c.store.seriesCount)
-            let affordable = max(3, Self.pointBudgetBytes / MemoryLayout<Point>.stride / series)
-            c.store.maxPointsPerSeries = min(wanted, affordable)
+            c.store.pointBudgetBytes = Self.pointBudgetBytes
+            c.store.maxPointsPerSeries = wanted
             c.store.retentionMs = windowMs + 3 * intervalMs
+            let series = c.store.seriesCount
+            let affordable = c.store.roundsAffordable ?? wanted
             guard affordable < wanted else { return nil }
             return "\(series) series held: memory keeps \(DurationText.format(Int64(affordable - 1) * intervalMs)) of data, less than the \(DurationText.format(windowMs)) window"
         }
