@@ -79,6 +79,8 @@ let package = Package(
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ],
             swiftSettings: swiftSettings),
+        // HTTP/1 on the wire, parsed in place: the proxy's request-smuggling boundary (pure, fuzzed).
+        .target(name: "HTTPWire", swiftSettings: swiftSettings),
         .target(
             name: "MeshProxy",
             dependencies: ["MeshTap", "MeshIdentity", "Gzip"] + nio + [.product(name: "Yams", package: "Yams"), .product(name: "NIOSSL", package: "swift-nio-ssl"),
@@ -131,7 +133,7 @@ let package = Package(
         .testTarget(name: "MeshMetricsTests", dependencies: ["MeshMetrics", "PromText"], swiftSettings: swiftSettings),
         .testTarget(
             name: "MeshProxyTests",
-            dependencies: ["MeshProxy", "MeshIdentity", "Gzip", .product(name: "NIOHTTP2", package: "swift-nio-http2"), "MeshDemo", "MeshSources", "MeshTap", "PromText", "MeshMetrics", "Dashboard", "LinkerdViz", "MeshCheck", "MeshTesting", .product(name: "NIOEmbedded", package: "swift-nio")] + nio,
+            dependencies: ["MeshProxy", "MeshIdentity", "Gzip", "HTTPWire", .product(name: "NIOHTTP2", package: "swift-nio-http2"), "MeshDemo", "MeshSources", "MeshTap", "PromText", "MeshMetrics", "Dashboard", "LinkerdViz", "MeshCheck", "MeshTesting", .product(name: "NIOEmbedded", package: "swift-nio")] + nio,
             swiftSettings: swiftSettings),
         .testTarget(
             name: "ConformanceTests",

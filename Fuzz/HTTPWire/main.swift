@@ -1,0 +1,75 @@
+/// libFuzzer entry: any bytes as a request on a proxy's socket, arriving in pieces. The head is
+/// found, parsed and planned; a chunked body is read. Nothing may trap, and what HTTPWire
+/// accepts must be consistent: the same head however the bytes are split, a forwarded head that
+/// parses again to the same plan, and the same body data read in pieces or at once.
+@_cdecl("LLVMFuzzerTestOneInput")
+public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
+    guard size > 1 else { return 0 }
+    let step = Int(data[0] % 16) + 1
+    let raw = Array(UnsafeBufferPointer(start: data + 1, count: size - 1))
+    let whole = headLength(raw, step: raw.count)
+    precondition(headLength(raw, step: step) == whole, "the head's end depends on how the bytes arrived")
+    guard case .found(let end)? = whole, let head = try? RequestHeadParser.parse(Array(raw[0..<end])),
+          let plan = try? head.plan() else { return 0 }
+    let forwarded = head.forwarded(plan, authority: "web.fuzz:8080", extra: [("l5d-tap-id", "fuzz.1")])
+    var scan = RequestHeadParser.Scan()
+    let again = try? forwarded.withUnsafeBytes { b throws in try RequestHeadParser.headLength(b, &scan) }
+    precondition(again == forwarded.count, "the forwarded head is not one head")
+    precondition(forwarded.count <= end + 512, "the forwarded head grew by more than the proxy's own fields")
+    let reparsed = try! RequestHeadParser.parse(forwarded, maxFields: RequestHeadParser.maxFields + RequestHeadParser.proxyAddedFields)
+    let replan = try! reparsed.plan()
+    // (A POST, PUT or PATCH without a body is forwarded with `content-length: 0`: no body either way.)
+    let same = replan.framing == plan.framing || (plan.framing == .none && replan.framing == .length(0))
+    precondition(same && replan.upgrade == plan.upgrade && replan.host == plan.host ?? "web.fuzz:8080",
+                 "the forwarded head frames the request differently")
+    if plan.framing == .chunked {
+        let body = Array(raw[end...])
+        let once = chunked(body, step: body.count)
+        precondition(chunked(body, step: step) == once, "the body depends on how the bytes arrived")
+    }
+    return 0
+}
+
+enum Found: Equatable {
+    case found(Int)
+    case refused(Int)
+}
+
+func headLength(_ raw: [UInt8], step: Int) -> Found? {
+    var scan = RequestHeadParser.Scan()
+    var have = 0
+    while have < raw.count {
+        have = min(raw.count, have + step)
+        do {
+            if let n = try raw[0..<have].withUnsafeBytes({ b throws in try RequestHeadParser.headLength(b, &scan) }) {
+                return .found(n)
+            }
+        } catch {
+            return .refused((error as? WireRefusal)?.status ?? 0)
+        }
+    }
+    return nil
+}
+
+struct BodyRead: Equatable {
+    var data: [UInt8] = []
+    var taken = 0
+    var refused: Int?
+    var done = false
+}
+
+func chunked(_ body: [UInt8], step: Int) -> BodyRead {
+    var reader = ChunkedBodyReader()
+    var out = BodyRead()
+    while out.taken < body.count, !reader.isDone {
+        let piece = Array(body[out.taken..<min(body.count, out.taken + max(1, step))])
+        do {
+            out.taken += try piece.withUnsafeBytes { b throws in try reader.read(b) { out.data += piece[$0] } }
+        } catch {
+            // Refused: how much was read before depends on the pieces; that it is refused must not.
+            return BodyRead(refused: (error as? WireRefusal)?.status ?? 0)
+        }
+    }
+    out.done = reader.isDone
+    return out
+}
