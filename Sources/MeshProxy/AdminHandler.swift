@@ -49,7 +49,7 @@ final class AdminHandler: ChannelInboundHandler {
             case (.POST, "/shutdown"):
                 if !isLoopback(context.channel.remoteAddress) {
                     (status, type, body) = (.forbidden, "text/plain", "shutdown is only permitted from localhost\n")
-                } else if let token, head.headers.first(name: "authorization") != "Bearer \(token)" {
+                } else if let token, !constantTimeEqual(head.headers.first(name: "authorization") ?? "", "Bearer \(token)") {
                     (status, type, body) = (.unauthorized, "text/plain", "a bearer token is required\n")
                 } else if let onShutdown {
                     onShutdown()
@@ -92,7 +92,7 @@ final class AdminHandler: ChannelInboundHandler {
         guard isLoopback(peer) else {
             return (.forbidden, json, "{\"error\":\"requests are only permitted from localhost\"}\n")
         }
-        if let token, head.headers.first(name: "authorization") != "Bearer \(token)" {
+        if let token, !constantTimeEqual(head.headers.first(name: "authorization") ?? "", "Bearer \(token)") {
             return (.unauthorized, json, "{\"error\":\"a bearer token is required\"}\n")
         }
         if head.method == .POST {

@@ -49,3 +49,15 @@ extension String {
         return s
     }
 }
+
+/// Whether `a` and `b` are equal, in a time that depends on their lengths only, not on where
+/// they differ: a token compared byte by byte with an early exit tells a patient attacker how
+/// many leading bytes were right.
+func constantTimeEqual(_ a: String, _ b: String) -> Bool {
+    let x = Array(a.utf8), y = Array(b.utf8)
+    var diff = UInt8(truncatingIfNeeded: x.count ^ y.count) | UInt8(x.count == y.count ? 0 : 1)
+    for i in 0..<max(x.count, y.count) {
+        diff |= (i < x.count ? x[i] : 0) ^ (i < y.count ? y[i] : 0)
+    }
+    return diff == 0
+}

@@ -49,8 +49,8 @@ struct ExchangeRecorder {
             facts.tapped = tap.requestStarted { id in
                 TapEvent(source: source, destination: route.tapDestination, routeMeta: profile?.name.map { ["route": $0] },
                          direction: route.direction,
-                         http: .requestInit(id: id, method: r.method, scheme: r.scheme, authority: r.authority, path: r.path,
-                                            headers: redact(r.headers)))
+                         http: .requestInit(id: id, method: r.method, scheme: r.scheme, authority: r.authority,
+                                            path: tap.redaction.redactQuery(r.path), headers: tap.redaction.redact(r.headers)))
             }
         }
         return facts
@@ -63,7 +63,7 @@ struct ExchangeRecorder {
         recordLatency(&facts)
         if let tapped = facts.tapped {
             let since = (NIODeadline.now() - facts.started).nanoseconds
-            let headers = redact(headers())
+            let headers = tap?.redaction.redact(headers()) ?? []
             let f = facts
             tap?.emit(tapped) { id in event(f, .responseInit(id: id, sinceRequestInitNanos: since, httpStatus: status, headers: headers)) }
         }
@@ -87,7 +87,7 @@ struct ExchangeRecorder {
         let now = NIODeadline.now()
         let sinceRequest = (now - facts.started).nanoseconds
         let sinceResponse = (now - (facts.responseStarted ?? now)).nanoseconds
-        let trailers = redact(trailers)
+        let trailers = tap?.redaction.redact(trailers) ?? []
         tap?.emit(tapped) { id in
             event(facts, .responseEnd(id: id, sinceRequestInitNanos: sinceRequest, sinceResponseInitNanos: sinceResponse,
                                       responseBytes: facts.responseBytes, grpcStatus: facts.isGRPC ? facts.grpcStatus : nil,

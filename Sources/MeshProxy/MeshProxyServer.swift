@@ -1,3 +1,4 @@
+public import MeshTap
 public import NIOCore
 public import NIOPosix
 import NIOHTTP1
@@ -15,6 +16,9 @@ public struct ProxyConfiguration: Sendable {
     /// The tap listener (loopback by default, as Linkerd's 4190), and a token subscribers must send.
     public var tap: HostPort?
     public var tapToken: String?
+    /// What tap hides, and how many subscribers it serves at once.
+    public var tapRedaction = TapRedaction()
+    public var tapMaxSubscribers = 16
     /// A token `POST /split` must carry (`Authorization: Bearer …`).
     public var adminToken: String?
     /// This workload's own labels (`namespace`, `deployment`, `pod`…), shown by tap for this side.
@@ -87,7 +91,7 @@ public final class MeshProxyServer: Sendable {
                              onShutdownRequest: (@Sendable () -> Void)? = nil) async throws -> MeshProxyServer {
         let registry = MetricsRegistry()
         let connections = ConnectionTracker()
-        let hub = TapHub()
+        let hub = TapHub(redaction: config.tapRedaction, maxSubscribers: config.tapMaxSubscribers)
         registry.tapHub = hub
         registry.identity = config.identity
         config.identity?.scheduleRotation(on: group.next())

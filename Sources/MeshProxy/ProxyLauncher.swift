@@ -1,5 +1,6 @@
 import Foundation
 import MeshIdentity
+import MeshTap
 import NIOCore
 import NIOPosix
 #if canImport(Glibc)
@@ -18,6 +19,9 @@ public struct ProxySettings: Sendable {
     public var admin = "127.0.0.1:4191"
     public var tap: String?
     public var tapToken: String?
+    /// More headers whose values tap hides, besides the built-in credential headers.
+    public var tapRedact: [String] = []
+    public var tapMaxSubscribers = 16
     public var adminToken: String?
     /// `name=value` each.
     public var labels: [String] = []
@@ -50,6 +54,12 @@ public struct ProxySettings: Sendable {
         config.idleTimeout = .milliseconds(idleTimeoutMs)
         if let tap { config.tap = try address(tap, "--tap") }
         config.tapToken = tapToken
+        guard tapMaxSubscribers > 0 else { throw SettingsError("--tap-max-subscribers must be 1 or more") }
+        if let bad = tapRedact.first(where: { $0.isEmpty || !$0.utf8.allSatisfy { $0 > 32 && $0 < 127 && $0 != UInt8(ascii: ":") } }) {
+            throw SettingsError("--tap-redact \"\(bad)\": expected a header name")
+        }
+        config.tapRedaction = TapRedaction(extraHeaders: tapRedact)
+        config.tapMaxSubscribers = tapMaxSubscribers
         config.adminToken = adminToken
         for pair in labels {
             let kv = pair.split(separator: "=", maxSplits: 1).map(String.init)

@@ -1,4 +1,4 @@
-import MeshTap
+public import MeshTap
 import NIOConcurrencyHelpers
 import NIOCore
 import Synchronization
@@ -56,19 +56,34 @@ public final class TapHub: Sendable {
     let sent = Atomic<UInt64>(0)
     /// Events a subscriber may have handed to its socket but not yet written.
     public let queueCapacity: Int
+    /// What tap never shows.
+    public let redaction: TapRedaction
+    /// The most subscribers at once: each costs the request path a filter match and a queue.
+    public let maxSubscribers: Int
+    /// The most requests per second one subscriber may ask for.
+    public let maxRps: Double
 
-    public init(queueCapacity: Int = 1_000) {
+    public init(queueCapacity: Int = 1_000, redaction: TapRedaction = TapRedaction(), maxSubscribers: Int = 16, maxRps: Double = 1_000) {
         self.queueCapacity = queueCapacity
+        self.redaction = redaction
+        self.maxSubscribers = maxSubscribers
+        self.maxRps = maxRps
     }
 
     public var hasSubscribers: Bool { count.load(ordering: .relaxed) > 0 }
     public var subscriberCount: Int { count.load(ordering: .relaxed) }
     public var droppedEvents: UInt64 { dropped.load(ordering: .relaxed) }
 
-    func subscribe(channel: any Channel, filter: TapFilter) -> Subscriber {
+    /// Adds a subscriber; nil when `maxSubscribers` are subscribed already.
+    func subscribe(channel: any Channel, filter: TapFilter) -> Subscriber? {
         let base = nextBase.wrappingAdd(1, ordering: .relaxed).oldValue
         let s = Subscriber(channel: channel, filter: filter, base: base, capacity: queueCapacity)
-        subscribers.withLockedValue { $0[ObjectIdentifier(channel)] = s }
+        let added = subscribers.withLockedValue { all in
+            guard all.count < maxSubscribers else { return false }
+            all[ObjectIdentifier(channel)] = s
+            return true
+        }
+        guard added else { return nil }
         count.add(1, ordering: .relaxed)
         return s
     }
@@ -156,12 +171,19 @@ final class TapServerHandler: ChannelInboundHandler {
             refuse(context, e.description)
             return
         }
-        if let token, filter.token != token {
+        if let token, !constantTimeEqual(filter.token ?? "", token) {
             refuse(context, "this tap listener needs a token")
             return
         }
+        guard filter.maxRps <= hub.maxRps else {
+            refuse(context, "maxRps may be at most \(Int(hub.maxRps)) here")
+            return
+        }
+        guard hub.subscribe(channel: context.channel, filter: filter) != nil else {
+            refuse(context, "this proxy serves at most \(hub.maxSubscribers) tap subscribers at once; try again when one has ended")
+            return
+        }
         subscribed = true
-        _ = hub.subscribe(channel: context.channel, filter: filter)
     }
 
     func channelInactive(context: ChannelHandlerContext) {

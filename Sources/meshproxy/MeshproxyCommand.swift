@@ -73,6 +73,14 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "A token tap subscribers must send.")
     var tapToken: String?
 
+    @Option(name: .customLong("tap-redact"), help: ArgumentHelp(
+        "A header whose value tap hides (repeatable), besides authorization, cookie, set-cookie, x-api-key, x-auth-token and names with token, secret or password in them.",
+        valueName: "name"))
+    var tapRedact: [String] = []
+
+    @Option(help: "The most tap subscribers served at once.")
+    var tapMaxSubscribers = 16
+
     @Option(help: "A bearer token POST /split must carry (changing the traffic split).")
     var adminToken: String?
 
@@ -114,6 +122,7 @@ struct Serve: AsyncParsableCommand {
         var s = ProxySettings()
         (s.inbound, s.app, s.profile, s.outbound, s.destinations) = (inbound, app, profile, outbound, destinations)
         (s.admin, s.tap, s.tapToken, s.adminToken, s.labels) = (admin, tap, tapToken, adminToken, labels)
+        (s.tapRedact, s.tapMaxSubscribers) = (tapRedact, tapMaxSubscribers)
         (s.identityDir, s.identity, s.certHours) = (identityDir, identity, certHours)
         (s.connectTimeoutMs, s.maxConnections) = (connectTimeoutMs, maxConnections)
         (s.detectTimeoutMs, s.idleTimeoutMs, s.headerTimeoutMs) = (detectTimeoutMs, idleTimeoutMs, headerTimeoutMs)

@@ -20,7 +20,7 @@ struct TapOptions: ParsableArguments {
     @Option(help: "Only requests whose path starts with this.") var path: String?
     @Option(help: "Only requests with this method.") var method: String?
     @Option(help: "Only inbound or outbound requests.") var direction: String?
-    @Option(help: "Requests per second each proxy sends at most.") var maxRps: Double = 100
+    @Option(help: "Requests per second each proxy sends at most (meshproxy grants up to 1,000).") var maxRps: Double = 100
     @Option(help: "The tap listener's token, when it needs one.") var token: String?
 
     func filter() throws -> TapFilter {
@@ -49,8 +49,9 @@ struct Tap: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Stream requests live, as `linkerd viz tap` prints them (\"HTTP-level tcpdump\").",
         discussion: """
-        Never shows bodies; credential headers (authorization, cookie, set-cookie, \
-        proxy-authorization) are redacted by the proxy. -o json prints linkerd's JSON.
+        Never shows bodies; meshproxy redacts credential headers (authorization, cookie, \
+        set-cookie, x-api-key, names with token or secret, …) and query values named like \
+        secrets. -o json prints linkerd's JSON.
         """)
 
     @OptionGroup var source: TapOptions

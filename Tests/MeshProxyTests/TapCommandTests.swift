@@ -97,7 +97,7 @@ func waitForTapSubscribers(_ admins: [HostPort], count: Double) async throws {
         try await waitForTapSubscribers([webTarget.admin], count: 0)
         let votes = 30
         let topRun = try MeshtopRun(["top", "--tap", web.description, "--tap", voting.description, "--path", "/vote",
-                                     "--max-events", String(6 * votes), "--duration", "120s", "--max-rps", "10000", "-o", "json"])
+                                     "--max-events", String(6 * votes), "--duration", "120s", "--max-rps", "1000", "-o", "json"])
         try await waitForTapSubscribers([webTarget.admin, votingTarget.admin], count: 1)
         try await withThrowingTaskGroup(of: Void.self) { tasks in
             for worker in 0..<5 {

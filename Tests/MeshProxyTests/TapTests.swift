@@ -110,7 +110,7 @@ final class TapRecorder: Sendable {
         defer { close(fd) }
         var small: Int32 = 4096
         setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, socklen_t(MemoryLayout<Int32>.size))
-        let line = Array((TapFilter(maxRps: 1_000_000).json + "\n").utf8)
+        let line = Array((TapFilter(maxRps: 1_000).json + "\n").utf8)  // the most a proxy grants
         _ = line.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, 0) }
         eventually { proxy.tapHub.subscriberCount > 0 }
 
@@ -155,6 +155,78 @@ final class TapRecorder: Sendable {
         #expect(proxy.tapHub.subscriberCount == 1)
         await proxy.stop()
         await app.stop()
+    }
+
+    @Test func queryValuesNamedLikeSecretsAndConfiguredHeadersAreRedacted() async throws {
+        let app = try await statusApp(group: group)
+        let loopback = HostPort(host: "127.0.0.1", port: 0)
+        var config = ProxyConfiguration(inbound: (loopback, app.address), admin: loopback)
+        config.tap = loopback
+        config.tapRedaction = TapRedaction(extraHeaders: ["X-Internal"])
+        let proxy = try await MeshProxyServer.start(config, group: group)
+        let client = HTTPClient(group: group)
+        defer { client.shutdown() }
+        let recorder = TapRecorder()
+        let sub = TapSubscription(address: try #require(proxy.tapAddress).description, filter: TapFilter())
+        sub.start { recorder.deliver($0) }
+        defer { sub.stop() }
+        eventually { proxy.tapHub.subscriberCount > 0 }
+        _ = try await client.send(.GET, "/ok?page=2&access_token=abc123&api%5Fkey=k9&sig=zz", host: "app", to: try #require(proxy.inboundAddress),
+                                  headers: [("X-Api-Key", "key-1"), ("X-Internal", "inside-1"), ("X-Vault-Token", "vault-1"), ("X-Trace", "t1")]).get()
+        try await recorder.waitFor(3)
+        let events = recorder.events.withLock { $0 }
+        guard case let .requestInit(_, _, _, _, path, headers)? = events.first?.http else {
+            Issue.record("no request event")
+            return
+        }
+        #expect(path == "/ok?page=2&access_token=[REDACTED]&api%5Fkey=[REDACTED]&sig=[REDACTED]")
+        for name in ["x-api-key", "x-internal", "x-vault-token"] {
+            #expect(headers.first { $0.name.lowercased() == name }?.value == redactedValue, "\(name)")
+        }
+        #expect(headers.first { $0.name.lowercased() == "x-trace" }?.value == "t1")
+        let json = events.map { TapJSON.encode($0) }.joined()
+        for secret in ["abc123", "k9", "zz", "key-1", "inside-1", "vault-1"] { #expect(!json.contains(secret), "\(secret)") }
+        await proxy.stop()
+        await app.stop()
+    }
+
+    @Test func subscribersAndTheirRatesAreCapped() async throws {
+        let app = try await statusApp(group: group)
+        let loopback = HostPort(host: "127.0.0.1", port: 0)
+        var config = ProxyConfiguration(inbound: (loopback, app.address), admin: loopback)
+        config.tap = loopback
+        config.tapMaxSubscribers = 2
+        let proxy = try await MeshProxyServer.start(config, group: group)
+        let address = try #require(proxy.tapAddress).description
+        let greedy = TapRecorder()
+        let fast = TapSubscription(address: address, filter: TapFilter(maxRps: 5_000))
+        fast.start { greedy.deliver($0) }
+        eventually(within: 5) { !greedy.problems.withLock { $0.isEmpty } }
+        #expect(greedy.problems.withLock { $0.first?.contains("maxRps may be at most 1000") } == true)
+        let recorders = (0..<3).map { _ in TapRecorder() }
+        var subs: [TapSubscription] = []
+        for r in recorders {
+            let s = TapSubscription(address: address, filter: TapFilter())
+            s.start { r.deliver($0) }
+            subs.append(s)
+            eventually(within: 5) { proxy.tapHub.subscriberCount == min(2, subs.count) && (subs.count < 3 || !r.problems.withLock { $0.isEmpty }) }
+        }
+        defer { fast.stop(); subs.forEach { $0.stop() } }
+        #expect(proxy.tapHub.subscriberCount == 2)
+        #expect(recorders[2].problems.withLock { $0.contains { $0.contains("at most 2 tap subscribers") } })
+        await proxy.stop()
+        await app.stop()
+    }
+
+    @Test func tokensAreComparedWholeWhateverTheirLength() {
+        #expect(constantTimeEqual("Bearer t0ken", "Bearer t0ken"))
+        #expect(!constantTimeEqual("Bearer t0ke", "Bearer t0ken"))
+        #expect(!constantTimeEqual("Bearer t0kenX", "Bearer t0ken"))
+        #expect(!constantTimeEqual("", "Bearer t0ken"))
+        #expect(!constantTimeEqual("Bearer t0keN", "Bearer t0ken"))
+        // Lengths that differ by a multiple of 256 still differ.
+        #expect(!constantTimeEqual(String(repeating: "a", count: 256), ""))
+        #expect(constantTimeEqual("", ""))
     }
 
     @Test func aBadFilterIsRefusedWithAReason() async throws {

@@ -70,6 +70,20 @@ func decodeStream(_ text: String, chunk: Int = 7) -> (events: [TapEvent], garbag
         #expect(garbage.contains("{\"unrelated\": true}"))
     }
 
+    @Test func queryValuesNamedLikeSecretsAreRedacted() {
+        let r = TapRedaction()
+        #expect(r.redactQuery("/a?access_token=x&page=2") == "/a?access_token=[REDACTED]&page=2")
+        #expect(r.redactQuery("/a?API_KEY=x&Key=y&code=z&client_secret=w") == "/a?API_KEY=[REDACTED]&Key=[REDACTED]&code=[REDACTED]&client_secret=[REDACTED]")
+        #expect(r.redactQuery("/a?acc%65ss%5Ftoken=x&q=session+id") == "/a?acc%65ss%5Ftoken=[REDACTED]&q=session+id", "names are read percent-decoded; values are not names")
+        #expect(r.redactQuery("/a?page=2&sort=name&flag") == "/a?page=2&sort=name&flag")
+        #expect(r.redactQuery("/a") == "/a" && r.redactQuery("/a?") == "/a?")
+        #expect(r.redactQuery("/a?token") == "/a?token", "a name without a value carries no secret")
+        let headers = [TapHeader(name: "X-Api-Key", value: "k"), TapHeader(name: "x-auth-token", value: "t"), TapHeader(name: "X-Vault-Token", value: "v"),
+                       TapHeader(name: ":authority", value: "web"), TapHeader(name: "x-tenant", value: "acme")]
+        #expect(r.redact(headers).map(\.value) == [redactedValue, redactedValue, redactedValue, "web", "acme"])
+        #expect(TapRedaction(extraHeaders: ["X-Tenant"]).redact(headers).map(\.value).last == redactedValue)
+    }
+
     @Test func credentialsAreRedacted() {
         let headers = [TapHeader(name: "Authorization", value: "Bearer s3cret"), TapHeader(name: "cookie", value: "id=1"),
                        TapHeader(name: "SET-COOKIE", value: "x"), TapHeader(name: "user-agent", value: "curl")]
