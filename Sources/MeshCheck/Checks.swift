@@ -32,6 +32,21 @@ extension ProxyChecks {
             let a = abs(s)
             return a >= 86_400 ? "\(Int(a / 86_400)) days" : (a >= 3600 ? "\(Int(a / 3600)) hours" : "\(Int(a / 60)) minutes")
         }
+        // Identity services among the targets (`meshproxy identity serve`'s /metrics): what they
+        // signed, and CSRs refused for another service account's identity.
+        for (instance, e) in proxies where e.samples.contains(where: { $0.name == "identity_certify_total" }) {
+            func certified(_ result: String) -> Int {
+                Int(e.samples.first { $0.name == "identity_certify_total" && $0.labels.contains(Label("result", result)) }?.value ?? 0)
+            }
+            let foreign = certified("refused_foreign"), badToken = certified("refused_token")
+            if foreign + badToken > 0 {
+                out.append(CheckOutcome(cat, "the identity service at \(instance) signs only what each service account may have", .warning,
+                                        hint: "it refused \(foreign) CSR(s) for another account's identity and \(badToken) with an unknown token: "
+                                            + "a proxy with the wrong token file, or a workload asking for an identity not its own"))
+            } else {
+                out.append(CheckOutcome(cat, "the identity service at \(instance) signed \(certified("issued")) certificate(s), refused none", .ok))
+            }
+        }
         // The proxies' own certificates.
         var expired: [String] = [], overdue: [String] = [], soonest: Double?
         var seen = 0

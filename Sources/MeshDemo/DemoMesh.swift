@@ -22,6 +22,8 @@ public final class DemoMesh: Sendable {
     public let targets: [Target]
     private let apps: [AppServer]
     private let proxies: [MeshProxyServer]
+    /// The identity service's listener (with mTLS): it holds the issuer's key, the proxies do not.
+    private let identityService: (any Channel)?
     private let client: HTTPClient
     private let generator: OpenLoopGenerator
     /// The vote-bot's outbound listener, and `web`'s authority.
@@ -32,7 +34,11 @@ public final class DemoMesh: Sendable {
     public let splitAdmin: HostPort
     public let votingAuthority: String
 
-    private init(namespace: String, targets: [Target], apps: [AppServer], proxies: [MeshProxyServer], client: HTTPClient, generator: OpenLoopGenerator,
+    /// Where the identity service listens (POST /v1/certify, GET /metrics), with mTLS on.
+    public var identityAddress: HostPort? { identityService?.localHostPort }
+
+    private init(namespace: String, targets: [Target], apps: [AppServer], proxies: [MeshProxyServer], identityService: (any Channel)?,
+                 client: HTTPClient, generator: OpenLoopGenerator,
                  botOutbound: HostPort, webAuthority: String, splitAdmin: HostPort, votingAuthority: String) {
         self.botOutbound = botOutbound
         self.webAuthority = webAuthority
@@ -42,6 +48,7 @@ public final class DemoMesh: Sendable {
         self.targets = targets
         self.apps = apps
         self.proxies = proxies
+        self.identityService = identityService
         self.client = client
         self.generator = generator
     }
@@ -91,7 +98,17 @@ public final class DemoMesh: Sendable {
         }
 
         // The mesh's certificate authority, in memory: every proxy gets a day-long certificate from it.
+        // The mesh's certificate authority lives in its identity service alone; each proxy makes
+        // its own key and gets a day-long certificate by CSR, with its service account's token.
         let identities = options.mtls ? try IdentityAuthority.create(trustDomain: "cluster.local") : nil
+        let accounts = ["web", "emoji", "voting", "voting-canary", "vote-bot", "auth", "store"]
+        let tokens = Dictionary(uniqueKeysWithValues: accounts.map { ($0, String(UInt64.random(in: 1...UInt64.max), radix: 16) + String(UInt64.random(in: 1...UInt64.max), radix: 16)) })
+        var identityChannel: (any Channel)?
+        if let identities {
+            let service = IdentityService(authority: identities, tokens: IdentityTokens(accounts.map { (ns, $0, tokens[$0]!) }))
+            identityChannel = try await service.bind(loopback, group: group)
+        }
+        let anchorPEM = try identities?.trustAnchorPEM()
         var apps: [AppServer] = []
         var proxies: [MeshProxyServer] = []
         var targets: [Target] = []
@@ -122,9 +139,11 @@ public final class DemoMesh: Sendable {
                                             outbound: outbound ? (loopback, table) : nil,
                                             admin: loopback)
             let podName = pod(name)
-            if let identities {
-                let identityName = identities.identityName(serviceAccount: name, namespace: ns)
-                config.identity = try ProxyIdentity { try identities.issue(identityName, validFor: 24 * 3600) }
+            if let identities, let service = identityChannel?.localHostPort, let anchorPEM {
+                guard let token = tokens[name] else { throw DemoError("no identity token for the service account \(name)") }
+                let client = IdentityClient(service: service, name: identities.identityName(serviceAccount: name, namespace: ns), token: token,
+                                            trustAnchorPEM: anchorPEM)
+                config.identity = try ProxyIdentity { try client.fetch() }
             }
             config.tap = loopback
             config.workloadLabels = ["namespace": ns, "deployment": name, "pod": podName]
@@ -240,11 +259,12 @@ public final class DemoMesh: Sendable {
                 let path = n % 3 == 0 ? "/api/list" : "/api/vote?choice=\(choices[Int(n % UInt64(choices.count))])"
                 return client.send(.GET, path, host: authority("web"), to: botOut)
             }
-            return DemoMesh(namespace: ns, targets: targets, apps: apps, proxies: proxies, client: client, generator: generator,
+            return DemoMesh(namespace: ns, targets: targets, apps: apps, proxies: proxies, identityService: identityChannel, client: client, generator: generator,
                             botOutbound: botOut, webAuthority: authority("web"), splitAdmin: webProxy.adminAddress, votingAuthority: authority("voting"))
         } catch {
             for p in proxies { await p.stop() }
             for a in apps { await a.stop() }
+            try? await identityChannel?.close()
             throw error
         }
     }
@@ -263,5 +283,6 @@ public final class DemoMesh: Sendable {
         client.shutdown()
         for p in proxies { await p.stop() }
         for a in apps { await a.stop() }
+        try? await identityService?.close()
     }
 }

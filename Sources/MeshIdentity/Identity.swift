@@ -108,31 +108,38 @@ public struct IdentityAuthority: Sendable {
 
     /// Linkerd's identity name for a workload's service account.
     public func identityName(serviceAccount: String, namespace: String) -> String {
-        "\(serviceAccount).\(namespace).serviceaccount.identity.linkerd.\(trustDomain)"
+        Self.identityName(serviceAccount: serviceAccount, namespace: namespace, trustDomain: trustDomain)
     }
 
-    /// A short-lived leaf for `name` (what linkerd-identity signs for a proxy's CSR).
+    /// A short-lived leaf for `name` and a key made here (tests and tools; proxies send a CSR to
+    /// the identity service instead, and keep their key).
     public func issue(_ name: String, validFor seconds: TimeInterval, now: Date = Date()) throws(IdentityError) -> WorkloadIdentity {
         let key = P256.Signing.PrivateKey()
         do {
-            let leaf = try Certificate(
-                version: .v3, serialNumber: Certificate.SerialNumber(), publicKey: .init(key.publicKey),
-                notValidBefore: now.addingTimeInterval(-60), notValidAfter: now.addingTimeInterval(seconds),
-                issuer: issuer.subject, subject: try DistinguishedName { CommonName(name) },
-                signatureAlgorithm: .ecdsaWithSHA256,
-                extensions: try Certificate.Extensions {
-                    Critical(BasicConstraints.notCertificateAuthority)
-                    Critical(KeyUsage(digitalSignature: true, keyEncipherment: true))
-                    try ExtendedKeyUsage([.serverAuth, .clientAuth])
-                    SubjectAlternativeNames([.dnsName(name)])
-                },
-                issuerPrivateKey: .init(issuerKey))
+            let leaf = try issueCertificate(name, publicKey: .init(key.publicKey), validFor: seconds, now: now)
             return try WorkloadIdentity(name: name, leaf: leaf, key: key, issuer: issuer, trustAnchor: trustAnchor)
         } catch let e as IdentityError {
             throw e
         } catch {
             throw IdentityError("cannot issue a certificate for \(name): \(error)")
         }
+    }
+
+    /// A short-lived leaf for `name` and `publicKey`, signed by the issuer (what linkerd-identity
+    /// signs for a proxy's CSR).
+    func issueCertificate(_ name: String, publicKey: Certificate.PublicKey, validFor seconds: TimeInterval, now: Date) throws -> Certificate {
+        try Certificate(
+            version: .v3, serialNumber: Certificate.SerialNumber(), publicKey: publicKey,
+            notValidBefore: now.addingTimeInterval(-60), notValidAfter: now.addingTimeInterval(seconds),
+            issuer: issuer.subject, subject: try DistinguishedName { CommonName(name) },
+            signatureAlgorithm: .ecdsaWithSHA256,
+            extensions: try Certificate.Extensions {
+                Critical(BasicConstraints.notCertificateAuthority)
+                Critical(KeyUsage(digitalSignature: true, keyEncipherment: true))
+                try ExtendedKeyUsage([.serverAuth, .clientAuth])
+                SubjectAlternativeNames([.dnsName(name)])
+            },
+            issuerPrivateKey: .init(issuerKey))
     }
 }
 

@@ -262,7 +262,7 @@ public final class MeshProxyServer: Sendable {
 }
 
 extension Channel {
-    var localHostPort: HostPort? {
+    public var localHostPort: HostPort? {
         guard let address = localAddress, let ip = address.ipAddress, let port = address.port else { return nil }
         return HostPort(host: ip, port: port)
     }

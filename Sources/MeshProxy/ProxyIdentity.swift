@@ -1,3 +1,4 @@
+import Foundation
 public import MeshIdentity
 import NIOConcurrencyHelpers
 public import NIOCore
@@ -35,18 +36,22 @@ public final class ProxyIdentity: Sendable {
         state.withLockedValue { $0 = current }
     }
 
-    /// Renews at two thirds of each certificate's lifetime, on `loop`, until the loop stops.
-    /// A failed renewal is retried in ten seconds (the old certificate is still valid meanwhile).
+    /// Renews at two thirds of each certificate's lifetime, timed on `loop`, until the loop
+    /// stops. The renewal itself (a CSR to the identity service) runs on a thread of its own,
+    /// never on the loop. A failed renewal is retried in ten seconds (the old certificate is
+    /// still valid meanwhile).
     public func scheduleRotation(on loop: any EventLoop) {
         let c = current.identity
         let lifetime = c.notValidAfter.timeIntervalSince(c.notValidBefore)
         let due = c.notValidBefore.addingTimeInterval(lifetime * 2 / 3).timeIntervalSinceNow
         loop.scheduleTask(in: .milliseconds(Int64(max(0.05, due) * 1000))) { [self] in
-            do {
-                try rotate()
-                scheduleRotation(on: loop)
-            } catch {
-                loop.scheduleTask(in: .seconds(10)) { [self] in scheduleRotation(on: loop) }
+            Thread.detachNewThread { [self] in
+                do {
+                    try rotate()
+                    scheduleRotation(on: loop)
+                } catch {
+                    _ = loop.scheduleTask(in: .seconds(10)) { [self] in scheduleRotation(on: loop) }
+                }
             }
         }
     }

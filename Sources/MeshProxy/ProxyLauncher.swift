@@ -26,9 +26,12 @@ public struct ProxySettings: Sendable {
     /// `name=value` each.
     public var labels: [String] = []
     public var connectTimeoutMs: Int64 = 1000
-    public var identityDir: String?
+    /// The identity service (host:port) that signs this proxy's CSRs, the trust anchor (PEM file)
+    /// its certificates must chain to, and the file holding this service account's token.
+    public var identityService: String?
+    public var trustAnchor: String?
+    public var identityTokenFile: String?
     public var identity: String?
-    public var certHours: Double = 24
     public var maxConnections = 10_000
     public var detectTimeoutMs: Int64 = 10_000
     public var idleTimeoutMs: Int64 = 60_000
@@ -86,25 +89,31 @@ public struct ProxySettings: Sendable {
         } else if destinations != nil {
             throw SettingsError("--destinations needs --outbound")
         }
-        if let dir = identityDir {
-            guard certHours > 0 else { throw SettingsError("--cert-hours must be above 0") }
-            let authority: IdentityAuthority
-            do {
-                authority = try IdentityAuthority.load(from: dir)
-            } catch {
-                throw SettingsError(error.description)
+        if let service = identityService {
+            guard let anchorFile = trustAnchor, let tokenFile = identityTokenFile else {
+                throw SettingsError("--identity-service needs --trust-anchor (the mesh's ca.crt) and --identity-token-file (this service account's token)")
             }
-            let name = identity ?? authority.identityName(
+            let address = try address(service, "--identity-service")
+            let anchorPEM = try Self.read(anchorFile, "the trust anchor")
+            let token = try Self.read(tokenFile, "the identity token").trimmingCharacters(in: .whitespacesAndNewlines)
+            guard !token.isEmpty else { throw SettingsError("\(tokenFile): the identity token is empty") }
+            let domain: String
+            do {
+                domain = try IdentityAuthority.trustDomain(anchorPEM: anchorPEM)
+            } catch {
+                throw SettingsError("\(anchorFile): \(error)")
+            }
+            let name = identity ?? IdentityAuthority.identityName(
                 serviceAccount: config.workloadLabels["serviceaccount"] ?? config.workloadLabels["deployment"] ?? "default",
-                namespace: config.workloadLabels["namespace"] ?? "default")
-            let lifetime = certHours * 3600
+                namespace: config.workloadLabels["namespace"] ?? "default", trustDomain: domain)
+            let client = IdentityClient(service: address, name: name, token: token, trustAnchorPEM: anchorPEM)
             do {
-                config.identity = try ProxyIdentity { try authority.issue(name, validFor: lifetime) }
+                config.identity = try ProxyIdentity { try client.fetch() }
             } catch {
-                throw SettingsError("cannot issue a certificate for \(name): \(error)")
+                throw SettingsError("no certificate for \(name): \(error)")
             }
-        } else if identity != nil {
-            throw SettingsError("--identity needs --identity-dir (the authority that signs it)")
+        } else if identity != nil || trustAnchor != nil || identityTokenFile != nil {
+            throw SettingsError("--identity, --trust-anchor and --identity-token-file go with --identity-service (the service that signs this proxy's CSR)")
         }
         return config
     }

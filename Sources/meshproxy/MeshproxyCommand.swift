@@ -43,8 +43,9 @@ struct Serve: AsyncParsableCommand {
         --destinations file. The admin listener serves /metrics (Linkerd's names and labels), \
         /ready and /live. Every listener binds to loopback unless told otherwise.
 
-        mTLS: with --identity-dir (an authority made by `meshproxy identity init`) the proxy gets a \
-        short-lived certificate for its identity and renews it at two thirds of its life; inbound \
+        mTLS: with --identity-service (see `meshproxy identity serve`), --trust-anchor and \
+        --identity-token-file the proxy makes its own key, gets a short-lived certificate for its \
+        identity by CSR, and renews it at two thirds of its life; it never sees the issuer's key. Inbound \
         then accepts mTLS from meshed peers (and plaintext from others), and outbound reaches \
         endpoints that have an `identity:` in the destinations file over mTLS, checking it.
         """)
@@ -93,14 +94,17 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "How long connecting to an upstream may take, in milliseconds, before 504.")
     var connectTimeoutMs: Int64 = 1000
 
-    @Option(help: ArgumentHelp("The identity authority (from `meshproxy identity init`): turns on mTLS.", valueName: "DIR"))
-    var identityDir: String?
+    @Option(help: ArgumentHelp("The identity service (`meshproxy identity serve`) that signs this proxy's CSRs: turns on mTLS.", valueName: "host:port"))
+    var identityService: String?
+
+    @Option(help: ArgumentHelp("The mesh's trust anchor (ca.crt from `meshproxy identity init`): peers and the certificates the service signs must chain to it.", valueName: "FILE"))
+    var trustAnchor: String?
+
+    @Option(help: ArgumentHelp("The file holding this service account's bootstrap token, which the identity service checks.", valueName: "FILE"))
+    var identityTokenFile: String?
 
     @Option(help: ArgumentHelp("This proxy's identity (default: SERVICEACCOUNT.NAMESPACE.serviceaccount.identity.linkerd.DOMAIN from --label serviceaccount= or deployment= and namespace=).", valueName: "NAME"))
     var identity: String?
-
-    @Option(help: "How long each certificate is valid, in hours (renewed at two thirds).")
-    var certHours: Double = 24
 
     @Option(help: "On SIGTERM, SIGINT or POST /shutdown: how long open requests may take to finish, in seconds.")
     var drainSeconds: Double = 10
@@ -123,7 +127,7 @@ struct Serve: AsyncParsableCommand {
         (s.inbound, s.app, s.profile, s.outbound, s.destinations) = (inbound, app, profile, outbound, destinations)
         (s.admin, s.tap, s.tapToken, s.adminToken, s.labels) = (admin, tap, tapToken, adminToken, labels)
         (s.tapRedact, s.tapMaxSubscribers) = (tapRedact, tapMaxSubscribers)
-        (s.identityDir, s.identity, s.certHours) = (identityDir, identity, certHours)
+        (s.identityService, s.trustAnchor, s.identityTokenFile, s.identity) = (identityService, trustAnchor, identityTokenFile, identity)
         (s.connectTimeoutMs, s.maxConnections) = (connectTimeoutMs, maxConnections)
         (s.detectTimeoutMs, s.idleTimeoutMs, s.headerTimeoutMs) = (detectTimeoutMs, idleTimeoutMs, headerTimeoutMs)
         return s
@@ -149,7 +153,7 @@ struct IdentityCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "identity",
         abstract: "The mesh's certificate authority: a trust anchor and an issuer, as linkerd-identity has them.",
-        subcommands: [IdentityInit.self])
+        subcommands: [IdentityInit.self, IdentityServe.self])
 }
 
 struct IdentityInit: ParsableCommand {
@@ -178,6 +182,46 @@ struct IdentityInit: ParsableCommand {
             print("wrote \(dir)/ca.crt (trust anchor, \(Int(anchorDays)) days), issuer.crt (\(Int(issuerDays)) days); keys 0600")
         } catch {
             throw ValidationError(error.description)
+        }
+    }
+}
+
+struct IdentityServe: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "serve",
+        abstract: "The identity service: holds the issuer's key and signs proxies' CSRs (POST /v1/certify), as linkerd-identity.",
+        discussion: """
+        A proxy proves its service account with that account's bootstrap token (--tokens: lines \
+        NAMESPACE/SERVICEACCOUNT TOKEN) and gets a certificate for that account's identity only; \
+        a request for another identity is refused (403) and counted in GET /metrics \
+        (identity_certify_total{result="refused_foreign"}). Proxies never hold the issuer's key: \
+        run them with --identity-service, --trust-anchor DIR/ca.crt and --identity-token-file.
+        """)
+
+    @Option(help: ArgumentHelp("The authority from `meshproxy identity init` (its issuer key stays here).", valueName: "DIR"))
+    var dir: String
+    @Option(help: ArgumentHelp("The tokens file: NAMESPACE/SERVICEACCOUNT TOKEN per line.", valueName: "FILE"))
+    var tokens: String
+    @Option(help: ArgumentHelp("Where to listen (loopback by default).", valueName: "host:port"))
+    var listen = "127.0.0.1:8080"
+    @Option(help: "How long each certificate is valid, in hours (proxies renew at two thirds).")
+    var certHours: Double = 24
+
+    func run() async throws {
+        guard certHours > 0, certHours.isFinite else { throw ValidationError("--cert-hours must be above 0") }
+        let service: IdentityService
+        let address: HostPort
+        do {
+            let authority = try IdentityAuthority.load(from: dir)
+            guard let text = try? String(contentsOfFile: tokens, encoding: .utf8) else { throw IdentityError("cannot read the tokens file \(tokens)") }
+            service = IdentityService(authority: authority, tokens: try IdentityTokens.parse(text, file: tokens), certificateLifetime: certHours * 3600)
+            guard let a = HostPort(listen) else { throw IdentityError("--listen \(listen): expected host:port") }
+            address = a
+        } catch {
+            throw ValidationError("\(error)")
+        }
+        try await service.serve(address) { bound in
+            FileHandle.standardError.write(Data("meshproxy identity: signing CSRs on \(bound)\n".utf8))
         }
     }
 }

@@ -153,31 +153,75 @@ class Report:
 # --- A two-proxy mesh (client proxy outbound -> server proxy inbound -> app), plain or mTLS ---
 
 def identity_init(directory):
-    """`meshproxy identity init --dir directory`: a fresh certificate authority for --identity-dir."""
+    """`meshproxy identity init --dir directory`: a fresh certificate authority."""
     r = subprocess.run([binary("meshproxy"), "identity", "init", "--dir", directory],
                        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=60)
     if r.returncode != 0:
         raise RuntimeError(f"meshproxy identity init failed: {r.stderr.decode(errors='replace')}")
 
 
+class IdentityService:
+    """`meshproxy identity serve` over the authority in `ca` with a token per service account
+    (`accounts`: [(namespace, name)]); `proxy_args(namespace, name)` are the flags a proxy of that
+    account needs: the service, the trust anchor, its token. Proxies never see the issuer key."""
+
+    def __init__(self, ca, accounts):
+        self.ca = ca
+        self.tokens = {}
+        lines = []
+        for namespace, name in accounts:
+            token = os.urandom(16).hex()
+            self.tokens[(namespace, name)] = os.path.join(ca, f"{namespace}.{name}.token")
+            with open(self.tokens[(namespace, name)], "w") as f:
+                f.write(token)
+            lines.append(f"{namespace}/{name} {token}")
+        with open(os.path.join(ca, "tokens"), "w") as f:
+            f.write("\n".join(lines) + "\n")
+        self.log_path = os.path.join(ca, "identity.log")
+        self.log = open(self.log_path, "w")
+        self.proc = spawn([binary("meshproxy"), "identity", "serve", "--dir", ca, "--tokens", os.path.join(ca, "tokens"),
+                           "--listen", "127.0.0.1:0"], stderr=self.log, stdout=subprocess.DEVNULL)
+        deadline = time.time() + 20
+        while time.time() < deadline:
+            m = re.search(r"signing CSRs on (\S+)", open(self.log_path).read())
+            if m:
+                self.address = m.group(1)
+                return
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"meshproxy identity serve exited: {open(self.log_path).read()}")
+            time.sleep(0.05)
+        raise RuntimeError("meshproxy identity serve never said where it listens")
+
+    def proxy_args(self, namespace, name):
+        return ["--identity-service", self.address, "--trust-anchor", os.path.join(self.ca, "ca.crt"),
+                "--identity-token-file", self.tokens[(namespace, name)]]
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(5)
+        self.log.close()
+
+
 class MeshPair:
     """Two meshproxy processes: `server` (--inbound -> the app at 127.0.0.1:app_port) and `client`
     (--outbound, whose destinations file sends `authority` to the server's inbound). With mtls=True
-    both get identities (namespace `namespace`, deployments `server` and `client`) from a fresh
-    authority, and the destination carries the server's identity so the hop between them is mTLS.
+    both get identities (namespace `namespace`, deployments `server` and `client`) by CSR from an
+    identity service over a fresh authority, and the destination carries the server's identity so the hop between them is mTLS.
     Clients send to `outbound_address()` with the Host/:authority set to `authority`."""
 
     def __init__(self, app_port, authority, mtls=False, namespace="peer"):
         self.dir = tempfile.mkdtemp(prefix="meshpair-")
         self.authority = authority
         self.mtls = mtls
-        self.server = self.client = None
+        self.server = self.client = self.identity = None
         server_args, client_args = [], []
         if mtls:
             ca = os.path.join(self.dir, "identity")
             identity_init(ca)
-            server_args = ["--identity-dir", ca, "--label", f"namespace={namespace}", "--label", "deployment=server"]
-            client_args = ["--identity-dir", ca, "--label", f"namespace={namespace}", "--label", "deployment=client"]
+            self.identity = IdentityService(ca, [(namespace, "server"), (namespace, "client")])
+            server_args = self.identity.proxy_args(namespace, "server") + ["--label", f"namespace={namespace}", "--label", "deployment=server"]
+            client_args = self.identity.proxy_args(namespace, "client") + ["--label", f"namespace={namespace}", "--label", "deployment=client"]
         self.server = Proxy("--inbound", "127.0.0.1:0", "--app", f"127.0.0.1:{app_port}",
                             "--admin", "127.0.0.1:0", *server_args)
         self.server_identity = self.server.addresses.get("identity") if mtls else None
@@ -206,7 +250,7 @@ class MeshPair:
         return out
 
     def stop(self):
-        for p in (self.client, self.server):
+        for p in (self.client, self.server, self.identity):
             if p:
                 p.stop()
         shutil.rmtree(self.dir, ignore_errors=True)
