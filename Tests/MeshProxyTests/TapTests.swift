@@ -30,12 +30,13 @@ final class TapRecorder: Sendable {
 @Suite(.serialized) struct ProxyTap {
     let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
 
-    func start() async throws -> (AppServer, MeshProxyServer, HTTPClient) {
+    func start(_ configure: (inout ProxyConfiguration) -> Void = { _ in }) async throws -> (AppServer, MeshProxyServer, HTTPClient) {
         let app = try await statusApp(group: group)
         let loopback = HostPort(host: "127.0.0.1", port: 0)
         var config = ProxyConfiguration(inbound: (loopback, app.address), admin: loopback)
         config.tap = loopback
         config.workloadLabels = ["namespace": "test", "deployment": "app", "pod": "app-0"]
+        configure(&config)
         let proxy = try await MeshProxyServer.start(config, group: group)
         return (app, proxy, HTTPClient(group: group))
     }
@@ -136,12 +137,8 @@ final class TapRecorder: Sendable {
     }
 
     @Test func aTapTokenIsRequiredWhenConfigured() async throws {
-        let app = try await statusApp(group: group)
-        let loopback = HostPort(host: "127.0.0.1", port: 0)
-        var config = ProxyConfiguration(inbound: (loopback, app.address), admin: loopback)
-        config.tap = loopback
-        config.tapToken = "t0ken"
-        let proxy = try await MeshProxyServer.start(config, group: group)
+        let (app, proxy, client) = try await start { $0.tapToken = "t0ken" }
+        client.shutdown()
         let address = try #require(proxy.tapAddress).description
         let refused = TapRecorder()
         let without = TapSubscription(address: address, filter: TapFilter())
@@ -158,13 +155,7 @@ final class TapRecorder: Sendable {
     }
 
     @Test func queryValuesNamedLikeSecretsAndConfiguredHeadersAreRedacted() async throws {
-        let app = try await statusApp(group: group)
-        let loopback = HostPort(host: "127.0.0.1", port: 0)
-        var config = ProxyConfiguration(inbound: (loopback, app.address), admin: loopback)
-        config.tap = loopback
-        config.tapRedaction = TapRedaction(extraHeaders: ["X-Internal"])
-        let proxy = try await MeshProxyServer.start(config, group: group)
-        let client = HTTPClient(group: group)
+        let (app, proxy, client) = try await start { $0.tapRedaction = TapRedaction(extraHeaders: ["X-Internal"]) }
         defer { client.shutdown() }
         let recorder = TapRecorder()
         let sub = TapSubscription(address: try #require(proxy.tapAddress).description, filter: TapFilter())
@@ -191,12 +182,8 @@ final class TapRecorder: Sendable {
     }
 
     @Test func subscribersAndTheirRatesAreCapped() async throws {
-        let app = try await statusApp(group: group)
-        let loopback = HostPort(host: "127.0.0.1", port: 0)
-        var config = ProxyConfiguration(inbound: (loopback, app.address), admin: loopback)
-        config.tap = loopback
-        config.tapMaxSubscribers = 2
-        let proxy = try await MeshProxyServer.start(config, group: group)
+        let (app, proxy, client) = try await start { $0.tapMaxSubscribers = 2 }
+        client.shutdown()
         let address = try #require(proxy.tapAddress).description
         let greedy = TapRecorder()
         let fast = TapSubscription(address: address, filter: TapFilter(maxRps: 5_000))
