@@ -11,7 +11,8 @@ struct Meshproxy: AsyncParsableCommand {
         discussion: """
         `meshproxy --inbound 127.0.0.1:4143 --app 127.0.0.1:8080` runs the proxy (serve is the \
         default command: `meshproxy serve --help` lists every flag). `meshproxy identity init --dir \
-        DIR` creates the certificate authority that --identity-dir turns mTLS on with.
+        DIR` creates the certificate authority; `meshproxy identity serve` signs proxies' CSRs with \
+        it, and proxies started with --identity-service turn mTLS on.
         """,
         subcommands: [Serve.self, IdentityCommand.self],
         defaultSubcommand: Serve.self)
@@ -160,7 +161,7 @@ struct IdentityInit: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "init",
         abstract: "Create a trust anchor (ca.crt) and an issuer (issuer.crt) with their keys (0600) in --dir.",
-        discussion: "Proxies started with --identity-dir DIR get their certificates from this issuer and trust this anchor.")
+        discussion: "`meshproxy identity serve --dir DIR` signs proxies' CSRs with this issuer; proxies trust this anchor (--trust-anchor DIR/ca.crt).")
 
     @Option(help: ArgumentHelp("Where to write ca.crt, ca.key, issuer.crt and issuer.key.", valueName: "DIR"))
     var dir: String
