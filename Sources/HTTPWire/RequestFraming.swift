@@ -124,9 +124,12 @@ extension RequestHead {
             // Methods that usually carry a body say plainly that this one has none.
             if ["POST", "PUT", "PATCH"].contains(methodText) { add("content-length", "0") }
         }
-        if let upgrade = plan.upgrade {
+        if plan.upgrade != nil, let asked = fields(named: "upgrade").first {
             add("connection", "upgrade")
-            add("upgrade", upgrade)
+            // The value as the bytes it came as: obs-text would not survive a trip through String.
+            out.append(contentsOf: "upgrade: ".utf8)
+            out.append(contentsOf: bytes[asked.value])
+            out.append(contentsOf: "\r\n".utf8)
         }
         for (name, value) in extra { add(name.description, value) }
         out.append(contentsOf: "\r\n".utf8)

@@ -178,6 +178,12 @@ import Testing
         let replan = try next.plan()
         #expect(replan.framing == .length(0) && replan.host == "web:8080")
         #expect(next.fields.count == RequestHeadParser.maxFields + 3, "host, content-length and the tap id were added")
+        // An Upgrade value with obs-text is forwarded as its bytes, not re-spelled through String.
+        var ws = Array("GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket".utf8) + [0xFF, 0xAC]
+        ws += Array("\r\n\r\n".utf8)
+        guard case .success(let (wsHead, wsPlan)) = Self.wire(ws) else { Issue.record("the upgrade was refused"); return }
+        let out = wsHead.forwarded(wsPlan, authority: "x")
+        #expect(out.firstRange(of: Array("upgrade: websocket".utf8) + [0xFF, 0xAC, 13, 10]) != nil)
     }
 
     /// The body's data and where it ends, read in pieces of `step` bytes.
