@@ -151,6 +151,8 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
         case .forward(let r):
             route = r
         }
+        // HTTP/1.0 may leave Host out; the HTTP/1.1 request sent upstream must carry one (RFC 9112 §3.2).
+        if headerCount(forwarded.head.headers, "host") == 0 { forwarded.head.headers.add(name: "host", value: route.authority ?? "\(route.endpoint)") }
         // One request seen by two proxies is told apart by the id the outbound stamps.
         if route.direction == .outbound {
             let id = TapIDs.next()

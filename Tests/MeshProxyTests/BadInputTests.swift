@@ -52,6 +52,24 @@ func rawExchange(_ address: HostPort, _ bytes: [UInt8], wait: Double = 2) throws
     }
 
     /// Run as its own process, so the count is the proxy's alone (tests run in parallel here).
+    /// HTTP/1.0 may leave Host out; the proxy speaks HTTP/1.1 upstream, which needs one, so it
+    /// adds the upstream's (the app sees a Host, not a request an HTTP/1.1 server refuses).
+    @Test func anHTTP10RequestWithoutHostReachesTheAppWithOne() async throws {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let app = try await AppServer.start(group: group) { request, loop in
+            let host = request.headers.filter { $0.0.lowercased() == "host" }.map(\.1)
+            return loop.makeSucceededFuture(AppResponse(status: 200, body: "hosts=\(host)\n"))
+        }
+        let loopback = HostPort(host: "127.0.0.1", port: 0)
+        let proxy = try await MeshProxyServer.start(ProxyConfiguration(inbound: (loopback, app.address), admin: loopback), group: group)
+        let answer = try rawExchange(try #require(proxy.inboundAddress), Array("GET /ok HTTP/1.0\r\n\r\n".utf8))
+        #expect(answer.hasPrefix("HTTP/1.0 200"), "\(answer)")
+        #expect(answer.contains("hosts=[\"\(app.address)\"]"), "\(answer)")
+        await proxy.stop()
+        await app.stop()
+        try await group.shutdownGracefully()
+    }
+
     @Test func manyRoundsOfBadInputLeakNoFileDescriptors() async throws {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let app = try await statusApp(group: group)
