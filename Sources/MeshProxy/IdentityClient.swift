@@ -39,13 +39,18 @@ public struct IdentityClient: Sendable {
         return try key.identity(name, from: signed, trustAnchorPEM: trustAnchorPEM)
     }
 
+    /// Where an answer's head ends and the body its content-length announces, once the head is in.
+    private static func framing(_ received: [UInt8]) -> (head: Range<Int>, length: Int?)? {
+        guard let split = received.firstRange(of: Array("\r\n\r\n".utf8)) else { return nil }
+        let head = String(decoding: received[..<split.lowerBound], as: UTF8.self).lowercased()
+        let line = head.split(separator: "\r\n").first { $0.hasPrefix("content-length:") }
+        return (split, line.flatMap { Int($0.dropFirst("content-length:".count).trimmingCharacters(in: .whitespaces)) })
+    }
+
     /// Whether `received` holds a whole answer: its head and as many bytes as its content-length.
     private static func complete(_ received: [UInt8]) -> Bool {
-        guard let split = received.firstRange(of: Array("\r\n\r\n".utf8)) else { return false }
-        let head = String(decoding: received[..<split.lowerBound], as: UTF8.self).lowercased()
-        guard let line = head.split(separator: "\r\n").first(where: { $0.hasPrefix("content-length:") }),
-              let length = Int(line.dropFirst("content-length:".count).trimmingCharacters(in: .whitespaces)) else { return false }
-        return received.count - split.upperBound >= length
+        guard let f = framing(received), let length = f.length else { return false }
+        return received.count - f.head.upperBound >= length
     }
 
     /// One HTTP/1.1 POST on a connection of its own (closed after): status and body.
@@ -79,17 +84,13 @@ public struct IdentityClient: Sendable {
             guard n > 0 else { throw fail(errno == EAGAIN ? "no answer within \(timeoutSeconds) s" : String(cString: strerror(errno))) }
             received += buffer[0..<n]
         }
-        guard let split = received.firstRange(of: Array("\r\n\r\n".utf8)),
-              let statusLine = String(decoding: received[..<split.lowerBound], as: UTF8.self).split(separator: "\r\n").first,
+        guard let f = Self.framing(received),
+              let statusLine = String(decoding: received[..<f.head.lowerBound], as: UTF8.self).split(separator: "\r\n").first,
               let status = statusLine.split(separator: " ").dropFirst().first.flatMap({ Int($0) }) else {
             throw fail("not an HTTP answer")
         }
-        let headers = String(decoding: received[..<split.lowerBound], as: UTF8.self).lowercased()
-        let rest = Array(received[split.upperBound...])
-        if let line = headers.split(separator: "\r\n").first(where: { $0.hasPrefix("content-length:") }),
-           let length = Int(line.dropFirst("content-length:".count).trimmingCharacters(in: .whitespaces)), length <= rest.count {
-            return (status, Array(rest.prefix(length)))
-        }
+        let rest = Array(received[f.head.upperBound...])
+        if let length = f.length, length <= rest.count { return (status, Array(rest.prefix(length))) }
         return (status, rest)
     }
 }
