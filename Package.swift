@@ -83,7 +83,7 @@ let package = Package(
         .target(name: "HTTPWire", swiftSettings: swiftSettings),
         .target(
             name: "MeshProxy",
-            dependencies: ["MeshTap", "MeshIdentity", "Gzip"] + nio + [.product(name: "Yams", package: "Yams"), .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            dependencies: ["MeshTap", "MeshIdentity", "HTTPWire", "Gzip"] + nio + [.product(name: "Yams", package: "Yams"), .product(name: "NIOSSL", package: "swift-nio-ssl"),
                              .product(name: "NIOHTTP2", package: "swift-nio-http2")],
             swiftSettings: swiftSettings),
         .target(name: "MeshDemo", dependencies: ["MeshProxy", "MeshIdentity"] + nio, swiftSettings: swiftSettings),

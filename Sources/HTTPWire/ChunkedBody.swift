@@ -176,3 +176,21 @@ private func hexValue(_ c: UInt8) -> Int64? {
 private func describe(_ c: UInt8) -> String {
     c >= 33 && c < 127 ? "'\(Character(Unicode.Scalar(c)))'" : "byte 0x\(String(c, radix: 16))"
 }
+
+extension ChunkedBodyReader {
+    /// The trailer fields read, as (name, value) pairs, values trimmed.
+    public var trailerFields: [(name: String, value: String)] {
+        var out: [(name: String, value: String)] = []
+        var rest = trailers[...]
+        while let cr = rest.firstIndex(of: 13) {
+            let line = rest[rest.startIndex..<cr]
+            rest = rest[(cr + 2)...]
+            guard let colon = line.firstIndex(of: 58) else { continue }
+            var value = line[(colon + 1)...]
+            while let c = value.first, c == 32 || c == 9 { value.removeFirst() }
+            while let c = value.last, c == 32 || c == 9 { value.removeLast() }
+            out.append((String(decoding: line[..<colon], as: UTF8.self), String(decoding: value, as: UTF8.self)))
+        }
+        return out
+    }
+}

@@ -92,7 +92,9 @@ extension RequestHead {
     /// client asked for trailers, exactly one framing header the proxy chose, the upgrade's
     /// headers, and `extra` (the proxy's own, such as a tap id, replacing any of that name).
     /// An HTTP/1.0 request without `Host` gets `host: authority`, as HTTP/1.1 needs one.
-    public func forwarded(_ plan: RequestPlan, authority: String, extra: [(name: StaticString, value: String)] = []) -> [UInt8] {
+    /// Fields named in `dropping` are left out.
+    public func forwarded(_ plan: RequestPlan, authority: String, extra: [(name: StaticString, value: String)] = [],
+                          dropping: [StaticString] = []) -> [UInt8] {
         var out: [UInt8] = []
         out.reserveCapacity(bytes.count + 64)
         out.append(contentsOf: bytes[method])
@@ -100,21 +102,11 @@ extension RequestHead {
         out.append(contentsOf: bytes[target])
         out.append(contentsOf: " HTTP/1.1\r\n".utf8)
         let named = tokens("connection").filter { !$0.isEmpty && $0 != "close" && $0 != "keep-alive" }
-        for f in fields {
-            if wireHopByHopHeaders.contains(where: { field(f, isNamed: $0) }) { continue }
-            if extra.contains(where: { field(f, isNamed: $0.name) }) { continue }
-            if !named.isEmpty, named.contains(text(f.name).lowercased()) { continue }
-            out.append(contentsOf: bytes[f.name])
-            out.append(contentsOf: ": ".utf8)
-            out.append(contentsOf: bytes[f.value])
-            out.append(contentsOf: "\r\n".utf8)
+        appendFields(to: &out) { f in
+            wireHopByHopHeaders.contains(where: { field(f, isNamed: $0) }) || extra.contains(where: { field(f, isNamed: $0.name) })
+                || dropping.contains(where: { field(f, isNamed: $0) }) || (!named.isEmpty && named.contains(text(f.name).lowercased()))
         }
-        func add(_ name: String, _ value: String) {
-            out.append(contentsOf: name.utf8)
-            out.append(contentsOf: ": ".utf8)
-            out.append(contentsOf: value.utf8)
-            out.append(contentsOf: "\r\n".utf8)
-        }
+        func add(_ name: String, _ value: String) { appendField(&out, name, value) }
         if plan.host == nil { add("host", authority) }
         if plan.trailers { add("te", "trailers") }
         switch plan.framing {

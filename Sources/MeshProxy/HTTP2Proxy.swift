@@ -99,8 +99,8 @@ final class HTTP2StreamProxy: ChannelInboundHandler {
         let head = requestHead(headers.headers)
         let peer = acceptsMTLS ? context.channel.parent.flatMap(peerIdentityName(of:)) : nil
         let isGRPC = (headers.headers.first(name: "content-type") ?? "").hasPrefix("application/grpc")
-        guard case .forward(let route) = router.route(head, peer: peer) else {
-            if case .reject(let status, let message) = router.route(head, peer: peer) {
+        guard case .forward(let route) = router.route(RequestLine(head), peer: peer) else {
+            if case .reject(let status, let message) = router.route(RequestLine(head), peer: peer) {
                 finished = true
                 respondLocally(status: status, message: message, isGRPC: isGRPC)
             }
@@ -110,7 +110,7 @@ final class HTTP2StreamProxy: ChannelInboundHandler {
         if route.direction == .outbound { headers.headers.replaceOrAdd(name: tapIDHeader, value: TapIDs.next()) }
         let remote = context.channel.parent?.remoteAddress
         facts = recorder.begin(
-            route, profile: router.profileRoute(head), isGRPC: isGRPC,
+            route, profile: router.profileRoute(RequestLine(head)), isGRPC: isGRPC,
             request: TappedRequest(method: head.method.rawValue, scheme: headers.headers.first(name: ":scheme")?.uppercased() ?? "HTTP",
                                    authority: head.headers.first(name: "host") ?? "", path: head.uri,
                                    headers: headers.headers.filter { !$0.name.hasPrefix(":") }.map { TapHeader(name: $0.name, value: $0.value) }),

@@ -211,15 +211,9 @@ public final class MeshProxyServer: Sendable {
                     try sync.addHandler(HTTPVersionDetector(timeout: detectTimeout, onTimeout: {
                         registry.connectionTimedOut(direction: direction, reason: "detect")
                     }, http1: { sync in
-                        let clock = HeaderClock()
-                        try sync.addHandler(HeaderTimeoutHandler(clock: clock, timeout: headerTimeout))
-                        try sync.configureHTTPServerPipeline(withPipeliningAssistance: false, withErrorHandling: false)
-                        try sync.addHandler(RequestSequencer())
-                        try sync.addHandler(ProtocolErrorHandler())
-                        try sync.addHandler(RequestPhaseHandler(clock: clock))
                         try sync.addHandler(ProxyHandler(router: router, registry: registry, tap: tap, pools: pools, connectTimeout: connectTimeout,
                                                          identity: identity, acceptsMTLS: detectTLS != nil,
-                                                         idleTimeout: idleTimeout, direction: direction))
+                                                         idleTimeout: idleTimeout, headerTimeout: headerTimeout, direction: direction))
                     }, http2: { sync, _ in
                         // h2c (prior knowledge), as gRPC speaks it: each stream is proxied frame for
                         // frame onto a stream of a pooled HTTP/2 upstream connection.

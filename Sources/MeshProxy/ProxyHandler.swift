@@ -1,55 +1,73 @@
+import HTTPWire
 import MeshTap
 import NIOCore
-import NIOPosix
 import NIOHTTP1
+import NIOPosix
 import NIOSSL
 import MeshIdentity
 
-/// One downstream HTTP/1 connection of a proxy listener. Each request's framing is decided by the
-/// proxy (`forwardedRequest`), the request routed and forwarded on a keep-alive upstream
-/// connection taken from the event loop's pool (or opened), and its response streamed back in
-/// the client's HTTP version. Each side is read only while the other can take what is read. An
-/// upstream connection goes back to the pool only after its request and response both ended.
+/// One downstream HTTP/1 connection of a proxy listener, handled as bytes. Each request head is
+/// found and parsed in place (`HTTPWire`, the request-smuggling boundary), its framing decided
+/// by the proxy, and the head forwarded as the bytes it came as, with the few rewrites a proxy
+/// makes; its body follows as the slices it was read in (chunks framed again), on a keep-alive
+/// upstream connection taken from the event loop's pool (or opened). The response comes back the
+/// same way (`ProxyResponses.swift`), framed for the client's HTTP version. Each side is read only
+/// while the other can take what is read; a pipelined request waits, unread, for the response
+/// before it. An upstream connection goes back to the pool only after its request and response
+/// both ended.
 final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
-    typealias InboundIn = HTTPServerRequestPart
-    typealias OutboundOut = HTTPServerResponsePart
+    typealias InboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
 
-    private let router: any Router
-    private let registry: MetricsRegistry
-    private let recorder: ExchangeRecorder
-    private let connectTimeout: TimeAmount
-    private var context: ChannelHandlerContext?
-    private var exchange: HTTP1Exchange?
-    private var request = HTTP1RequestPhase.complete
-    private let pools: PerEventLoop<UpstreamPool>?
+    let router: any Router
+    let registry: MetricsRegistry
+    let recorder: ExchangeRecorder
+    let connectTimeout: TimeAmount
+    var context: ChannelHandlerContext?
+    var exchange: HTTP1Exchange?
+    /// The client's bytes read and not yet taken.
+    var inbound: ByteBuffer?
+    var reading = RequestReader.head(RequestHeadParser.Scan())
+    /// `takeInbound` is running.
+    private var taking = false
+    /// The body being read is dropped, not forwarded (a refused request's, or one answered early).
+    var discardingBody = false
+    /// The upstream's bytes read and not yet taken.
+    var upstreamInbound: ByteBuffer?
+    let pools: PerEventLoop<UpstreamPool>?
     /// The upstream connection (set up with the event loop's pool once the handler is added).
-    private var link = UpstreamLink(pool: nil)
+    var link = UpstreamLink(pool: nil)
     /// The response went out before the request's body was read: the connection closes once the
     /// response is flushed.
-    private var closingAfterEarlyResponse = false
+    var closingAfterEarlyResponse = false
     /// Exchanges started on this connection.
-    private var exchanges = 0
-    /// Response parts written downstream since the last flush.
-    private var downstreamUnflushed = false
+    var exchanges = 0
+    /// Bytes written downstream, or upstream, since the last flush.
+    var downstreamUnflushed = false
+    var upstreamUnflushed = false
     /// The client's identity, once it proved one over mTLS.
-    private var peerIdentity: String?
+    var peerIdentity: String?
     /// The proxy is shutting down: this connection closes after the response in flight.
-    private var draining = false
-    private let identity: ProxyIdentity?
+    var draining = false
+    let identity: ProxyIdentity?
     /// The listener takes mTLS: the client's identity is read from its TLS handler.
-    private let acceptsMTLS: Bool
+    let acceptsMTLS: Bool
     /// A keep-alive connection idle this long between requests is closed.
-    private let idleTimeout: TimeAmount
-    private let direction: String
-    private var idleTimer: Scheduled<Void>?
+    let idleTimeout: TimeAmount
+    /// A request's head must have all arrived this long after its first bytes (slowloris).
+    let headerTimeout: TimeAmount
+    let direction: String
+    var idleTimer: Scheduled<Void>?
+    var headerTimer: Scheduled<Void>?
     /// When the last exchange ended (or the connection began): the idle timer checks it, so a busy
     /// connection is not rescheduled on every request.
-    private var lastActive = NIODeadline.now()
+    var lastActive = NIODeadline.now()
 
     init(router: any Router, registry: MetricsRegistry, tap: TapHub? = nil, pools: PerEventLoop<UpstreamPool>? = nil,
          connectTimeout: TimeAmount = .seconds(1), identity: ProxyIdentity? = nil, acceptsMTLS: Bool = false,
-         idleTimeout: TimeAmount = .seconds(60), direction: String = "inbound") {
+         idleTimeout: TimeAmount = .seconds(60), headerTimeout: TimeAmount = .seconds(10), direction: String = "inbound") {
         self.idleTimeout = idleTimeout
+        self.headerTimeout = headerTimeout
         self.direction = direction
         self.router = router
         self.acceptsMTLS = acceptsMTLS
@@ -70,29 +88,20 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
 
     func handlerRemoved(context: ChannelHandlerContext) {
         idleTimer?.cancel()
+        headerTimer?.cancel()
         self.context = nil
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        switch unwrapInboundIn(data) {
-        case .head(let head):
-            request = .forwarding
-            lastActive = .now()
-            startExchange(head)
-        case .body(let body):
-            lastActive = .now()
-            guard request != .discarding else { return }
-            forward(.body(.byteBuffer(body)))
-        case .end(let trailers):
-            let dropped = request == .discarding
-            request = .complete
-            guard !dropped else {
-                if closingAfterEarlyResponse { context.close(promise: nil) }
-                return
-            }
-            exchange?.requestEnded = true
-            forward(.end(trailers))
+        var bytes = unwrapInboundIn(data)
+        lastActive = .now()
+        if var held = inbound, held.readableBytes > 0 {
+            held.writeBuffer(&bytes)
+            inbound = held
+        } else {
+            inbound = bytes
         }
+        takeInbound()
     }
 
     /// The client can take more: read from the upstream again.
@@ -108,8 +117,10 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
             // through any fault of the endpoint's.
             recorder.failed(exchange.facts, error: .unclassified, localStatus: nil, endpointFailed: false)
         }
-        let idle = exchange == nil && request == .complete
+        let idle = exchange == nil && betweenRequests
         exchange = nil
+        reading = .lingering
+        inbound = nil
         if idle { link.release() } else { link.close() }
         context.fireChannelInactive()
     }
@@ -127,118 +138,213 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
         context.fireUserInboundEventTriggered(event)
     }
 
+    /// No request is being read: the next head (if any of it came) is searched for.
+    var betweenRequests: Bool {
+        if case .head = reading { return true }
+        return false
+    }
+
     // MARK: Requests
 
-    private func startExchange(_ head: HTTPRequestHead) {
-        var head = head
-        var forwarded: ForwardedRequest
-        switch forwardedRequest(head) {
-        case .failure(let refusal):
-            // Its framing cannot be trusted: nothing of it goes upstream, and the connection closes.
-            request = .discarding
-            registry.requestRefused(reason: refusal.status == .requestHeaderFieldsTooLarge ? "headers" : "framing")
-            respondLocally(status: refusal.status, message: "meshproxy: \(refusal.reason)\n", keepAlive: false)
-            return
-        case .success(let f):
-            forwarded = f
+    /// Takes what the client sent, as far as the connection's state allows: a head starts an
+    /// exchange, body bytes go upstream (or are dropped), and a pipelined request waits.
+    func takeInbound() {
+        // Called again from within (an exchange that ended at once): the loop already running goes on.
+        guard !taking else { return }
+        taking = true
+        defer {
+            taking = false
+            if inbound?.readableBytes == 0 { inbound = nil }
+            if upstreamUnflushed {
+                upstreamUnflushed = false
+                link.flush()
+            }
         }
+        while let context, var bytes = inbound, bytes.readableBytes > 0 {
+            switch reading {
+            case .lingering:
+                inbound = nil
+                return
+            case .awaitingResponse:
+                // A pipelined request: it waits, and so does reading, until the response ended.
+                setAutoRead(context.channel, false)
+                return
+            case .head(var scan):
+                let length: Int?
+                do {
+                    length = try bytes.withUnsafeReadableBytes { try RequestHeadParser.headLength($0, &scan) }
+                } catch {
+                    refuse(error as? WireRefusal ?? WireRefusal(400, "\(error)"))
+                    return
+                }
+                guard let length else {
+                    reading = .head(scan)
+                    armHeaderTimer(context)
+                    return
+                }
+                let head = bytes.readBytes(length: length) ?? []
+                inbound = bytes
+                headerTimer?.cancel()
+                headerTimer = nil
+                startExchange(head)
+            case .length(let remaining):
+                let take = Int(min(Int64(bytes.readableBytes), remaining))
+                let slice = bytes.readSlice(length: take)!
+                inbound = bytes
+                reading = .length(remaining: remaining - Int64(take))
+                if !discardingBody { forward(slice) }
+                if remaining == Int64(take) { requestEnded() }
+            case .chunked(var reader):
+                var framed: ByteBuffer?
+                let dropping = discardingBody
+                let used: Int
+                do {
+                    used = try bytes.withUnsafeReadableBytes { raw in
+                        try reader.read(raw) { range in
+                            if !dropping { appendChunk(&framed, raw, range, allocator: context.channel.allocator) }
+                        }
+                    }
+                } catch {
+                    refuseBody(error as? WireRefusal ?? WireRefusal(400, "\(error)"))
+                    return
+                }
+                bytes.moveReaderIndex(forwardBy: used)
+                inbound = bytes
+                if reader.isDone, !dropping { appendLastChunk(&framed, trailers: reader.trailers, allocator: context.channel.allocator) }
+                reading = reader.isDone ? .awaitingResponse : .chunked(reader)
+                if let framed { forward(framed) }
+                if reader.isDone { requestEnded() }
+            }
+        }
+    }
+
+    /// A request head arrived: parsed, planned, routed, and sent upstream.
+    private func startExchange(_ bytes: [UInt8]) {
+        let head: RequestHead
+        let plan: RequestPlan
+        do {
+            // An inbound listener takes requests from other proxies, which may have added fields.
+            let maxFields = RequestHeadParser.maxFields + (direction == "inbound" ? RequestHeadParser.proxyAddedFields : 0)
+            head = try RequestHeadParser.parse(bytes, maxFields: maxFields)
+            plan = try head.plan()
+        } catch {
+            refuse(error as? WireRefusal ?? WireRefusal(400, "\(error)"))
+            return
+        }
+        lastActive = .now()
+        let line = RequestLine(method: head.methodText, uri: head.targetText, host: plan.host)
         let route: Route
-        switch router.route(head, peer: peerIdentity) {
+        switch router.route(line, peer: peerIdentity) {
         case .reject(let status, let message):
-            request = .discarding
-            respondLocally(status: status, message: message, keepAlive: head.isKeepAlive)
+            // The body is read and dropped; the connection goes on if the client wants it to.
+            startBody(plan.framing, discarding: true)
+            respondLocally(status: status, message: message, keepAlive: plan.keepAlive)
+            if case .awaitingResponse = reading { requestEnded() }
             return
         case .forward(let r):
             route = r
         }
-        // HTTP/1.0 may leave Host out; the HTTP/1.1 request sent upstream must carry one (RFC 9112 §3.2).
-        if headerCount(forwarded.head.headers, "host") == 0 { forwarded.head.headers.add(name: "host", value: route.authority ?? "\(route.endpoint)") }
-        // One request seen by two proxies is told apart by the id the outbound stamps.
-        if route.direction == .outbound {
-            let id = TapIDs.next()
-            head.headers.replaceOrAdd(name: tapIDHeader, value: id)
-            forwarded.head.headers.replaceOrAdd(name: tapIDHeader, value: id)
-        } else if headerCount(forwarded.head.headers, tapIDHeader) > 0 {
-            forwarded.head.headers.remove(name: tapIDHeader)
-        }
+        // One request seen by two proxies is told apart by the id the outbound stamps; an inbound
+        // proxy shows it to tap but does not pass it on.
+        let tapID = route.direction == .outbound ? TapIDs.next() : nil
+        let forwarded = head.forwarded(plan, authority: route.authority ?? "\(route.endpoint)",
+                                       extra: tapID.map { [(tapIDField, $0)] } ?? [],
+                                       dropping: tapID == nil ? [tapIDField] : [])
         let remote = context?.channel.remoteAddress
         let facts = recorder.begin(
-            route, profile: router.profileRoute(head),
-            isGRPC: (head.headers.first(name: "content-type") ?? "").hasPrefix("application/grpc"),
-            request: TappedRequest(method: head.method.rawValue, scheme: "HTTP", authority: head.headers.first(name: "host") ?? "",
-                                   path: head.uri, headers: head.headers.map { TapHeader(name: $0.name, value: $0.value) }),
+            route, profile: router.profileRoute(line), isGRPC: head.first("content-type")?.hasPrefix("application/grpc") ?? false,
+            request: TappedRequest(method: line.method, scheme: "HTTP", authority: plan.host ?? "", path: line.uri,
+                                   headers: tapHeaders(head, tapID: tapID)),
             source: TapPeer(ip: remote?.ipAddress ?? "0.0.0.0", port: remote?.port ?? 0, metadata: route.tapSource ?? router.tapSourceMetadata))
         exchanges += 1
-        exchange = HTTP1Exchange(facts: facts, number: exchanges, keepAlive: head.isKeepAlive, clientVersion: head.version,
-                            upgrade: forwarded.upgrade != nil)
+        var exchange = HTTP1Exchange(facts: facts, number: exchanges, keepAlive: plan.keepAlive, clientMinor: head.minorVersion,
+                                     isHead: line.method == "HEAD")
+        exchange.upgrade = plan.upgrade != nil
         if let timeout = route.timeout, let context {
             let number = exchanges
-            exchange?.deadline = context.eventLoop.assumeIsolated().scheduleTask(in: timeout) { self.timedOut(number, after: timeout) }
+            exchange.deadline = context.eventLoop.assumeIsolated().scheduleTask(in: timeout) { self.timedOut(number, after: timeout) }
         }
-        if forwarded.expectsContinue, let context {
+        if plan.expectsContinue, let context {
             // The proxy reads the body as it forwards it: the client may send it now.
-            context.writeAndFlush(wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: .continue))), promise: nil)
+            context.writeAndFlush(wrapOutboundOut(context.channel.allocator.buffer(string: "HTTP/1.1 100 Continue\r\n\r\n")), promise: nil)
         }
+        let buffer = ByteBuffer(bytes: forwarded)
         // A bodiless idempotent request may be tried again on a 5xx: keep its head.
-        let bodiless = forwarded.framing == .none || forwarded.framing == .length(0)
-        if route.retries > 0, bodiless, [.GET, .HEAD, .OPTIONS, .DELETE].contains(head.method) {
-            exchange?.retryHead = forwarded.head
-            exchange?.retriesLeft = route.retries
+        let bodiless = plan.framing == .none || plan.framing == .length(0)
+        if route.retries > 0, bodiless, ["GET", "HEAD", "OPTIONS", "DELETE"].contains(line.method) {
+            exchange.retryHead = buffer
+            exchange.retriesLeft = route.retries
             router.deposit(route)
         }
-        dispatch(forwarded.head, route: route)
+        self.exchange = exchange
+        startBody(plan.framing, discarding: false)
+        dispatch(buffer, route: route)
+        if case .awaitingResponse = reading { requestEnded() }
+    }
+
+    /// Reads the body framed as `framing` next (a bodiless request has ended at once).
+    private func startBody(_ framing: WireFraming, discarding: Bool) {
+        discardingBody = discarding
+        switch framing {
+        case .none, .length(0): reading = .awaitingResponse
+        case .length(let n): reading = .length(remaining: n)
+        case .chunked: reading = .chunked(ChunkedBodyReader())
+        }
+    }
+
+    /// The client's request has all been read.
+    func requestEnded() {
+        let dropped = discardingBody
+        discardingBody = false
+        if closingAfterEarlyResponse {
+            reading = .lingering
+            context?.close(promise: nil)
+            return
+        }
+        if !dropped, exchange != nil {
+            exchange?.requestEnded = true
+            reading = .awaitingResponse
+        } else {
+            reading = .awaitingResponse
+            nextRequest()
+        }
+    }
+
+    /// The exchange is over and the connection goes on: a pipelined request that waited is taken
+    /// now, and the client read from again.
+    func nextRequest() {
+        guard case .awaitingResponse = reading, let context else { return }
+        reading = .head(RequestHeadParser.Scan())
+        takeInbound()
+        if case .head = reading { setAutoRead(context.channel, true) }
     }
 
     /// Sends a request head to `route`'s endpoint: on the connection this client already has to
     /// it, a pooled one, or a new one (the head waits meanwhile).
-    private func dispatch(_ upstreamHead: HTTPRequestHead, route: Route) {
+    func dispatch(_ head: ByteBuffer, route: Route) {
         let key = route.upstreamKey(mtls: identity != nil)
-        if !link.send(upstreamHead, to: key, owner: self) { connect(to: route, key: key) }
+        if link.send(head, to: key, owner: self) { upstreamUnflushed = true } else { connect(to: route, key: key) }
     }
 
-    /// The attempt that answered 5xx has ended: count it, then send the request again, routed
-    /// afresh (P2C may well pick another endpoint).
-    private func retry(_ exchange: HTTP1Exchange) {
-        guard var exchange = Optional(exchange), let head = exchange.retryHead else { return }
-        var attempt = exchange.facts
-        attempt.tapped = nil  // tap sees the request once, with its final response
-        recorder.ended(attempt, .http(status: exchange.facts.status ?? 500))
-        if !link.isReusable { link.close() }
-        guard case .forward(let next) = router.route(head, peer: peerIdentity) else {
-            self.exchange = exchange
-            failExchange(error: .unclassified, status: .badGateway, message: "meshproxy: no route left for a retry\n")
-            return
-        }
-        registry.requestStarted(next.http)
-        exchange.facts.route = next
-        exchange.facts.status = nil
-        exchange.facts.latencyRecorded = false
-        exchange.response = .waiting
-        self.exchange = exchange
-        dispatch(head, route: next)
-        if exchange.requestEnded { forward(.end(nil)) }  // else the client's own end follows
-    }
-
-    /// Sends a part of the client's request upstream. While the upstream cannot take more (or
-    /// is still connecting), the client is not read from: at most a socket buffer's worth waits.
-    private func forward(_ part: HTTPClientRequestPart) {
+    /// Sends bytes of the client's request upstream. While the upstream cannot take more (or is
+    /// still connecting), the client is not read from: at most a socket buffer's worth waits.
+    private func forward(_ bytes: ByteBuffer) {
         guard exchange != nil else { return }
-        if !link.forward(part), let context { setAutoRead(context.channel, false) }
+        upstreamUnflushed = true
+        if !link.forward(bytes), let context { setAutoRead(context.channel, false) }
     }
 
     /// The upstream can take more of the request: read from the client again.
     func upstreamWritabilityChanged(_ channel: any Channel) {
-        guard link.carries(channel), let context else { return }
-        if channel.isWritable { setAutoRead(context.channel, true) }
+        guard link.carries(channel), let context, channel.isWritable else { return }
+        if case .awaitingResponse = reading, inbound != nil { return }  // a pipelined request waits
+        setAutoRead(context.channel, true)
     }
 
     private func connect(to route: Route, key: UpstreamKey) {
         guard let context else { return }
         upstreamBootstrap(route: route, key: key, group: context.eventLoop, registry: registry, identity: identity,
-                          connectTimeout: connectTimeout) { channel in
-            // Bytes an upstream sends right after a `101` are kept for the tunnel.
-            try channel.pipeline.syncOperations.addHTTPClientHandlers(leftOverBytesStrategy: .forwardBytes)
-        }
+                          connectTimeout: connectTimeout) { _ in }
         .connect(host: route.endpoint.host, port: route.endpoint.port)
         .assumeIsolated()
         .whenComplete { result in
@@ -263,7 +369,7 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
                 return
             }
             _ = link.attach(channel, handler: handler, key: key)
-            if let context { setAutoRead(context.channel, channel.isWritable) }
+            if channel.isWritable { upstreamWritabilityChanged(channel) } else if let context { setAutoRead(context.channel, false) }
         case .failure(let error):
             guard link.isConnecting(to: key) else { return }
             link.detach()
@@ -281,175 +387,28 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
         failExchange(error: .timeout, status: .gatewayTimeout, message: "meshproxy: request timed out after \(timeout.nanoseconds / 1_000_000) ms\n")
     }
 
-    // MARK: Responses
-
-    func upstreamRead(_ part: HTTPClientResponsePart, from channel: any Channel) {
-        guard link.carries(channel), var exchange, let context else { return }
-        switch part {
-        case .head(let upstreamHead):
-            exchange.facts.status = Int(upstreamHead.status.code)
-            if upstreamHead.status.code >= 500, exchange.retriesLeft > 0, exchange.retryHead != nil {
-                if router.withdrawRetry(exchange.facts.route) {
-                    exchange.retriesLeft -= 1
-                    exchange.response = .discardingAttempt
-                    link.setReusable(upstreamHead.isKeepAlive)
-                    registry.retry(authority: exchange.facts.route.authority ?? "", result: "retried")
-                    self.exchange = exchange
-                    return
-                }
-                registry.retry(authority: exchange.facts.route.authority ?? "", result: "budget_exhausted")
-                exchange.retriesLeft = 0
-            }
-            if exchange.facts.isGRPC, let code = upstreamHead.headers.first(name: "grpc-status").flatMap(Int.init) {
-                exchange.facts.grpcStatus = code
-            }
-            if upstreamHead.status == .switchingProtocols {
-                guard exchange.upgrade else {
-                    link.setReusable(false)
-                    self.exchange = exchange
-                    failExchange(error: .unclassified, status: .badGateway, message: "meshproxy: the upstream switched protocols unasked\n")
-                    return
-                }
-                var switching = upstreamHead
-                stripHopByHop(&switching.headers)
-                switching.headers.add(name: "connection", value: "upgrade")
-                switching.headers.add(name: "upgrade", value: upstreamHead.headers.first(name: "upgrade") ?? "websocket")
-                exchange.response = .switching(switching)
-                exchange.deadline?.cancel()
-                recorder.responseBegan(&exchange.facts, status: 101, headers: [])
-                self.exchange = exchange
-                return
-            }
-            link.setReusable(upstreamHead.isKeepAlive)
-            // Answered before the request's body was read: this connection's framing ends with
-            // this response.
-            if !exchange.requestEnded { closingAfterEarlyResponse = true }
-            let (head, close) = forwardedResponse(upstreamHead, requestVersion: exchange.clientVersion,
-                                                  keepAlive: exchange.keepAlive && !draining && !closingAfterEarlyResponse)
-            if close { exchange.keepAlive = false }
-            exchange.response = .streaming
-            exchange.deadline?.cancel()
-            exchange.deadline = nil
-            recorder.responseBegan(&exchange.facts, status: Int(head.status.code),
-                                   headers: head.headers.map { TapHeader(name: $0.name, value: $0.value) })
-            self.exchange = exchange
-            context.write(wrapOutboundOut(.head(head)), promise: nil)
-        case .body(let body):
-            guard case .streaming = exchange.response else { return }
-            exchange.facts.responseBytes += UInt64(body.readableBytes)
-            self.exchange = exchange
-            // Flushed when this read from the upstream is done (or at the end): one syscall for
-            // what one read brought. While the client cannot take more, the upstream is not read.
-            context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
-            downstreamUnflushed = true
-            if !context.channel.isWritable { setAutoRead(channel, false) }
-        case .end(let trailers):
-            switch exchange.response {
-            case .discardingAttempt:
-                retry(exchange)
-                return
-            case .switching(let switching):
-                switchProtocols(exchange, switching, upstream: channel, context: context)
-                return
-            case .waiting, .streaming:
-                break
-            }
-            exchange.deadline?.cancel()
-            if exchange.facts.isGRPC, exchange.facts.grpcStatus == nil, let code = trailers?.first(name: "grpc-status").flatMap(Int.init) {
-                exchange.facts.grpcStatus = code
-            }
-            let status = exchange.facts.status ?? 0
-            recorder.ended(exchange.facts, exchange.facts.isGRPC ? .grpc(status: status, grpcStatus: exchange.facts.grpcStatus) : .http(status: status),
-                           trailers: (trailers ?? HTTPHeaders()).map { TapHeader(name: $0.name, value: $0.value) })
-            self.exchange = nil
-            lastActive = .now()
-            let keepAlive = exchange.keepAlive && !draining && !closingAfterEarlyResponse
-            downstreamUnflushed = false  // the end's flush takes everything
-            // The upstream connection is used again only when both messages ended cleanly on it;
-            // then it goes back to the loop's pool at once, so an idle keep-alive client holds
-            // no upstream connection (nor its buffers) between requests.
-            if !link.isReusable || !exchange.requestEnded { link.close() } else { link.release() }
-            let early = closingAfterEarlyResponse
-            context.writeAndFlush(wrapOutboundOut(.end(trailers))).assumeIsolated().whenComplete { _ in
-                if early {
-                    self.lingerThenClose(context)
-                } else if !keepAlive {
-                    context.close(promise: nil)
-                }
-            }
-        }
+    /// A head the proxy will not forward: nothing of it goes upstream, it is answered, and the
+    /// connection closes (its framing cannot be trusted).
+    private func refuse(_ refusal: WireRefusal) {
+        reading = .lingering
+        inbound = nil
+        headerTimer?.cancel()
+        headerTimer = nil
+        registry.requestRefused(reason: refusal.status == 431 ? "headers" : "framing")
+        respondLocally(status: HTTPResponseStatus(statusCode: refusal.status), message: "meshproxy: \(refusal.reason)\n", keepAlive: false)
     }
 
-    /// The upstream's `101` ended: from here the two connections are a tunnel of opaque bytes,
-    /// and this handler leaves the pipeline.
-    private func switchProtocols(_ exchange: HTTP1Exchange, _ switching: HTTPResponseHead, upstream channel: any Channel,
-                                 context: ChannelHandlerContext) {
-        recorder.ended(exchange.facts, .http(status: 101))
-        self.exchange = nil
-        link.detach()
-        do {
-            try startTunnel(client: context.channel, upstream: channel, response: switching)
-        } catch {
-            channel.close(promise: nil)
-            context.close(promise: nil)
-        }
-    }
-
-    /// The upstream's read is done: what it brought goes to the client now.
-    func upstreamReadComplete(_ channel: any Channel) {
-        guard link.carries(channel), downstreamUnflushed, let context else { return }
-        downstreamUnflushed = false
-        context.flush()
-    }
-
-    /// The upstream connection failed (a TLS handshake refused, a reset): the request fails with
-    /// 502 and its cause, rather than as a bare close.
-    func upstreamFailed(_ channel: any Channel, _ error: any Error) {
-        guard link.carries(channel), let exchange else { return }
-        let tls = isTLSError(error)
-        if tls { registry.tlsHandshakeFailed(direction: "outbound", peer: exchange.facts.route.serverIdentity ?? "") }
-        link.detach()
-        channel.close(promise: nil)
-        failExchange(error: tls ? .tls : .unclassified, status: .badGateway,
-                     message: tls ? "meshproxy: mTLS with \(exchange.facts.route.serverIdentity ?? "the upstream") failed: \(describeTLS(error))\n"
-                                  : "meshproxy: upstream failed: \(error)\n")
-    }
-
-    func upstreamClosed(_ channel: any Channel) {
-        guard link.carries(channel) else { return }
-        link.detach()
+    /// A malformed chunked body, after its head went upstream: the exchange fails and the
+    /// connection closes.
+    private func refuseBody(_ refusal: WireRefusal) {
+        reading = .lingering
+        inbound = nil
+        registry.requestRefused(reason: "framing")
         if exchange != nil {
-            failExchange(error: .unclassified, status: .badGateway, message: "meshproxy: upstream closed the connection before responding\n")
-        }
-    }
-
-    /// Ends the current exchange with a proxy-made error response (or, when the response had
-    /// already begun, by closing the connection), counted as a failed stream.
-    private func failExchange(error: StreamError, status: HTTPResponseStatus, message: String) {
-        guard let exchange, let context else { return }
-        exchange.deadline?.cancel()
-        self.exchange = nil
-        recorder.failed(exchange.facts, error: error, localStatus: exchange.responseBegan ? nil : Int(status.code), endpointFailed: true)
-        if exchange.responseBegan {
-            context.flush()  // what did arrive goes out before the cut
-            context.close(promise: nil)
-        } else {
-            // The request's body may not have been read to its end: then the connection closes.
-            respondLocally(status: status, message: message, keepAlive: exchange.keepAlive && exchange.requestEnded)
-        }
-    }
-
-    private func respondLocally(status: HTTPResponseStatus, message: String, keepAlive: Bool) {
-        guard let context else { return }
-        var headers = HTTPHeaders()
-        headers.add(name: "content-type", value: "text/plain; charset=utf-8")
-        headers.add(name: "content-length", value: String(message.utf8.count))
-        headers.add(name: "l5d-proxy-error", value: message.trimmingTrailingNewline())
-        if !keepAlive { headers.add(name: "connection", value: "close") }
-        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: status, headers: headers))), promise: nil)
-        context.write(wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(string: message)))), promise: nil)
-        context.writeAndFlush(wrapOutboundOut(.end(nil))).assumeIsolated().whenComplete { _ in
-            if !keepAlive { self.lingerThenClose(context) }
+            link.close()
+            failExchange(error: .unclassified, status: HTTPResponseStatus(statusCode: refusal.status), message: "meshproxy: \(refusal.reason)\n")
+        } else if let context {
+            lingerThenClose(context)  // a body being dropped: its answer went out already
         }
     }
 
@@ -461,12 +420,13 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
         idleTimer = context.eventLoop.assumeIsolated().scheduleTask(in: delay) { [self] in
             guard context.channel.isActive else { return }
             let idle = NIODeadline.now() - lastActive
-            let waitingForResponse = exchange != nil && request == .complete
+            var waitingForResponse = false
+            if exchange != nil, case .awaitingResponse = reading { waitingForResponse = true }
             guard !waitingForResponse, idle >= idleTimeout else {
                 armIdleTimer(context, in: waitingForResponse ? idleTimeout : idleTimeout - idle)
                 return
             }
-            if exchange == nil, request == .complete {
+            if exchange == nil, betweenRequests {
                 registry.connectionTimedOut(direction: direction, reason: "idle")
                 context.close(promise: nil)
             } else {
@@ -476,24 +436,82 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
                     context.close(promise: nil)  // a refused request's body, being dropped
                     return
                 }
+                reading = .lingering
                 failExchange(error: .timeout, status: .requestTimeout,
                              message: "meshproxy: the request's body stalled for \(idleTimeout.nanoseconds / 1_000_000) ms\n")
             }
         }
     }
 
-    /// The client may still be sending a body the proxy will not forward. Closing now would
-    /// reset the connection and could lose the response on its way, so the rest is read and
-    /// dropped for a moment (as servers linger), then the connection closes.
-    private func lingerThenClose(_ context: ChannelHandlerContext) {
-        guard context.channel.isActive else { return }
-        if request == .complete {
-            context.close(promise: nil)
-            return
+    /// Cuts a client that takes longer than `headerTimeout` to send a request's head once it has
+    /// sent some of it (a slowloris): 408 and close. An idle keep-alive connection is left alone.
+    private func armHeaderTimer(_ context: ChannelHandlerContext) {
+        guard headerTimer == nil else { return }
+        headerTimer = context.eventLoop.assumeIsolated().scheduleTask(in: headerTimeout) { [self] in
+            headerTimer = nil
+            guard betweenRequests, (inbound?.readableBytes ?? 0) > 0, context.channel.isActive else { return }
+            reading = .lingering
+            inbound = nil
+            let response = "HTTP/1.1 408 Request Timeout\r\nconnection: close\r\ncontent-length: 0\r\n\r\n"
+            context.writeAndFlush(wrapOutboundOut(context.channel.allocator.buffer(string: response)))
+                .assumeIsolated().whenComplete { _ in context.close(promise: nil) }
         }
-        request = .discarding
+    }
+
+    /// The client may still be sending a body the proxy will not forward. Closing now would
+    /// reset the connection and could lose the response on its way, so the proxy closes its side
+    /// only (the client sees the response end, and closes), and reads and drops the rest for a
+    /// moment at most (as servers linger), then closes.
+    func lingerThenClose(_ context: ChannelHandlerContext) {
+        guard context.channel.isActive else { return }
+        switch reading {
+        case .head, .awaitingResponse:
+            if (inbound?.readableBytes ?? 0) == 0 {
+                context.close(promise: nil)
+                return
+            }
+        case .length, .chunked, .lingering:
+            break
+        }
+        reading = .lingering
+        inbound = nil
         closingAfterEarlyResponse = true
         setAutoRead(context.channel, true)
+        context.close(mode: .output, promise: nil)
         context.eventLoop.assumeIsolated().scheduleTask(in: .seconds(2)) { context.close(promise: nil) }
     }
+}
+
+/// The field the outbound proxy stamps on each request for tap (`MeshTap.tapIDHeader`).
+let tapIDField: StaticString = "l5d-tap-id"
+
+/// Appends one chunk (`size CRLF data CRLF`) holding `raw[range]` to `framed`.
+func appendChunk(_ framed: inout ByteBuffer?, _ raw: UnsafeRawBufferPointer, _ range: Range<Int>, allocator: ByteBufferAllocator) {
+    guard !range.isEmpty else { return }
+    var out = framed ?? allocator.buffer(capacity: range.count + 24)
+    out.writeString(String(range.count, radix: 16))
+    out.writeStaticString("\r\n")
+    out.writeBytes(UnsafeRawBufferPointer(rebasing: raw[range]))
+    out.writeStaticString("\r\n")
+    framed = out
+}
+
+/// Appends the last chunk and the trailers (each line ending in CRLF) to `framed`.
+func appendLastChunk(_ framed: inout ByteBuffer?, trailers: [UInt8], allocator: ByteBufferAllocator) {
+    var out = framed ?? allocator.buffer(capacity: trailers.count + 8)
+    out.writeStaticString("0\r\n")
+    out.writeBytes(trailers)
+    out.writeStaticString("\r\n")
+    framed = out
+}
+
+/// A head's fields as tap shows them; `tapID` replaces any id the request came with.
+func tapHeaders(_ head: some WireHead, tapID: String? = nil) -> [TapHeader] {
+    var out: [TapHeader] = []
+    out.reserveCapacity(head.fields.count + 1)
+    for f in head.fields where tapID == nil || !head.field(f, isNamed: tapIDField) {
+        out.append(TapHeader(name: head.name(f), value: head.value(f)))
+    }
+    if let tapID { out.append(TapHeader(name: tapIDHeader, value: tapID)) }
+    return out
 }

@@ -32,6 +32,19 @@ struct ProfileMatch {
     var name: String?
 }
 
+/// What routing reads of a request: its method, target and authority.
+struct RequestLine {
+    var method: String
+    var uri: String
+    var host: String?
+}
+
+extension RequestLine {
+    init(_ head: HTTPRequestHead) {
+        self.init(method: head.method.rawValue, uri: head.uri, host: head.headers.first(name: "host"))
+    }
+}
+
 enum RouteDecision {
     case forward(Route)
     case reject(HTTPResponseStatus, String)
@@ -40,20 +53,20 @@ enum RouteDecision {
 /// Picks where a request goes.
 protocol Router: Sendable {
     /// `peer`: the client's identity when it connected over mTLS.
-    func route(_ head: HTTPRequestHead, peer: String?) -> RouteDecision
+    func route(_ request: RequestLine, peer: String?) -> RouteDecision
     /// Every forwarded request ends here once, with its response time and whether it failed.
     func finished(_ route: Route, nanoseconds: Int64, failed: Bool)
     /// Takes a retry from the route's budget, if one is left; `deposit` adds each new request.
     func withdrawRetry(_ route: Route) -> Bool
     func deposit(_ route: Route)
     /// The ServiceProfile route the request is counted under, if the listener has a profile.
-    func profileRoute(_ head: HTTPRequestHead) -> ProfileMatch?
+    func profileRoute(_ request: RequestLine) -> ProfileMatch?
     /// What tap shows of the peer that sent requests to this listener.
     var tapSourceMetadata: [String: String] { get }
 }
 
 extension Router {
-    func profileRoute(_ head: HTTPRequestHead) -> ProfileMatch? { nil }
+    func profileRoute(_ request: RequestLine) -> ProfileMatch? { nil }
     func finished(_ route: Route, nanoseconds: Int64, failed: Bool) {}
     func withdrawRetry(_ route: Route) -> Bool { false }
     func deposit(_ route: Route) {}
@@ -94,7 +107,7 @@ struct InboundRouter: Router {
                       direction: .inbound)
     }
 
-    func route(_ head: HTTPRequestHead, peer: String?) -> RouteDecision {
+    func route(_ request: RequestLine, peer: String?) -> RouteDecision {
         guard let peer else { return .forward(route) }
         return .forward(meshed.withLockedValue { routes in
             if let r = routes[peer] { return r }
@@ -112,10 +125,10 @@ struct InboundRouter: Router {
         })
     }
 
-    func profileRoute(_ head: HTTPRequestHead) -> ProfileMatch? {
+    func profileRoute(_ request: RequestLine) -> ProfileMatch? {
         guard let profile, let defaultRouteTarget else { return nil }
-        let path = head.uri.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false).first.map(String.init) ?? head.uri
-        if let i = profile.routes.firstIndex(where: { $0.matches(method: head.method.rawValue, path: path) }) {
+        let path = request.uri.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false).first.map(String.init) ?? request.uri
+        if let i = profile.routes.firstIndex(where: { $0.matches(method: request.method, path: path) }) {
             return ProfileMatch(target: routeTargets[i], name: profile.routes[i].name)
         }
         return ProfileMatch(target: defaultRouteTarget, name: nil)
@@ -209,8 +222,8 @@ final class OutboundRouter: Router {
         }
     }
 
-    func route(_ head: HTTPRequestHead, peer: String?) -> RouteDecision {
-        guard let authority = head.headers.first(name: "host"), !authority.isEmpty else {
+    func route(_ request: RequestLine, peer: String?) -> RouteDecision {
+        guard let authority = request.host, !authority.isEmpty else {
             return .reject(.badRequest, "meshproxy: the request has no Host header, so no destination can be chosen\n")
         }
         return state.withLockedValue { s in

@@ -1,5 +1,4 @@
 import NIOCore
-import NIOHTTP1
 
 /// One end of a tunnel of opaque bytes between two connections, after a protocol switch
 /// (`101 Switching Protocols` to WebSocket), as Linkerd forwards upgraded connections. What one
@@ -60,10 +59,11 @@ final class TunnelHandler: ChannelDuplexHandler, RemovableChannelHandler {
 }
 
 /// Turns an HTTP/1 client connection and its upstream connection into a tunnel, once the
-/// upstream answered `101` and that response ended: the HTTP handlers leave both pipelines
-/// (bytes the upstream sent after its `101` are kept and passed on), and `response` goes to the
-/// client as the tunnel's first bytes.
-func startTunnel(client: any Channel, upstream: any Channel, response: HTTPResponseHead) throws {
+/// upstream answered `101`: the proxy's handlers leave both pipelines, `response` goes to the
+/// client as the tunnel's first bytes, and the bytes either side sent past the handshake are
+/// passed on.
+func startTunnel(client: any Channel, upstream: any Channel, response: ByteBuffer, clientLeftover: ByteBuffer?,
+                 upstreamLeftover: ByteBuffer?) throws {
     let clientEnd = TunnelHandler()
     let upstreamEnd = TunnelHandler()
     clientEnd.partner = upstreamEnd
@@ -71,30 +71,16 @@ func startTunnel(client: any Channel, upstream: any Channel, response: HTTPRespo
 
     let c = client.pipeline.syncOperations
     try c.addHandler(clientEnd)
-    try removeAll(c, [ProxyHandler.self, RequestSequencer.self, NIOHTTPResponseHeadersValidator.self, ProtocolErrorHandler.self,
-                      RequestPhaseHandler.self, HeaderTimeoutHandler.self, HTTPResponseEncoder.self, ByteToMessageHandler<HTTPRequestDecoder>.self])
-
+    c.removeHandler(try c.handler(type: ProxyHandler.self), promise: nil)
     let u = upstream.pipeline.syncOperations
     try u.addHandler(upstreamEnd)
-    // The decoder goes last: what it holds past the 101 is handed to the tunnel as it leaves.
-    try removeAll(u, [UpstreamHandler.self, NIOHTTPRequestHeadersValidator.self, HTTPRequestEncoder.self,
-                      ByteToMessageHandler<HTTPResponseDecoder>.self])
+    u.removeHandler(try u.handler(type: UpstreamHandler.self), promise: nil)
 
-    var head = client.allocator.buffer(capacity: 256)
-    head.writeString("HTTP/1.1 101 Switching Protocols\r\n")
-    for (name, value) in response.headers { head.writeString("\(name): \(value)\r\n") }
-    head.writeString("\r\n")
-    clientEnd.sendFirst(head)
+    // The 101, then what the upstream sent after it; what the client sent after its request goes up.
+    clientEnd.sendFirst(response)
+    if let upstreamLeftover, upstreamLeftover.readableBytes > 0 { clientEnd.sendFirst(upstreamLeftover) }
+    if let clientLeftover, clientLeftover.readableBytes > 0 { upstreamEnd.sendFirst(clientLeftover) }
     setAutoRead(client, true)
     setAutoRead(upstream, true)
     client.read()
-}
-
-private func removeAll(_ pipeline: ChannelPipeline.SynchronousOperations, _ types: [any RemovableChannelHandler.Type]) throws {
-    for type in types {
-        func remove<H: RemovableChannelHandler>(_: H.Type) {
-            if let handler = try? pipeline.handler(type: H.self) { pipeline.removeHandler(handler, promise: nil) }
-        }
-        remove(type)
-    }
 }

@@ -1,5 +1,4 @@
 import NIOCore
-import NIOHTTP1
 import NIOPosix
 import NIOSSL
 
@@ -7,7 +6,7 @@ import NIOSSL
 /// it. Both channels share one event loop, so no locking is needed. While pooled it has no
 /// owner: anything the upstream sends then is unexpected, and the connection is closed.
 final class UpstreamHandler: ChannelInboundHandler, RemovableChannelHandler {
-    typealias InboundIn = HTTPClientResponsePart
+    typealias InboundIn = ByteBuffer
 
     weak var owner: ProxyHandler?
 

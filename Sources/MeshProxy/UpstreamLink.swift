@@ -1,5 +1,4 @@
 import NIOCore
-import NIOHTTP1
 
 /// A client connection's upstream HTTP/1 connection, one at a time, as a state machine: none;
 /// connecting, with the request parts that wait for it; or ready, and whether it may carry
@@ -8,7 +7,7 @@ import NIOHTTP1
 final class UpstreamLink {
     enum State {
         case none
-        case connecting(key: UpstreamKey, pending: [HTTPClientRequestPart])
+        case connecting(key: UpstreamKey, pending: [ByteBuffer])
         case ready(Ready)
     }
 
@@ -49,41 +48,45 @@ final class UpstreamLink {
         return false
     }
 
-    /// Sends a request head to `key`: on the connection held when it can carry it, else on a pooled
-    /// one. Returns false when there is none: the link is then connecting, with the head waiting,
-    /// and the caller opens the connection.
-    func send(_ head: HTTPRequestHead, to key: UpstreamKey, owner: ProxyHandler) -> Bool {
+    /// Writes a request head for `key`: on the connection held when it can carry it, else on a
+    /// pooled one. Returns false when there is none: the link is then connecting, with the head
+    /// waiting, and the caller opens the connection. Written, not flushed (`flush` does).
+    func send(_ head: ByteBuffer, to key: UpstreamKey, owner: ProxyHandler) -> Bool {
         if case .ready(let r) = state, r.channel.isActive, r.reusable, r.key == key {
-            r.channel.write(HTTPClientRequestPart.head(head), promise: nil)
+            r.channel.write(head, promise: nil)
             return true
         }
         release()
         if let pooled = pool?.take(key) {
             pooled.handler.owner = owner
             state = .ready(Ready(channel: pooled.channel, handler: pooled.handler, key: key, reusable: true))
-            pooled.channel.write(HTTPClientRequestPart.head(head), promise: nil)
+            pooled.channel.write(head, promise: nil)
             return true
         }
-        state = .connecting(key: key, pending: [.head(head)])
+        state = .connecting(key: key, pending: [head])
         return false
     }
 
-    /// Sends a part of the request on: written and flushed when the connection is ready, else
-    /// kept until it is. Returns whether more may be read from the client now: not while the
-    /// upstream cannot take more, nor while a body waits for the connection.
-    func forward(_ part: HTTPClientRequestPart) -> Bool {
+    /// Writes bytes of the request on (flushed by `flush`) when the connection is ready, else
+    /// keeps them until it is. Returns whether more may be read from the client now: not while
+    /// the upstream cannot take more, nor while a body waits for the connection.
+    func forward(_ bytes: ByteBuffer) -> Bool {
         switch state {
         case .ready(let r):
-            r.channel.writeAndFlush(part, promise: nil)
+            r.channel.write(bytes, promise: nil)
             return r.channel.isWritable
         case .connecting(let key, var pending):
-            pending.append(part)
+            pending.append(bytes)
             state = .connecting(key: key, pending: pending)
-            if case .body = part { return false }
-            return true
+            return false
         case .none:
             return true  // the exchange failed: nothing goes on
         }
+    }
+
+    /// Sends what was written.
+    func flush() {
+        if case .ready(let r) = state { r.channel.flush() }
     }
 
     /// The connection to `key` opened: it becomes the link's, and what waited is written.

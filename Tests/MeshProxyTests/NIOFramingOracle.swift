@@ -1,5 +1,9 @@
 import NIOHTTP1
 
+// The framing rules the proxy applied on NIOHTTP1's decoded heads until its data path moved to
+// HTTPWire's bytes. Kept here as a second opinion: `WireTests` checks that HTTPWire refuses
+// everything this refuses (after NIOHTTP1's own parser) and agrees on the rest.
+
 /// How a message's body is delimited on the hop the proxy writes it to. The proxy decides this
 /// itself for every message it forwards (RFC 9112 §6.3) and writes exactly one framing header
 /// for it, so the next hop can never read a different message boundary than the proxy did.
@@ -163,32 +167,6 @@ private func isToken(_ text: Substring) -> Bool {
     !text.isEmpty && text.utf8.allSatisfy { c in
         c > 32 && c < 127 && !"\"(),/:;<=>?@[\\]{}".utf8.contains(c)
     }
-}
-
-/// The response head to send a client, from the upstream's: in the client's HTTP version,
-/// hop-by-hop headers gone, and framing the proxy chose: the upstream's `content-length` when it
-/// gave one, else chunked for HTTP/1.1 clients or close-delimited (with `connection: close`)
-/// for HTTP/1.0 ones. Returns whether the connection must close after this response.
-func forwardedResponse(_ upstream: HTTPResponseHead, requestVersion: HTTPVersion, keepAlive: Bool) -> (head: HTTPResponseHead, close: Bool) {
-    var head = upstream
-    let lengths = headerTokens(upstream.headers, "content-length")
-    let length = lengths.first.flatMap { first in lengths.allSatisfy { $0 == first } ? contentLength(first) : nil }
-    stripHopByHop(&head.headers)
-    let version: HTTPVersion = requestVersion.isAtLeast11 ? .http1_1 : .http1_0
-    if head.version != version { head.version = version }
-    let bodiless = upstream.status == .noContent || upstream.status == .notModified || upstream.status.code < 200
-    var close = !keepAlive
-    if let length {
-        head.headers.add(name: "content-length", value: String(length))
-    } else if !bodiless, !requestVersion.isAtLeast11 {
-        close = true  // an HTTP/1.0 client reads the body to the end of the connection
-    }
-    if !requestVersion.isAtLeast11 {
-        if !close { head.headers.add(name: "connection", value: "keep-alive") }
-    } else if close {
-        head.headers.add(name: "connection", value: "close")
-    }
-    return (head, close)
 }
 
 extension HTTPVersion {

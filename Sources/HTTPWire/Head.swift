@@ -1,0 +1,144 @@
+/// One header field of a head: where its name and its value (without surrounding whitespace) are.
+public struct WireField: Sendable, Equatable {
+    public let name: Range<Int>
+    public let value: Range<Int>
+}
+
+/// A request or response head parsed in place: its bytes and where each field is.
+public protocol WireHead: Sendable {
+    var bytes: [UInt8] { get }
+    var fields: [WireField] { get }
+}
+
+extension WireHead {
+    public func text(_ range: Range<Int>) -> String { String(decoding: bytes[range], as: UTF8.self) }
+
+    public func name(_ f: WireField) -> String { text(f.name) }
+    public func value(_ f: WireField) -> String { text(f.value) }
+
+    /// Whether field `f` is named `lowercaseName` (ASCII, any case).
+    public func field(_ f: WireField, isNamed lowercaseName: StaticString) -> Bool {
+        guard f.name.count == lowercaseName.utf8CodeUnitCount else { return false }
+        let wanted = UnsafeRawBufferPointer(start: lowercaseName.utf8Start, count: lowercaseName.utf8CodeUnitCount)
+        var i = 0
+        for b in bytes[f.name] {
+            let lower = b >= 65 && b <= 90 ? b + 32 : b
+            if lower != wanted[i] { return false }
+            i += 1
+        }
+        return true
+    }
+
+    /// The fields named `lowercaseName`, in order.
+    public func fields(named lowercaseName: StaticString) -> [WireField] {
+        fields.filter { field($0, isNamed: lowercaseName) }
+    }
+
+    /// The value of the first field named `lowercaseName`.
+    public func first(_ lowercaseName: StaticString) -> String? {
+        fields.first { field($0, isNamed: lowercaseName) }.map(value)
+    }
+
+    /// The comma-separated members of every field named `lowercaseName`, trimmed and lowercased.
+    public func tokens(_ lowercaseName: StaticString) -> [String] {
+        var out: [String] = []
+        for f in fields where field(f, isNamed: lowercaseName) {
+            for member in bytes[f.value].split(separator: UInt8(ascii: ","), omittingEmptySubsequences: false) {
+                var m = member[...]
+                while let c = m.first, c == 32 || c == 9 { m.removeFirst() }
+                while let c = m.last, c == 32 || c == 9 { m.removeLast() }
+                out.append(String(decoding: m.map { $0 >= 65 && $0 <= 90 ? $0 + 32 : $0 }, as: UTF8.self))
+            }
+        }
+        return out
+    }
+
+    /// Appends every field but those `skip` says to drop, as the bytes they came as.
+    func appendFields(to out: inout [UInt8], skip: (WireField) -> Bool) {
+        for f in fields where !skip(f) {
+            out.append(contentsOf: bytes[f.name])
+            out.append(contentsOf: ": ".utf8)
+            out.append(contentsOf: bytes[f.value])
+            out.append(contentsOf: "\r\n".utf8)
+        }
+    }
+}
+
+/// Appends one header line.
+func appendField(_ out: inout [UInt8], _ name: String, _ value: String) {
+    out.append(contentsOf: name.utf8)
+    out.append(contentsOf: ": ".utf8)
+    out.append(contentsOf: value.utf8)
+    out.append(contentsOf: "\r\n".utf8)
+}
+
+/// The search for the end of a head, resumed at the first line not yet ended on each call:
+/// a head that arrives a byte at a time costs O(n), not O(n²).
+func scanHead(_ bytes: UnsafeRawBufferPointer, _ scan: inout RequestHeadParser.Scan, limit: Int, noun: StaticString) throws -> Int? {
+    var i = scan.lineStart
+    while true {
+        var j = i
+        while j < bytes.count, bytes[j] != 13, bytes[j] != 10 { j += 1 }
+        if j >= limit { throw WireRefusal(431, "a \(noun) head longer than \(limit) bytes") }
+        guard j + 1 < bytes.count else {
+            scan.lineStart = i
+            return nil
+        }
+        if bytes[j] == 10 { throw WireRefusal(400, "a line ended by a bare LF in the \(noun) head") }
+        guard bytes[j + 1] == 10 else { throw WireRefusal(400, "a bare CR in the \(noun) head") }
+        if j > i {
+            scan.sawRequestLine = true
+        } else if scan.sawRequestLine {
+            return j + 2  // the empty line that ends the head
+        }
+        // Empty lines before the first line are skipped (RFC 9112 §2.2).
+        i = j + 2
+    }
+}
+
+/// Parses the field lines from `start` through the empty line that ends `head` (RFC 9112 §5),
+/// strictly: no obs-fold, no whitespace before a colon, no control bytes in a value.
+func parseFields(_ head: [UInt8], from start: Int, maxFields: Int) throws -> [WireField] {
+    let n = head.count
+    var i = start
+    func bad(_ why: String) -> WireRefusal { WireRefusal(400, why) }
+    var fields: [WireField] = []
+    while true {
+        guard i + 1 < n else { throw bad("a head without its empty line") }
+        if head[i] == 13 {
+            guard head[i + 1] == 10, i + 2 == n else { throw bad("bytes after the head's empty line") }
+            return fields
+        }
+        if head[i] == 32 || head[i] == 9 { throw bad("a folded header line (obs-fold)") }
+        let nameStart = i
+        while i < n, isTokenByte(head[i]) { i += 1 }
+        guard i < n else { throw bad("a malformed header line") }
+        if head[i] == 32 || head[i] == 9 { throw bad("whitespace between a header's name and its colon") }
+        guard head[i] == 58, i > nameStart else { throw bad("a malformed header name") }
+        let name = nameStart..<i
+        i += 1
+        while i < n, head[i] == 32 || head[i] == 9 { i += 1 }
+        let valueStart = i
+        var valueEnd = i
+        while i < n, head[i] != 13 {
+            let c = head[i]
+            guard c == 9 || c >= 32, c != 127 else { throw bad("a control character in the value of \(String(decoding: head[name], as: UTF8.self))") }
+            i += 1
+            if c != 32, c != 9 { valueEnd = i }
+        }
+        guard i + 1 < n, head[i + 1] == 10 else { throw bad("a malformed header line") }
+        i += 2
+        fields.append(WireField(name: name, value: valueStart..<valueEnd))
+        if fields.count > maxFields { throw WireRefusal(431, "more than \(maxFields) headers") }
+    }
+}
+
+@inline(__always) func isDigit(_ c: UInt8) -> Bool { c >= 48 && c <= 57 }
+
+/// RFC 9110's tchar: visible ASCII but delimiters.
+@inline(__always) func isTokenByte(_ c: UInt8) -> Bool {
+    switch c {
+    case 33, 35...39, 42, 43, 45, 46, 48...57, 65...90, 94...122, 124, 126: return true
+    default: return false
+    }
+}
