@@ -53,6 +53,43 @@ extension WireHead {
         return out
     }
 
+    /// Calls `body` with each comma-separated member of every field named `lowercaseName`,
+    /// trimmed, as its bytes (no allocation).
+    func forEachMember(_ lowercaseName: StaticString, _ body: (ArraySlice<UInt8>) -> Void) {
+        for f in fields where field(f, isNamed: lowercaseName) {
+            var start = f.value.lowerBound
+            while start <= f.value.upperBound {
+                var end = start
+                while end < f.value.upperBound, bytes[end] != 44 { end += 1 }
+                var lo = start, hi = end
+                while lo < hi, bytes[lo] == 32 || bytes[lo] == 9 { lo += 1 }
+                while hi > lo, bytes[hi - 1] == 32 || bytes[hi - 1] == 9 { hi -= 1 }
+                body(bytes[lo..<hi])
+                start = end + 1
+            }
+        }
+    }
+
+    /// Whether a field named `lowercaseName` has the member `token` (ASCII, any case).
+    public func hasToken(_ lowercaseName: StaticString, _ token: StaticString) -> Bool {
+        var found = false
+        forEachMember(lowercaseName) { member in
+            if !found, equalsIgnoringCase(member, token) { found = true }
+        }
+        return found
+    }
+
+    /// The members of `Connection` other than `close` and `keep-alive`, lowercased: the fields
+    /// they name belong to this hop. Allocates only when there are such members.
+    public func connectionNamedFields() -> [String] {
+        var out: [String] = []
+        forEachMember("connection") { member in
+            guard !member.isEmpty, !equalsIgnoringCase(member, "close"), !equalsIgnoringCase(member, "keep-alive") else { return }
+            out.append(String(decoding: member.map { $0 >= 65 && $0 <= 90 ? $0 + 32 : $0 }, as: UTF8.self))
+        }
+        return out
+    }
+
     /// Appends every field but those `skip` says to drop, as the bytes they came as.
     func appendFields(to out: inout [UInt8], skip: (WireField) -> Bool) {
         for f in fields where !skip(f) {
@@ -62,6 +99,39 @@ extension WireHead {
             out.append(contentsOf: "\r\n".utf8)
         }
     }
+}
+
+/// A Content-Length value: 1 to 18 ASCII digits (no sign, no spaces, no hex).
+func contentLengthValue(_ bytes: ArraySlice<UInt8>) -> Int64? {
+    guard (1...18).contains(bytes.count) else { return nil }
+    var n: Int64 = 0
+    for b in bytes {
+        guard isDigit(b) else { return nil }
+        n = n * 10 + Int64(b - 48)
+    }
+    return n
+}
+
+extension WireHead {
+    /// A field that belongs to one hop (`wireHopByHopHeaders`).
+    func isHopByHop(_ f: WireField) -> Bool {
+        switch f.name.count {
+        case 2, 6, 7, 10, 14, 16, 17, 18, 19: return wireHopByHopHeaders.contains { field(f, isNamed: $0) }
+        default: return false
+        }
+    }
+}
+
+/// Whether `bytes` spell `lowercase` (ASCII, any case).
+func equalsIgnoringCase(_ bytes: ArraySlice<UInt8>, _ lowercase: StaticString) -> Bool {
+    guard bytes.count == lowercase.utf8CodeUnitCount else { return false }
+    let wanted = UnsafeRawBufferPointer(start: lowercase.utf8Start, count: lowercase.utf8CodeUnitCount)
+    var i = 0
+    for b in bytes {
+        if (b >= 65 && b <= 90 ? b + 32 : b) != wanted[i] { return false }
+        i += 1
+    }
+    return true
 }
 
 /// Appends one header line.
@@ -103,6 +173,10 @@ func parseFields(_ head: [UInt8], from start: Int, maxFields: Int) throws -> [Wi
     var i = start
     func bad(_ why: String) -> WireRefusal { WireRefusal(400, why) }
     var fields: [WireField] = []
+    // One allocation: as many fields as the head has lines, at most.
+    var lines = 0
+    for i in start..<n where head[i] == 10 { lines += 1 }
+    fields.reserveCapacity(min(lines, maxFields))
     while true {
         guard i + 1 < n else { throw bad("a head without its empty line") }
         if head[i] == 13 {

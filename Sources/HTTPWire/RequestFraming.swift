@@ -93,7 +93,7 @@ extension RequestHead {
     /// headers, and `extra` (the proxy's own, such as a tap id, replacing any of that name).
     /// An HTTP/1.0 request without `Host` gets `host: authority`, as HTTP/1.1 needs one.
     /// Fields named in `dropping` are left out.
-    public func forwarded(_ plan: RequestPlan, authority: String, extra: [(name: StaticString, value: String)] = [],
+    public func forwarded(_ plan: RequestPlan, authority: @autoclosure () -> String, extra: [(name: StaticString, value: String)] = [],
                           dropping: [StaticString] = []) -> [UInt8] {
         var out: [UInt8] = []
         out.reserveCapacity(bytes.count + 64)
@@ -101,13 +101,13 @@ extension RequestHead {
         out.append(32)
         out.append(contentsOf: bytes[target])
         out.append(contentsOf: " HTTP/1.1\r\n".utf8)
-        let named = tokens("connection").filter { !$0.isEmpty && $0 != "close" && $0 != "keep-alive" }
+        let named = connectionNamedFields()
         appendFields(to: &out) { f in
-            wireHopByHopHeaders.contains(where: { field(f, isNamed: $0) }) || extra.contains(where: { field(f, isNamed: $0.name) })
+            isHopByHop(f) || extra.contains(where: { field(f, isNamed: $0.name) })
                 || dropping.contains(where: { field(f, isNamed: $0) }) || (!named.isEmpty && named.contains(text(f.name).lowercased()))
         }
         func add(_ name: String, _ value: String) { appendField(&out, name, value) }
-        if plan.host == nil { add("host", authority) }
+        if plan.host == nil { add("host", authority()) }
         if plan.trailers { add("te", "trailers") }
         switch plan.framing {
         case .length(let n): add("content-length", String(n))

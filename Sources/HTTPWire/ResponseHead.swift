@@ -94,8 +94,7 @@ public enum ResponseHeadParser {
 extension ResponseHead {
     /// The upstream may carry another request once this response ended.
     public var keepAlive: Bool {
-        let connection = tokens("connection")
-        return minorVersion >= 1 ? !connection.contains("close") : connection.contains("keep-alive")
+        minorVersion >= 1 ? !hasToken("connection", "close") : hasToken("connection", "keep-alive")
     }
 
     /// The body's framing (RFC 9112 §6.3), for a response to a request whose method is or is not
@@ -103,19 +102,28 @@ extension ResponseHead {
     /// `Content-Length`, and `Content-Length` values that disagree or are not numbers.
     public func framing(requestWasHead: Bool) throws -> ResponseFraming {
         func bad(_ why: String) -> WireRefusal { WireRefusal(502, "the upstream sent " + why) }
-        let codings = tokens("transfer-encoding")
-        let lengths = tokens("content-length")
-        if !codings.isEmpty {
-            guard codings == ["chunked"] else { throw bad("transfer codings other than chunked") }
-            guard lengths.isEmpty else { throw bad("both Transfer-Encoding and Content-Length") }
+        var codings = 0
+        var chunked = false
+        forEachMember("transfer-encoding") { member in
+            codings += 1
+            chunked = equalsIgnoringCase(member, "chunked")
+        }
+        if codings > 0 {
+            guard codings == 1, chunked else { throw bad("transfer codings other than chunked") }
         }
         var length: Int64?
-        if let first = lengths.first {
-            guard lengths.allSatisfy({ $0 == first }), let n = RequestHead.contentLength(first) else { throw bad("a malformed Content-Length") }
+        var lengths = 0
+        var malformed = false
+        forEachMember("content-length") { member in
+            lengths += 1
+            let n = contentLengthValue(member)
+            if n == nil || (length != nil && length != n) { malformed = true }
             length = n
         }
+        if codings > 0, lengths > 0 { throw bad("both Transfer-Encoding and Content-Length") }
+        if malformed { throw bad("a malformed Content-Length") }
         if requestWasHead || status < 200 || status == 204 || status == 304 { return .none }
-        if !codings.isEmpty { return .chunked }
+        if codings > 0 { return .chunked }
         if let length { return .length(length) }
         return .untilClose
     }
@@ -135,16 +143,18 @@ extension ResponseHead {
         out.append(32)
         out.append(contentsOf: bytes[reason])
         out.append(contentsOf: "\r\n".utf8)
-        let named = tokens("connection").filter { !$0.isEmpty && $0 != "close" && $0 != "keep-alive" }
+        let named = connectionNamedFields()
         appendFields(to: &out) { f in
-            wireHopByHopHeaders.contains(where: { field(f, isNamed: $0) }) || (!named.isEmpty && named.contains(text(f.name).lowercased()))
+            isHopByHop(f) || (!named.isEmpty && named.contains(text(f.name).lowercased()))
         }
         var close = !keepAlive
         let relay: ResponseRelay
         switch framing {
         case .none:
             // A HEAD's or a 304's Content-Length describes the body it would have had.
-            if let n = tokens("content-length").first { appendField(&out, "content-length", n) }
+            var declared: Int64?
+            forEachMember("content-length") { declared = contentLengthValue($0) }
+            if let declared { appendField(&out, "content-length", String(declared)) }
             relay = .none
         case .length(let n):
             appendField(&out, "content-length", String(n))

@@ -1,16 +1,18 @@
 import HTTPWire
 import NIOCore
 
-/// One request and its response on a client's HTTP/1 connection (`ProxyHandler`).
-struct HTTP1Exchange {
+/// One request and its response on a client's HTTP/1 connection (`ProxyHandler`). A class: the
+/// handler reaches it many times per request, and a struct holding the route's strings and
+/// labels would be copied (and every reference in it retained) each time.
+final class HTTP1Exchange {
     var facts: ExchangeFacts
     /// Which exchange of this connection (a late timer checks it is still the current one).
-    var number: Int
+    let number: Int
     var keepAlive: Bool
     /// The client's HTTP version, 1.`clientMinor`: its response is framed for it.
-    var clientMinor: Int
+    let clientMinor: Int
     /// A HEAD request: its response has no body, whatever its headers say.
-    var isHead: Bool
+    let isHead: Bool
     var response = ResponsePhase.waiting(RequestHeadParser.Scan())
     /// Fires the 504 when the route has a timeout and the response has not begun.
     var deadline: Scheduled<Void>?
@@ -21,6 +23,14 @@ struct HTTP1Exchange {
     var requestEnded = false
     /// The client asked for a WebSocket; the upstream's `101` starts the tunnel.
     var upgrade = false
+
+    init(facts: ExchangeFacts, number: Int, keepAlive: Bool, clientMinor: Int, isHead: Bool) {
+        self.facts = facts
+        self.number = number
+        self.keepAlive = keepAlive
+        self.clientMinor = clientMinor
+        self.isHead = isHead
+    }
 
     /// Whether the client has been sent a response head (its own, or the proxy's error then
     /// cannot be sent any more).

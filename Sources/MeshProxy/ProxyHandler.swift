@@ -28,6 +28,8 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
     /// The client's bytes read and not yet taken.
     var inbound: ByteBuffer?
     var reading = RequestReader.head(RequestHeadParser.Scan())
+    /// Reading from the client is stopped (backpressure, or a pipelined request waits).
+    private var clientReadStopped = false
     /// `takeInbound` is running.
     private var taking = false
     /// The body being read is dropped, not forwarded (a refused request's, or one answered early).
@@ -106,7 +108,7 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
 
     /// The client can take more: read from the upstream again.
     func channelWritabilityChanged(context: ChannelHandlerContext) {
-        if context.channel.isWritable { setAutoRead(link.channel, true) }
+        if context.channel.isWritable { link.read(true) }
         context.fireChannelWritabilityChanged()
     }
 
@@ -167,7 +169,7 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
                 return
             case .awaitingResponse:
                 // A pipelined request: it waits, and so does reading, until the response ended.
-                setAutoRead(context.channel, false)
+                readClient(false)
                 return
             case .head(var scan):
                 let length: Int?
@@ -250,14 +252,15 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
         let forwarded = head.forwarded(plan, authority: route.authority ?? "\(route.endpoint)",
                                        extra: tapID.map { [(tapIDField, $0)] } ?? [],
                                        dropping: tapID == nil ? [tapIDField] : [])
-        let remote = context?.channel.remoteAddress
+        let channel = context?.channel
         let facts = recorder.begin(
             route, profile: router.profileRoute(line), isGRPC: head.first("content-type")?.hasPrefix("application/grpc") ?? false,
             request: TappedRequest(method: line.method, scheme: "HTTP", authority: plan.host ?? "", path: line.uri,
                                    headers: tapHeaders(head, tapID: tapID)),
-            source: TapPeer(ip: remote?.ipAddress ?? "0.0.0.0", port: remote?.port ?? 0, metadata: route.tapSource ?? router.tapSourceMetadata))
+            source: TapPeer(ip: channel?.remoteAddress?.ipAddress ?? "0.0.0.0", port: channel?.remoteAddress?.port ?? 0,
+                            metadata: route.tapSource ?? router.tapSourceMetadata))
         exchanges += 1
-        var exchange = HTTP1Exchange(facts: facts, number: exchanges, keepAlive: plan.keepAlive, clientMinor: head.minorVersion,
+        let exchange = HTTP1Exchange(facts: facts, number: exchanges, keepAlive: plan.keepAlive, clientMinor: head.minorVersion,
                                      isHead: line.method == "HEAD")
         exchange.upgrade = plan.upgrade != nil
         if let timeout = route.timeout, let context {
@@ -316,7 +319,7 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
         guard case .awaitingResponse = reading, let context else { return }
         reading = .head(RequestHeadParser.Scan())
         takeInbound()
-        if case .head = reading { setAutoRead(context.channel, true) }
+        if case .head = reading { readClient(true) }
     }
 
     /// Sends a request head to `route`'s endpoint: on the connection this client already has to
@@ -331,14 +334,22 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
     private func forward(_ bytes: ByteBuffer) {
         guard exchange != nil else { return }
         upstreamUnflushed = true
-        if !link.forward(bytes), let context { setAutoRead(context.channel, false) }
+        if !link.forward(bytes) { readClient(false) }
     }
 
     /// The upstream can take more of the request: read from the client again.
     func upstreamWritabilityChanged(_ channel: any Channel) {
-        guard link.carries(channel), let context, channel.isWritable else { return }
+        guard link.carries(channel), channel.isWritable else { return }
         if case .awaitingResponse = reading, inbound != nil { return }  // a pipelined request waits
-        setAutoRead(context.channel, true)
+        readClient(true)
+    }
+
+    /// Starts or stops reading from the client; only a change costs anything (most exchanges
+    /// never stop it).
+    func readClient(_ on: Bool) {
+        guard clientReadStopped == on, let context else { return }
+        clientReadStopped = !on
+        setAutoRead(context.channel, on)
     }
 
     private func connect(to route: Route, key: UpstreamKey) {
@@ -369,7 +380,7 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
                 return
             }
             _ = link.attach(channel, handler: handler, key: key)
-            if channel.isWritable { upstreamWritabilityChanged(channel) } else if let context { setAutoRead(context.channel, false) }
+            if channel.isWritable { upstreamWritabilityChanged(channel) } else { readClient(false) }
         case .failure(let error):
             guard link.isConnecting(to: key) else { return }
             link.detach()
@@ -476,7 +487,7 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
         reading = .lingering
         inbound = nil
         closingAfterEarlyResponse = true
-        setAutoRead(context.channel, true)
+        readClient(true)
         context.close(mode: .output, promise: nil)
         context.eventLoop.assumeIsolated().scheduleTask(in: .seconds(2)) { context.close(promise: nil) }
     }

@@ -66,7 +66,7 @@ extension ProxyHandler {
 
     /// A response head arrived: a retry begins, the protocol switches, or it goes to the client.
     private func responseHead(_ head: ResponseHead, rest: inout ByteBuffer, from channel: any Channel) throws {
-        guard var exchange, let context else { return }
+        guard let exchange, let context else { return }
         if head.status == 101 {
             guard exchange.upgrade else {
                 link.setReusable(false)
@@ -103,20 +103,33 @@ extension ProxyHandler {
         let out = head.forwarded(framing, clientMinor: exchange.clientMinor,
                                  keepAlive: exchange.keepAlive && !draining && !closingAfterEarlyResponse)
         if out.close { exchange.keepAlive = false }
-        let body = ResponseBody(framing, relay: out.relay)
+        var body = ResponseBody(framing, relay: out.relay)
+        var written = context.channel.allocator.buffer(capacity: out.head.count + Self.inlineBodyBytes)
+        written.writeBytes(out.head)
+        // A small body that came with its head goes out with it: one write, not two.
+        var bodyBytes = 0
+        if case .length(let n) = framing, n <= Int64(Self.inlineBodyBytes), rest.readableBytes >= Int(n), var inline = rest.readSlice(length: Int(n)) {
+            written.writeBuffer(&inline)
+            body.reader = .length(remaining: 0)
+            bodyBytes = Int(n)
+        }
         exchange.response = .streaming(body)
         exchange.deadline?.cancel()
         exchange.deadline = nil
         recorder.responseBegan(&exchange.facts, status: head.status, headers: tapHeaders(head))
         self.exchange = exchange
-        writeDown(ByteBuffer(bytes: out.head), upstream: channel, counting: 0)
-        if framing == .none { responseEnded(body, upstreamSentMore: rest.readableBytes > 0) }
+        writeDown(written, counting: bodyBytes)
+        if framing == .none || bodyBytes > 0 || framing == .length(0) {
+            responseEnded(body, upstreamSentMore: rest.readableBytes > 0)
+        }
     }
+
+    /// The most body bytes written in the same buffer as the response head.
+    static var inlineBodyBytes: Int { 4096 }
 
     /// Reads the body's bytes from `bytes`, passing them on when `forwarding`; true once it ended.
     private func relay(_ body: inout ResponseBody, _ bytes: inout ByteBuffer, forwarding: Bool) throws -> Bool {
         guard let context else { return false }
-        let upstream = link.channel
         switch body.reader {
         case .none:
             return true
@@ -124,7 +137,7 @@ extension ProxyHandler {
             let take = Int(min(Int64(bytes.readableBytes), remaining))
             let slice = bytes.readSlice(length: take)!
             body.reader = .length(remaining: remaining - Int64(take))
-            if forwarding { writeDown(slice, upstream: upstream) }
+            if forwarding { writeDown(slice) }
             return remaining == Int64(take)
         case .untilClose:
             let slice = bytes.readSlice(length: bytes.readableBytes)!
@@ -132,9 +145,9 @@ extension ProxyHandler {
             if body.relay == .untilClose(chunked: true) {
                 var framed: ByteBuffer?
                 slice.withUnsafeReadableBytes { appendChunk(&framed, $0, 0..<$0.count, allocator: context.channel.allocator) }
-                if let framed { writeDown(framed, upstream: upstream, counting: slice.readableBytes) }
+                if let framed { writeDown(framed, counting: slice.readableBytes) }
             } else {
-                writeDown(slice, upstream: upstream)
+                writeDown(slice)
             }
             return false
         case .chunked(var reader):
@@ -157,19 +170,19 @@ extension ProxyHandler {
             body.chunkedBytesCounted = reader.dataBytes
             if reader.isDone, forwarding, rechunk { appendLastChunk(&out, trailers: reader.trailers, allocator: context.channel.allocator) }
             body.reader = .chunked(reader)
-            if let out { writeDown(out, upstream: upstream, counting: Int(counted)) }
+            if let out { writeDown(out, counting: Int(counted)) }
             return reader.isDone
         }
     }
 
     /// Writes response bytes to the client (flushed when the upstream's read is done). While the
     /// client cannot take more, the upstream is not read.
-    private func writeDown(_ bytes: ByteBuffer, upstream: (any Channel)?, counting: Int? = nil) {
+    private func writeDown(_ bytes: ByteBuffer, counting: Int? = nil) {
         guard let context else { return }
         exchange?.facts.responseBytes += UInt64(counting ?? bytes.readableBytes)
         context.write(wrapOutboundOut(bytes), promise: nil)
         downstreamUnflushed = true
-        if !context.channel.isWritable { setAutoRead(upstream, false) }
+        if !context.channel.isWritable { link.read(false) }
     }
 
     /// The response ended: counted, the upstream connection pooled or closed, and the client's
@@ -212,7 +225,7 @@ extension ProxyHandler {
     /// The attempt that answered 5xx has ended: count it, then send the request again, routed
     /// afresh (P2C may well pick another endpoint).
     private func retry() {
-        guard var exchange, let head = exchange.retryHead else { return }
+        guard let exchange, let head = exchange.retryHead else { return }
         var attempt = exchange.facts
         attempt.tapped = nil  // tap sees the request once, with its final response
         recorder.ended(attempt, .http(status: exchange.facts.status ?? 500))
@@ -247,7 +260,7 @@ extension ProxyHandler {
     /// this handler leaves the pipeline.
     private func switchProtocols(_ head: ResponseHead, upstreamLeftover: ByteBuffer, upstream channel: any Channel,
                                  context: ChannelHandlerContext) {
-        guard var exchange else { return }
+        guard let exchange else { return }
         exchange.deadline?.cancel()
         recorder.responseBegan(&exchange.facts, status: 101, headers: [])
         recorder.ended(exchange.facts, .http(status: 101))
@@ -305,7 +318,7 @@ extension ProxyHandler {
             if body.relay == .untilClose(chunked: true), let context {
                 var last: ByteBuffer?
                 appendLastChunk(&last, trailers: [], allocator: context.channel.allocator)
-                if let last { writeDown(last, upstream: nil, counting: 0) }
+                if let last { writeDown(last, counting: 0) }
             }
             responseEnded(body, upstreamSentMore: false)
         case .discardingAttempt(let body) where body.reader.isUntilClose:

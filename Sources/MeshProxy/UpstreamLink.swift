@@ -20,6 +20,8 @@ final class UpstreamLink {
     }
 
     private(set) var state: State = .none
+    /// Reading from the connection was stopped (the client could not take more).
+    private var readStopped = false
     private let pool: UpstreamPool?
 
     init(pool: UpstreamPool?) {
@@ -105,8 +107,18 @@ final class UpstreamLink {
         return false
     }
 
+    /// Starts or stops reading from the connection; only a change costs anything.
+    func read(_ on: Bool) {
+        guard readStopped == on, let channel else { return }
+        readStopped = !on
+        setAutoRead(channel, on)
+    }
+
     /// Forgets the connection without closing it (it failed, closed, or became a tunnel).
-    func detach() { state = .none }
+    func detach() {
+        state = .none
+        readStopped = false
+    }
 
     /// Closes the connection (a connection still opening is closed when it arrives). The link
     /// forgets it first: the close may report the channel inactive at once, and that is no
@@ -114,6 +126,7 @@ final class UpstreamLink {
     func close() {
         let closing = channel
         state = .none
+        readStopped = false
         closing?.close(promise: nil)
     }
 
@@ -125,7 +138,8 @@ final class UpstreamLink {
             return
         }
         r.handler.owner = nil
-        setAutoRead(r.channel, true)
+        if readStopped { setAutoRead(r.channel, true) }
+        readStopped = false
         pool.put(r.key, UpstreamPool.Idle(channel: r.channel, handler: r.handler))
         state = .none
     }
