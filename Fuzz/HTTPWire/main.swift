@@ -1,12 +1,14 @@
-/// libFuzzer entry: any bytes as a request on a proxy's socket, arriving in pieces. The head is
-/// found, parsed and planned; a chunked body is read. Nothing may trap, and what HTTPWire
-/// accepts must be consistent: the same head however the bytes are split, a forwarded head that
-/// parses again to the same plan, and the same body data read in pieces or at once.
+/// libFuzzer entry: any bytes as a request on a proxy's socket, arriving in pieces, and the same
+/// bytes as an upstream's response. The head is found, parsed and planned; a chunked body is read.
+/// Nothing may trap, and what HTTPWire accepts must be consistent: the same head however the bytes
+/// are split, a forwarded head that parses again to the same plan (or, for a response, frames its
+/// body as the proxy relays it), and the same body data read in pieces or at once.
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     guard size > 1 else { return 0 }
     let step = Int(data[0] % 16) + 1
     let raw = Array(UnsafeBufferPointer(start: data + 1, count: size - 1))
+    response(raw, step: step, toHead: data[0] & 0x10 != 0, clientMinor: data[0] & 0x20 != 0 ? 0 : 1)
     let whole = headLength(raw, step: raw.count)
     precondition(headLength(raw, step: step) == whole, "the head's end depends on how the bytes arrived")
     guard case .found(let end)? = whole, let head = try? RequestHeadParser.parse(Array(raw[0..<end])),
@@ -72,4 +74,40 @@ func chunked(_ body: [UInt8], step: Int) -> BodyRead {
     }
     out.done = reader.isDone
     return out
+}
+
+/// The bytes as an upstream's response to a request (a HEAD, or not) from an HTTP/1.`clientMinor` client.
+func response(_ raw: [UInt8], step: Int, toHead: Bool, clientMinor: Int) {
+    func length(_ step: Int) -> Found? {
+        var scan = RequestHeadParser.Scan()
+        var have = 0
+        while have < raw.count {
+            have = min(raw.count, have + step)
+            do {
+                if let n = try raw[0..<have].withUnsafeBytes({ b throws in try ResponseHeadParser.headLength(b, &scan) }) { return .found(n) }
+            } catch {
+                return .refused((error as? WireRefusal)?.status ?? 0)
+            }
+        }
+        return nil
+    }
+    let whole = length(raw.count)
+    precondition(length(step) == whole, "the response head's end depends on how the bytes arrived")
+    guard case .found(let end)? = whole, let head = try? ResponseHeadParser.parse(Array(raw[0..<end])),
+          let framing = try? head.framing(requestWasHead: toHead) else { return }
+    let out = head.forwarded(framing, clientMinor: clientMinor, keepAlive: true)
+    var scan = RequestHeadParser.Scan()
+    let again = try? out.head.withUnsafeBytes { b throws in try ResponseHeadParser.headLength(b, &scan) }
+    precondition(again == out.head.count, "the forwarded response head is not one head")
+    let reparsed = try! ResponseHeadParser.parse(out.head)
+    precondition(reparsed.status == head.status, "the forwarded response changed its status")
+    let seen = try! reparsed.framing(requestWasHead: toHead)
+    let expected: ResponseFraming = switch out.relay {
+    case .none: .none
+    case .length(let n): .length(n)
+    case .chunked, .untilClose(chunked: true): .chunked
+    case .dechunked, .untilClose(chunked: false): .untilClose
+    }
+    precondition(seen == expected, "the client would read the body's end elsewhere than the proxy writes it")
+    precondition(out.close == !reparsed.keepAlive, "the forwarded response says something else about the connection than the proxy does")
 }
