@@ -61,7 +61,7 @@ let package = Package(
         // I/O at the edges.
         .target(
             name: "MeshSources",
-            dependencies: ["PromText", "MeshMetrics", "MeshTap", "MeshCanary", "MeshCheck", "CCurl", "Gzip", .product(name: "Yams", package: "Yams")],
+            dependencies: ["PromText", "MeshMetrics", "MeshTap", "MeshCanary", "MeshCheck", "CCurl", "Gzip", "YAMLTree"],
             swiftSettings: swiftSettings),
         .target(name: "TerminalUI", swiftSettings: swiftSettings),
         // The real terminal behind TerminalUI's `TerminalBackend`, as NIOPosix is behind NIOCore.
@@ -81,9 +81,10 @@ let package = Package(
             swiftSettings: swiftSettings),
         // HTTP/1 on the wire, parsed in place: the proxy's request-smuggling boundary (pure, fuzzed).
         .target(name: "HTTPWire", swiftSettings: swiftSettings),
+        .target(name: "YAMLTree", dependencies: [.product(name: "Yams", package: "Yams")], swiftSettings: swiftSettings),
         .target(
             name: "MeshProxy",
-            dependencies: ["MeshTap", "MeshIdentity", "HTTPWire", "Gzip"] + nio + [.product(name: "Yams", package: "Yams"), .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            dependencies: ["MeshTap", "MeshIdentity", "HTTPWire", "YAMLTree", "Gzip"] + nio + [.product(name: "NIOSSL", package: "swift-nio-ssl"),
                              .product(name: "NIOHTTP2", package: "swift-nio-http2")],
             swiftSettings: swiftSettings),
         .target(name: "MeshDemo", dependencies: ["MeshProxy", "MeshIdentity"] + nio, swiftSettings: swiftSettings),

@@ -96,19 +96,12 @@ final class AdminHandler: ChannelInboundHandler {
             return (.unauthorized, json, "{\"error\":\"a bearer token is required\"}\n")
         }
         if head.method == .POST {
-            guard let object = try? JSONSerialization.jsonObject(with: Data(body)) as? [String: Any],
-                  let authority = object["authority"] as? String, let weights = object["weights"] as? [String: Any] else {
-                return (.badRequest, json, "{\"error\":\"expected a JSON object: authority (host:port) and weights (backend: number)\"}\n")
+            let request: SplitRequest
+            switch SplitRequest.parse(body) {
+            case .failure(let problem): return (.badRequest, json, "{\"error\":\(JSONEscape.quoted(problem.description))}\n")
+            case .success(let r): request = r
             }
-            var parsed: [String: Int] = [:]
-            for (k, v) in weights {
-                // A weight from outside: a whole number in range, never a trapped conversion (1e300, NaN).
-                guard let d = (v as? NSNumber)?.doubleValue, d.isFinite, d >= 0, d <= 1_000_000, d == d.rounded() else {
-                    return (.badRequest, json, "{\"error\":\(JSONEscape.quoted("weight of \(k) must be a whole number from 0 to 1000000"))}\n")
-                }
-                parsed[k] = Int(d)
-            }
-            if let problem = router.setWeights(authority: authority, parsed) {
+            if let problem = router.setWeights(authority: request.authority, request.weights) {
                 return (.badRequest, json, "{\"error\":\(JSONEscape.quoted(problem))}\n")
             }
         }

@@ -1,4 +1,4 @@
-import Yams
+import YAMLTree
 
 /// One address a backend can be reached at, with the labels the destination service gives it
 /// (they become the `dst_*` labels of outbound metrics, as linkerd-destination's labels do).
@@ -55,11 +55,18 @@ public struct Destination: Sendable, Hashable {
 func parseTimeout(_ text: String) -> Int64? {
     let units: [(String, Double)] = [("ms", 1), ("s", 1000), ("m", 60_000)]
     for (suffix, scale) in units where text.hasSuffix(suffix) {
-        guard let v = Double(text.dropLast(suffix.count)), v > 0 else { return nil }
-        return Int64(v * scale)
+        // From a file: finite, and at most a day (a larger number must not trap the conversion).
+        guard let v = Double(text.dropLast(suffix.count)), v.isFinite, v > 0, v * scale <= Double(maxTimeoutMs) else { return nil }
+        return max(1, Int64(v * scale))
     }
     return nil
 }
+
+/// The longest route timeout a destinations file may set (24 h).
+let maxTimeoutMs: Int64 = 86_400_000
+
+/// The largest backend weight (as the admin API's `POST /split` takes).
+let maxBackendWeight = 1_000_000
 
 /// The destinations file: authorities and their backends.
 ///
@@ -98,7 +105,7 @@ public struct DestinationTable: Sendable {
     public static func parse(yaml text: String, file: String = "destinations") throws(ConfigError) -> DestinationTable {
         let root: Any?
         do {
-            root = try Yams.load(yaml: text)
+            root = try YAMLTree.load(text)
         } catch {
             throw ConfigError("\(file): not valid YAML: \(error)")
         }
@@ -116,7 +123,7 @@ public struct DestinationTable: Sendable {
             }
             var timeoutMs: Int64?
             if let t = d["timeout"] {
-                guard let ms = parseTimeout("\(t)") else { throw ConfigError("\(at) (\(authority)): timeout \(t): use e.g. 500ms, 2s or 1m") }
+                guard let ms = parseTimeout("\(t)") else { throw ConfigError("\(at) (\(authority)): timeout \(t): use e.g. 500ms, 2s or 1m (at most 24h)") }
                 timeoutMs = ms
             }
             var retries = 0
@@ -130,7 +137,7 @@ public struct DestinationTable: Sendable {
                 guard let b = b as? [String: Any] else { throw ConfigError("\(bat): expected a map") }
                 let name = (b["name"] as? String) ?? authority
                 let weight = (b["weight"] as? Int) ?? 1
-                guard weight >= 0 else { throw ConfigError("\(bat): weight must be 0 or more") }
+                guard (0...maxBackendWeight).contains(weight) else { throw ConfigError("\(bat): weight must be a whole number from 0 to \(maxBackendWeight)") }
                 guard let eps = b["endpoints"] as? [Any], !eps.isEmpty else {
                     throw ConfigError("\(bat): needs a non-empty 'endpoints:' list")
                 }

@@ -1,4 +1,4 @@
-import Yams
+import YAMLTree
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -67,7 +67,7 @@ public struct ServiceProfile: Sendable {
 
     public static func parse(yaml text: String, file: String = "profile") throws(ConfigError) -> ServiceProfile {
         let root: Any?
-        do { root = try Yams.load(yaml: text) } catch { throw ConfigError("\(file): not valid YAML: \(error)") }
+        do { root = try YAMLTree.load(text) } catch { throw ConfigError("\(file): not valid YAML: \(error)") }
         guard let map = root as? [String: Any], let authority = map["authority"] as? String else {
             throw ConfigError("\(file): needs 'authority: host:port' (the service's name, the routes' dst label)")
         }

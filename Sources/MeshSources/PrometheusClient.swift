@@ -51,29 +51,7 @@ public struct PrometheusClient: Sendable {
             let url = result.target.url
             throw SourceError(why.replacingAll(" by " + url, "").replacingAll(" of " + url, "").replacingAll(" (" + url + ")", "").replacingAll(url, baseURL))
         }
-        guard let object = try? JSONSerialization.jsonObject(with: Data(body)) as? [String: Any] else {
-            throw SourceError("it answered something that is not JSON (is it a Prometheus API?)")
-        }
-        guard object["status"] as? String == "success", let data = object["data"] as? [String: Any] else {
-            throw SourceError("it refused the query: \(object["error"] as? String ?? "unknown error") (\(promql))")
-        }
-        guard data["resultType"] as? String == "vector", let items = data["result"] as? [[String: Any]] else {
-            throw SourceError("expected a vector for \(promql)")
-        }
-        return items.compactMap { item in
-            guard let metric = item["metric"] as? [String: String], let pair = item["value"] as? [Any], pair.count == 2,
-                  let text = pair[1] as? String else { return nil }
-            let value: Double
-            switch text {
-            case "NaN": value = .nan
-            case "+Inf": value = .infinity
-            case "-Inf": value = -.infinity
-            default:
-                guard let v = Double(text) else { return nil }
-                value = v
-            }
-            return PromSample(labels: metric, value: value)
-        }
+        return try PrometheusAnswer.vector(body, promql: promql)
     }
 
     /// `2s`, `0.5s`.

@@ -64,7 +64,7 @@ public struct PrometheusSource: Sendable {
         let all = "{" + selector.joined(separator: ", ") + "}"
         for q in ["count(up\(all)) by (\(by))", "sum(up\(all)) by (\(by))"] {
             for s in try query(q, atMs: atMs) {
-                let n = try podCount(s.value, query: q)
+                let n = try PrometheusAnswer.podCount(s.value, query: q)
                 update(id(s.labels)) { if q.hasPrefix("count") { $0.runningPods = n } else { $0.meshedPods = n } }
             }
         }
@@ -178,16 +178,6 @@ final class QueryNotes: @unchecked Sendable {
     func add(_ q: String) {
         if seen.insert(q).inserted { unique.append(q) }
     }
-}
-
-/// A number of pods from an answer: a whole number from 0 up, else a bad answer naming the query
-/// (a NaN or an infinity from a misbehaving server must not trap a conversion).
-func podCount(_ value: Double, query: String) throws(SourceError) -> Int {
-    guard value.isFinite, value >= 0, value < 1e12, value == value.rounded() else {
-        let shown = value.isNaN ? "NaN" : value.isInfinite ? (value > 0 ? "+Inf" : "-Inf") : "\(value)"
-        throw SourceError("Prometheus answered \(shown) for \(query): not a number of pods", badAnswer: true)
-    }
-    return Int(value)
 }
 
 /// A label value inside a PromQL string literal.

@@ -1,6 +1,6 @@
 public import MeshMetrics
 import PromText
-import Yams
+import YAMLTree
 
 /// Reads Prometheus `file_sd` files: a JSON or YAML list of `{targets: [host:port…], labels: {…}}`.
 /// The same file feeds meshtop and a Prometheus server.
@@ -10,7 +10,7 @@ public enum TargetsFile {
     public static func parse(_ text: String, file: String) throws(SourceError) -> [ScrapeTarget] {
         let root: Any?
         do {
-            root = try Yams.load(yaml: text)
+            root = try YAMLTree.load(text)
         } catch {
             throw SourceError("\(file): not valid JSON or YAML: \(error)")
         }
