@@ -46,11 +46,15 @@ public final class ProxyIdentity: Sendable {
         let due = c.notValidBefore.addingTimeInterval(lifetime * 2 / 3).timeIntervalSinceNow
         loop.scheduleTask(in: .milliseconds(Int64(max(0.05, due) * 1000))) { [self] in
             Thread.detachNewThread { [self] in
-                do {
-                    try rotate()
-                    scheduleRotation(on: loop)
-                } catch {
-                    _ = loop.scheduleTask(in: .seconds(10)) { [self] in scheduleRotation(on: loop) }
+                let renewed = (try? rotate()) != nil
+                // Back on the loop to schedule the next one: from this thread, a loop that shut
+                // down meanwhile would be handed a timer whose promise nobody completes.
+                loop.execute { [self] in
+                    if renewed {
+                        scheduleRotation(on: loop)
+                    } else {
+                        _ = loop.scheduleTask(in: .seconds(10)) { [self] in scheduleRotation(on: loop) }
+                    }
                 }
             }
         }

@@ -30,9 +30,10 @@ import Synchronization
         #expect(throws: ConfigError.self) { try DestinationTable.parse(yaml: yaml.replacingOccurrences(of: "200ms", with: "soon"), file: "d.yaml") }
         // Numbers from a file that would trap a conversion or overflow the weights' sum, a key twice
         // in one map, an alias to nothing: input errors, not traps (found by scripts/fuzz destinations;
-        // Yams' own load traps on a repeated key).
+        // Yams traps on a repeated key and on a sexagesimal integer that overflows).
         for (from, to) in [("200ms", "99999999999999999999s"), ("200ms", "1e400ms"), ("200ms", "nanms"), ("name: app", "name: app\n        weight: 9223372036854775807"),
-                           ("timeout: 200ms", "timeout: 200ms\n    timeout: 300ms"), ("name: app", "name: *nowhere")] {
+                           ("timeout: 200ms", "timeout: 200ms\n    timeout: 300ms"), ("name: app", "name: *nowhere"),
+                           ("timeout: 200ms", "timeout: 200ms\n    retries: -551364444449444436:46")] {
             #expect(throws: ConfigError.self, "\(to)") { try DestinationTable.parse(yaml: yaml.replacingOccurrences(of: from, with: to), file: "d.yaml") }
         }
         let proxy = try await MeshProxyServer.start(ProxyConfiguration(outbound: (loopback, table), admin: loopback), group: group)
