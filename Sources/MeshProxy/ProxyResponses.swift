@@ -25,41 +25,26 @@ extension ProxyHandler {
     /// Takes the upstream's bytes for the current exchange's response, as far as they go.
     private func takeResponse(_ bytes: inout ByteBuffer, from channel: any Channel) {
         while bytes.readableBytes > 0, let exchange, link.carries(channel) {
-            switch exchange.response {
-            case .waiting(var scan):
-                let head: ResponseHead
-                do {
+            do {
+                switch exchange.response {
+                case .waiting(var scan):
                     guard let length = try bytes.withUnsafeReadableBytes({ try ResponseHeadParser.headLength($0, &scan) }) else {
-                        self.exchange?.response = .waiting(scan)
+                        exchange.response = .waiting(scan)
                         return
                     }
-                    head = try ResponseHeadParser.parse(bytes.readBytes(length: length) ?? [])
-                } catch {
-                    badResponse(error)
-                    return
+                    try responseHead(ResponseHeadParser.parse(bytes.readBytes(length: length) ?? []), rest: &bytes, from: channel)
+                case .discardingAttempt(var body):
+                    let ended = try relay(&body, &bytes, forwarding: false)
+                    exchange.response = .discardingAttempt(body)
+                    if ended { retry() }
+                case .streaming(var body):
+                    let ended = try relay(&body, &bytes, forwarding: true)
+                    exchange.response = .streaming(body)
+                    if ended { responseEnded(body, upstreamSentMore: bytes.readableBytes > 0) }
                 }
-                do {
-                    try responseHead(head, rest: &bytes, from: channel)
-                } catch {
-                    badResponse(error)
-                    return
-                }
-            case .discardingAttempt(var body):
-                let ended: Bool
-                do { ended = try relay(&body, &bytes, forwarding: false) } catch {
-                    badResponse(error)
-                    return
-                }
-                self.exchange?.response = .discardingAttempt(body)
-                if ended { retry() }
-            case .streaming(var body):
-                let ended: Bool
-                do { ended = try relay(&body, &bytes, forwarding: true) } catch {
-                    badResponse(error)
-                    return
-                }
-                self.exchange?.response = .streaming(body)
-                if ended { responseEnded(body, upstreamSentMore: bytes.readableBytes > 0) }
+            } catch {
+                badResponse(error)
+                return
             }
         }
     }
