@@ -52,6 +52,8 @@ let package = Package(
         .target(name: "MeshCanary", dependencies: ["MeshMetrics", "MeshTap"], swiftSettings: swiftSettings),
         // linkerd viz's formats: stat, edges, routes and top as tables and JSON.
         .target(name: "LinkerdViz", dependencies: ["MeshMetrics", "MeshTap"], swiftSettings: swiftSettings),
+        // Error-budget burn rates and the SRE workbook's multi-window alert rules, with their table and JSON.
+        .target(name: "MeshSLO", dependencies: ["MeshMetrics", "MeshTap", "LinkerdViz"], swiftSettings: swiftSettings),
         // `meshtop check`'s checks, as pure functions over gathered scrapes.
         .target(name: "MeshCheck", dependencies: ["PromText", "MeshMetrics", "MeshTap"], swiftSettings: swiftSettings),
 
@@ -100,7 +102,7 @@ let package = Package(
         .executableTarget(
             name: "meshtop",
             dependencies: [
-                "MeshtopApp", "Dashboard", "MeshDemo", "MeshSources", "MeshMetrics", "MeshCanary", "MeshTap", "TerminalUI", "TerminalNcurses", "LinkerdViz", "MeshCheck",
+                "MeshtopApp", "Dashboard", "MeshDemo", "MeshSources", "MeshMetrics", "MeshCanary", "MeshTap", "TerminalUI", "TerminalNcurses", "LinkerdViz", "MeshCheck", "MeshSLO",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings),
@@ -136,6 +138,7 @@ let package = Package(
         .testTarget(name: "PromTextTests", dependencies: ["PromText", "MeshTesting"], swiftSettings: swiftSettings),
         .testTarget(name: "MeshTapTests", dependencies: ["MeshTap", "MeshTesting"], swiftSettings: swiftSettings),
         .testTarget(name: "MeshCanaryTests", dependencies: ["MeshCanary", "MeshMetrics", "MeshTesting"], swiftSettings: swiftSettings),
+        .testTarget(name: "MeshSLOTests", dependencies: ["MeshSLO", "MeshMetrics"], swiftSettings: swiftSettings),
         .testTarget(name: "MeshMetricsTests", dependencies: ["MeshMetrics", "PromText"], swiftSettings: swiftSettings),
         .testTarget(
             name: "MeshProxyTests",
@@ -147,7 +150,7 @@ let package = Package(
             swiftSettings: swiftSettings),
         .testTarget(
             name: "EndToEndTests",
-            dependencies: ["Dashboard", "MeshtopApp", "TerminalUI", "MeshMetrics", "MeshSources", "MeshTap", "MeshCanary", "LinkerdViz", "MeshCheck", "PromText", "MeshTesting"],
+            dependencies: ["Dashboard", "MeshtopApp", "MeshSLO", "TerminalUI", "MeshMetrics", "MeshSources", "MeshTap", "MeshCanary", "LinkerdViz", "MeshCheck", "PromText", "MeshTesting"],
             exclude: ["Goldens"],
             swiftSettings: swiftSettings),
     ],

@@ -17,6 +17,13 @@ public protocol OneShotSource {
     func stat(kindLabel: String, namespace: String?, name: String?, windowMs: Int64) throws(OneShotError) -> [GoldenMetrics]
     func edges(kindLabel: String, namespace: String?, windowMs: Int64) throws(OneShotError) -> [EdgeMetrics]
     func routes(kindLabel: String, name: String, namespace: String?, windowMs: Int64) throws(OneShotError) -> [RouteMetrics]
+    /// How far back the data reaches from the moment asked about; nil where that is not known
+    /// (a Prometheus server keeps its own retention).
+    var heldMs: Int64? { get }
+}
+
+extension OneShotSource {
+    public var heldMs: Int64? { nil }
 }
 
 /// A Prometheus server, asked at `atMs`.
@@ -114,6 +121,9 @@ public struct ScrapedAt: OneShotSource {
         for message in collector.health.values.compactMap(\.message).sorted() { warn(message) }
         return ScrapedAt(collector: collector, atMs: collector.lastScrapeMs ?? clock.nowMs(), exactWindow: false)
     }
+
+    /// From the first scrape held to the moment reported.
+    public var heldMs: Int64? { collector.firstScrapeMs.map { atMs - $0 } }
 
     /// What a window longer than the data held reports over, said in words (nil when the data covers it).
     public func shortWindowNote(_ windowMs: Int64) -> String? {
