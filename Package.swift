@@ -54,6 +54,8 @@ let package = Package(
         .target(name: "LinkerdViz", dependencies: ["MeshMetrics", "MeshTap"], swiftSettings: swiftSettings),
         // Error-budget burn rates and the SRE workbook's multi-window alert rules, with their table and JSON.
         .target(name: "MeshSLO", dependencies: ["MeshMetrics", "MeshTap", "LinkerdViz"], swiftSettings: swiftSettings),
+        // The incident timeline: metrics leaving their recent baseline and coming back, callees first.
+        .target(name: "MeshTimeline", dependencies: ["MeshMetrics", "MeshTap", "LinkerdViz"], swiftSettings: swiftSettings),
         // `meshtop check`'s checks, as pure functions over gathered scrapes.
         .target(name: "MeshCheck", dependencies: ["PromText", "MeshMetrics", "MeshTap"], swiftSettings: swiftSettings),
 
@@ -63,7 +65,7 @@ let package = Package(
         // I/O at the edges.
         .target(
             name: "MeshSources",
-            dependencies: ["PromText", "MeshMetrics", "MeshTap", "MeshCanary", "MeshCheck", "CCurl", "Gzip", "YAMLTree"],
+            dependencies: ["PromText", "MeshMetrics", "MeshTap", "MeshCanary", "MeshCheck", "MeshTimeline", "CCurl", "Gzip", "YAMLTree"],
             swiftSettings: swiftSettings),
         .target(name: "TerminalUI", swiftSettings: swiftSettings),
         // The real terminal behind TerminalUI's `TerminalBackend`, as NIOPosix is behind NIOCore.
@@ -102,7 +104,7 @@ let package = Package(
         .executableTarget(
             name: "meshtop",
             dependencies: [
-                "MeshtopApp", "Dashboard", "MeshDemo", "MeshSources", "MeshMetrics", "MeshCanary", "MeshTap", "TerminalUI", "TerminalNcurses", "LinkerdViz", "MeshCheck", "MeshSLO",
+                "MeshtopApp", "Dashboard", "MeshDemo", "MeshSources", "MeshMetrics", "MeshCanary", "MeshTap", "TerminalUI", "TerminalNcurses", "LinkerdViz", "MeshCheck", "MeshSLO", "MeshTimeline",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings),
@@ -138,6 +140,7 @@ let package = Package(
         .testTarget(name: "PromTextTests", dependencies: ["PromText", "MeshTesting"], swiftSettings: swiftSettings),
         .testTarget(name: "MeshTapTests", dependencies: ["MeshTap", "MeshTesting"], swiftSettings: swiftSettings),
         .testTarget(name: "MeshCanaryTests", dependencies: ["MeshCanary", "MeshMetrics", "MeshTesting"], swiftSettings: swiftSettings),
+        .testTarget(name: "MeshTimelineTests", dependencies: ["MeshTimeline", "MeshMetrics"], swiftSettings: swiftSettings),
         .testTarget(name: "MeshSLOTests", dependencies: ["MeshSLO", "MeshMetrics"], swiftSettings: swiftSettings),
         .testTarget(name: "MeshMetricsTests", dependencies: ["MeshMetrics", "PromText"], swiftSettings: swiftSettings),
         .testTarget(
@@ -150,7 +153,7 @@ let package = Package(
             swiftSettings: swiftSettings),
         .testTarget(
             name: "EndToEndTests",
-            dependencies: ["Dashboard", "MeshtopApp", "MeshSLO", "TerminalUI", "MeshMetrics", "MeshSources", "MeshTap", "MeshCanary", "LinkerdViz", "MeshCheck", "PromText", "MeshTesting"],
+            dependencies: ["Dashboard", "MeshtopApp", "MeshSLO", "MeshTimeline", "TerminalUI", "MeshMetrics", "MeshSources", "MeshTap", "MeshCanary", "LinkerdViz", "MeshCheck", "PromText", "MeshTesting"],
             exclude: ["Goldens"],
             swiftSettings: swiftSettings),
     ],

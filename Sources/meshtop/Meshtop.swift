@@ -20,7 +20,7 @@ struct Meshtop: AsyncParsableCommand {
         $MESHTOP_CONFIG names another file. It may set scrape, targets, prometheus, tap, theme, \
         refresh and window; flags win over it.
         """,
-        subcommands: [DashboardCommand.self, Demo.self, Stat.self, Edges.self, Routes.self, Top.self, Tap.self, Record.self, Replay.self, Canary.self, Check.self, SLO.self],
+        subcommands: [DashboardCommand.self, Demo.self, Stat.self, Edges.self, Routes.self, Top.self, Tap.self, Record.self, Replay.self, Canary.self, Check.self, SLO.self, Timeline.self],
         defaultSubcommand: DashboardCommand.self)
 
     static func main() async {

@@ -1,0 +1,202 @@
+public import MeshMetrics
+
+/// What changed: a workload, or an edge between two.
+public enum TimelineSubject: Hashable, Sendable, Comparable {
+    case workload(WorkloadID)
+    case edge(EdgeID)
+
+    /// `deploy/voting`, `deploy/web → deploy/voting` (with `kind` the short kind name).
+    public func name(kind: String) -> String {
+        switch self {
+        case .workload(let w): return "\(kind)/\(w.name)"
+        case .edge(let e): return "\(kind)/\(e.source.name) → \(kind)/\(e.destination.name)"
+        }
+    }
+
+    public var namespace: String {
+        switch self {
+        case .workload(let w): return w.namespace
+        case .edge(let e): return e.source.namespace
+        }
+    }
+
+    public static func < (a: TimelineSubject, b: TimelineSubject) -> Bool {
+        switch (a, b) {
+        case (.workload(let x), .workload(let y)): return x < y
+        case (.edge(let x), .edge(let y)): return (x.source, x.destination) < (y.source, y.destination)
+        case (.workload, .edge): return true
+        case (.edge, .workload): return false
+        }
+    }
+}
+
+/// The golden metrics a timeline watches.
+public enum TimelineMetric: String, Sendable, CaseIterable, Comparable {
+    case success, p99, rps
+
+    public static func < (a: TimelineMetric, b: TimelineMetric) -> Bool {
+        allCases.firstIndex(of: a)! < allCases.firstIndex(of: b)!
+    }
+}
+
+/// One change: a metric leaving its recent baseline, or coming back to it.
+public struct TimelineEvent: Sendable, Equatable {
+    public enum Change: String, Sendable { case left, returned }
+    public var atMs: Int64
+    public var subject: TimelineSubject
+    public var metric: TimelineMetric
+    public var change: Change
+    /// Leaving: the baseline, then the value that left it. Returning: the worst value while away,
+    /// then the value back within the baseline.
+    public var from: Double
+    public var to: Double
+}
+
+/// A subject's metrics at one moment (nil: no traffic, or too little to say).
+public struct TimelineSample: Sendable, Equatable {
+    public var success: Double?
+    public var p99: Double?
+    public var rps: Double?
+
+    public init(success: Double?, p99: Double?, rps: Double?) {
+        self.success = success
+        self.p99 = p99
+        self.rps = rps
+    }
+
+    public subscript(metric: TimelineMetric) -> Double? {
+        switch metric {
+        case .success: return success
+        case .p99: return p99
+        case .rps: return rps
+        }
+    }
+}
+
+/// When a value has left its baseline, and when it is back. Each band has a ratio and an absolute
+/// part, both needed, so neither noise at low values nor small drifts at high values count.
+public struct TimelineThresholds: Sendable, Equatable {
+    /// Success: the error rate at least `errorRatio` times the baseline's and `errorPoints` (0…1) above it.
+    public var errorRatio = 2.0
+    public var errorPoints = 0.02
+    /// p99: at least `latencyRatio` times the baseline and `latencyMs` above it.
+    public var latencyRatio = 1.5
+    public var latencyMs = 20.0
+    /// RPS: off the baseline by `rpsFraction` of it, and by at least `rpsAbsolute`.
+    public var rpsFraction = 0.5
+    public var rpsAbsolute = 1.0
+    /// Observations in the baseline before anything can leave it.
+    public var minimumBaseline = 5
+    /// How far back the baseline reaches.
+    public var baselineMs: Int64 = 5 * 60 * 1000
+
+    public init() {}
+
+    /// Away from `base`? `back` asks the looser question (half the margin), so a value hovering
+    /// at the edge does not flap.
+    func away(_ metric: TimelineMetric, value: Double, base: Double, back: Bool = false) -> Bool {
+        let k = back ? 0.5 : 1.0
+        switch metric {
+        case .success:
+            let err = 1 - value, baseErr = 1 - base
+            return err > baseErr + errorPoints * k && err > baseErr * (1 + (errorRatio - 1) * k)
+        case .p99:
+            return value > base + latencyMs * k && value > base * (1 + (latencyRatio - 1) * k)
+        case .rps:
+            let d = abs(value - base)
+            return d > rpsAbsolute * k && d > base * rpsFraction * k
+        }
+    }
+}
+
+/// Watches samples over time and reports each metric of each subject leaving its recent
+/// baseline (the median of its last `baselineMs` of ordinary values) and returning to it.
+/// While away, the baseline is frozen: coming back means back to where it was.
+public struct TimelineDetector: Sendable {
+    struct Track: Sendable {
+        var history: [(t: Int64, v: Double)] = []
+        var awaySince: Int64?
+        var base = 0.0
+        var worst = 0.0
+    }
+
+    public var thresholds: TimelineThresholds
+    var tracks: [TimelineSubject: [TimelineMetric: Track]] = [:]
+    public private(set) var events: [TimelineEvent] = []
+
+    public init(thresholds: TimelineThresholds = TimelineThresholds()) {
+        self.thresholds = thresholds
+    }
+
+    /// The subjects' samples at `atMs`, and which workload calls which (for the order of changes
+    /// seen at the same moment: a callee's before its callers', as failures travel up a call chain).
+    public mutating func observe(atMs: Int64, samples: [TimelineSubject: TimelineSample], calls: [EdgeID]) {
+        var now: [TimelineEvent] = []
+        for (subject, sample) in samples {
+            for metric in TimelineMetric.allCases {
+                guard let value = sample[metric], value.isFinite else { continue }
+                var track = tracks[subject]?[metric] ?? Track()
+                if track.awaySince != nil {
+                    if thresholds.away(metric, value: value, base: track.base, back: true) {
+                        track.worst = worse(metric, track.worst, value, base: track.base)
+                    } else {
+                        now.append(TimelineEvent(atMs: atMs, subject: subject, metric: metric, change: .returned, from: track.worst, to: value))
+                        track.awaySince = nil
+                        track.history.append((atMs, value))
+                    }
+                } else {
+                    track.history.removeAll { $0.t < atMs - thresholds.baselineMs }
+                    if track.history.count >= thresholds.minimumBaseline {
+                        let base = median(track.history.map(\.v))
+                        if thresholds.away(metric, value: value, base: base) {
+                            now.append(TimelineEvent(atMs: atMs, subject: subject, metric: metric, change: .left, from: base, to: value))
+                            track.awaySince = atMs
+                            track.base = base
+                            track.worst = value
+                        }
+                    }
+                    if track.awaySince == nil { track.history.append((atMs, value)) }
+                }
+                tracks[subject, default: [:]][metric] = track
+            }
+        }
+        events += Self.ordered(now, calls: calls)
+    }
+
+    /// Changes seen at one moment: callees before their callers (an edge just before its caller),
+    /// then by metric and name.
+    static func ordered(_ events: [TimelineEvent], calls: [EdgeID]) -> [TimelineEvent] {
+        var callees: [WorkloadID: Set<WorkloadID>] = [:]
+        for e in calls where e.source != e.destination { callees[e.source, default: []].insert(e.destination) }
+        var depthMemo: [WorkloadID: Int] = [:]
+        func depth(_ w: WorkloadID, _ seen: Set<WorkloadID> = []) -> Int {
+            if let d = depthMemo[w] { return d }
+            let next = (callees[w] ?? []).filter { !seen.contains($0) }
+            let d = next.map { depth($0, seen.union([w])) + 1 }.max() ?? 0
+            depthMemo[w] = d
+            return d
+        }
+        func rank(_ s: TimelineSubject) -> Int {
+            switch s {
+            case .workload(let w): return depth(w) * 2
+            case .edge(let e): return depth(e.destination) * 2 + 1
+            }
+        }
+        return events.sorted {
+            (rank($0.subject), $0.metric, $0.subject) < (rank($1.subject), $1.metric, $1.subject)
+        }
+    }
+
+    func worse(_ metric: TimelineMetric, _ a: Double, _ b: Double, base: Double) -> Double {
+        switch metric {
+        case .success: return min(a, b)
+        case .p99: return max(a, b)
+        case .rps: return abs(a - base) >= abs(b - base) ? a : b
+        }
+    }
+}
+
+func median(_ values: [Double]) -> Double {
+    let s = values.sorted()
+    return s.count % 2 == 1 ? s[s.count / 2] : (s[s.count / 2 - 1] + s[s.count / 2]) / 2
+}
