@@ -72,7 +72,7 @@ let package = Package(
         .target(name: "TerminalNcurses", dependencies: ["TerminalUI", "CNcurses"], swiftSettings: swiftSettings),
         .target(
             name: "Dashboard",
-            dependencies: ["MeshMetrics", "MeshTap", "MeshCanary", "LinkerdViz", "TerminalUI"],
+            dependencies: ["MeshMetrics", "MeshTap", "MeshCanary", "LinkerdViz", "MeshTimeline", "TerminalUI"],
             swiftSettings: swiftSettings),
         .target(
             name: "MeshIdentity",

@@ -1,6 +1,7 @@
 public import MeshCanary
 public import MeshMetrics
 public import MeshTap
+public import MeshTimeline
 public import TerminalUI
 
 /// The dashboard's views, in the order of their number keys.
@@ -9,6 +10,8 @@ public enum ViewKind: Int, CaseIterable, Sendable {
     /// Every scrape target: up, down, slow or sending bad metrics, its last error and last success.
     case targets = 0
     case help = 8, canary = 9
+    /// What broke first: changes against each metric's recent baseline (key `t`).
+    case timeline = 10
 
     public var title: String {
         switch self {
@@ -22,8 +25,12 @@ public enum ViewKind: Int, CaseIterable, Sendable {
         case .targets: return "Targets"
         case .help: return "Help"
         case .canary: return "Canary"
+        case .timeline: return "Timeline"
         }
     }
+
+    /// The key that opens it, as its tab shows it.
+    public var key: String { self == .timeline ? "t" : String(rawValue) }
 
     /// The name `:` commands use (`:edges`, `:graph` …).
     public var command: String { title.lowercased() }
@@ -106,6 +113,11 @@ public struct DashboardState: Sendable {
     public var replay: ReplayPosition?
     /// A canary release being watched (view 9 exists only then).
     public var canary: CanaryWatch?
+    /// The incident timeline, oldest first: a recording's whole one (set before a replay starts),
+    /// or, live, what `timelineDetector` has seen in the data so far.
+    public var timeline: [TimelineEvent] = []
+    var timelineDetector = TimelineDetector()
+    var timelineSeenMs: Int64 = 0
 
     /// What the feed is asked for at the next refresh.
     public var query: SnapshotQuery {
@@ -159,6 +171,7 @@ private func apply(_ action: Action, to state: inout DashboardState) {
         state.rowOrder.key = nil  // new rows: sorted again after this update
         state.clockText = clock
         state.top.release(atMs: data.atMs)
+        if state.replay == nil { state.observeTimeline(data) }
         if let h = data.history {
             state.history = Trends(h)
             return
@@ -265,6 +278,7 @@ private func moveSelection(_ state: inout DashboardState, _ key: Key) -> Bool {
 private func switchView(_ state: inout DashboardState, _ key: Key) -> Bool {
     switch key {
     case .character("?"): show(.help, &state)
+    case .character("t"): show(.timeline, &state)
     case .character(let c) where c.isNumber:
         if let n = c.wholeNumberValue, let v = ViewKind(rawValue: n), state.views.contains(v) { show(v, &state) }
     case .tab, .backTab:
@@ -337,7 +351,33 @@ private func drillIn(_ state: inout DashboardState) {
         guard !edges.isEmpty else { return }
         state.detail = .edge(edges[min(state.selected, edges.count - 1)].edge)
         show(.detail, &state)
+    case .timeline:
+        let events = TimelineScreen.rows(state)
+        guard !events.isEmpty else { return }
+        let e = events[min(state.selected, events.count - 1)]
+        switch e.subject {
+        case .workload(let w): state.detail = .workload(w)
+        case .edge(let edge): state.detail = .edge(edge)
+        }
+        if var r = state.replay {
+            r.atMs = min(max(e.atMs, r.startMs), r.endMs)
+            state.replay = r
+            state.paused = true
+            state.message = "at \(TimeSpec.format(r.atMs)), paused: \(e.subject.name(kind: TimelineSubject.shortKind(state.kindLabel))) \(TimelineView.what(e))"
+        }
+        show(.detail, &state)
     default: break
+    }
+}
+
+extension DashboardState {
+    /// Live: the detector looks at each new moment's workloads and edges (a moment once).
+    mutating func observeTimeline(_ data: MeshSnapshot) {
+        guard data.atMs > timelineSeenMs, data.windowMs > 0, !data.workloads.isEmpty else { return }
+        timelineSeenMs = data.atMs
+        let (samples, calls) = TimelineSampler.samples(workloads: data.workloads, edges: data.edges, windowMs: data.windowMs)
+        timelineDetector.observe(atMs: data.atMs, samples: samples, calls: calls)
+        timeline = timelineDetector.events
     }
 }
 

@@ -6,7 +6,8 @@ enum HelpScreen {
     static let lines: [(String, String)] = [
         ("Views", ""),
         ("1-8, 0, Tab, Shift-Tab", "Overview, Edges, Graph, Detail, Top, Tap, Compare, Help; 0 Targets"),
-        (":VIEW", ":overview :edges :graph :detail :top :tap :compare :targets :help"),
+        ("t", "Timeline: what broke first (Enter opens the change in Detail; in a replay, at its moment)"),
+        (":VIEW", ":overview :edges :graph :detail :top :tap :compare :targets :help :timeline"),
         (":ns NAME, :ns all", "show one namespace, or all"),
         (":window 1m", "compute over a different window"),
         (":mark, :q", "mark this moment for Compare; quit"),

@@ -30,6 +30,7 @@ public enum DashboardScreen {
         case .help: HelpScreen.draw(state, in: area, &screen)
         case .canary:
             if let w = state.canary { CanaryScreen.draw(w, in: area, &screen) }
+        case .timeline: TimelineScreen.draw(state, in: area, &screen)
         }
         drawMessageLine(state, &screen)
         drawStatus(state, &screen)
@@ -50,14 +51,14 @@ public enum DashboardScreen {
     static func drawTabs(_ state: DashboardState, _ screen: inout Screen) {
         var x = 1
         var views = state.views
-        // Too narrow for every tab: Help goes first (8 and ? still open it), then Targets (0),
-        // never the view on screen.
-        for spare in [ViewKind.help, .targets, .tap, .compare] where spare != state.view {
-            guard views.reduce(0, { $0 + "\($1.rawValue) \($1.title)".count + 2 }) >= screen.width else { break }
+        // Too narrow for every tab: Timeline goes first (t still opens it), then Help (8 and ?),
+        // then Targets (0), never the view on screen.
+        for spare in [ViewKind.timeline, .help, .targets, .tap, .compare] where spare != state.view {
+            guard views.reduce(0, { $0 + "\($1.key) \($1.title)".count + 2 }) >= screen.width else { break }
             views.removeAll { $0 == spare }
         }
         for v in views {
-            let label = "\(v.rawValue) \(v.title)"
+            let label = "\(v.key) \(v.title)"
             guard x + label.count < screen.width else { break }
             let current = v == state.view
             screen.put(current ? "[\(label)]" : " \(label) ", x: x - 1, y: 1, style: current ? Style(.accent, bold: true, reverse: true) : Style(.muted))

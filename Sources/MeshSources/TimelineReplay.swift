@@ -12,41 +12,28 @@ public enum TimelineReplay {
         public var windowMs: Int64
     }
 
-    /// `windowMs` nil: three scrape intervals (the median gap between rounds), so a change shows
-    /// within a few scrapes and one odd scrape does not make one.
+    /// A recording's file, read twice (the rounds' times, then the scrapes) and never held whole.
+    /// `windowMs` nil: three scrape intervals (see `window(roundStarts:)`).
     public static func run(path: String, kindLabel: String, namespace: String?, windowMs: Int64?,
                            thresholds: TimelineThresholds = TimelineThresholds(),
                            warn: (String) -> Void) throws(OneShotError) -> Result {
         do {
-            // First pass: the rounds' times, for the span and the scrape interval.
             let times = try RecordingReader(path: path)
-            var roundStarts: [Int64] = []
-            var previous: Int64?
+            var starts: [Int64] = []
+            var last: Int64?
             while let t = try times.nextTime() {
-                if previous.map({ t - $0 > roundGapMs }) ?? true { roundStarts.append(t) }
-                previous = t
+                if last.map({ t - $0 > roundGapMs }) ?? true { starts.append(t) }
+                last = t
             }
             for w in times.warnings { warn(w) }
-            guard let start = roundStarts.first, let end = previous else { throw OneShotError.input("\(path): the recording has no events") }
-            let gaps = zip(roundStarts.dropFirst(), roundStarts).map { $0 - $1 }.sorted()
-            let window = windowMs ?? max(1_000, 3 * (gaps.isEmpty ? 1_000 : gaps[gaps.count / 2]))
-
-            var detector = TimelineDetector(thresholds: thresholds)
-            var collector = Collector()
-            var last: Int64?
-            func evaluate(_ at: Int64) {
-                guard at - start >= window else { return }
-                let (samples, calls) = TimelineSampler.samples(collector.store, kindLabel: kindLabel, namespace: namespace, windowMs: window, atMs: at)
-                detector.observe(atMs: at, samples: samples, calls: calls)
-            }
+            guard let start = starts.first, let end = last else { throw OneShotError.input("\(path): the recording has no events") }
+            var rounds = Rounds(kindLabel: kindLabel, namespace: namespace, startMs: start,
+                                windowMs: windowMs ?? window(roundStarts: starts), thresholds: thresholds)
             let reader = try RecordingReader(path: path)
             while let event = try reader.next() {
-                if let last, event.timeMs - last > roundGapMs { evaluate(last) }
-                if case .scrape(let result) = event { collector.ingest([result]) }
-                last = event.timeMs
+                if case .scrape(let result) = event { rounds.add(result) }
             }
-            if let last { evaluate(last) }
-            return Result(events: detector.events, startMs: start, endMs: end, windowMs: window)
+            return Result(events: rounds.finish(), startMs: start, endMs: end, windowMs: rounds.windowMs)
         } catch let e as RecordingError {
             throw .input(e.description)
         } catch let e as OneShotError {
@@ -56,6 +43,67 @@ public enum TimelineReplay {
         }
     }
 
+    /// The same over scrapes already read (the dashboard's replay holds them).
+    public static func run(scrapes: [ScrapeResult], kindLabel: String, namespace: String?, windowMs: Int64?,
+                           thresholds: TimelineThresholds = TimelineThresholds()) -> Result {
+        guard let start = scrapes.first?.startedMs, let end = scrapes.last?.startedMs else {
+            return Result(events: [], startMs: 0, endMs: 0, windowMs: windowMs ?? 0)
+        }
+        var starts: [Int64] = []
+        var last: Int64?
+        for s in scrapes {
+            if last.map({ s.startedMs - $0 > roundGapMs }) ?? true { starts.append(s.startedMs) }
+            last = s.startedMs
+        }
+        var rounds = Rounds(kindLabel: kindLabel, namespace: namespace, startMs: start,
+                            windowMs: windowMs ?? window(roundStarts: starts), thresholds: thresholds)
+        for s in scrapes { rounds.add(s) }
+        return Result(events: rounds.finish(), startMs: start, endMs: end, windowMs: rounds.windowMs)
+    }
+
+    /// Three scrape intervals (the median gap between rounds), at least a second: a change shows
+    /// within a few scrapes, and one odd scrape does not make one.
+    static func window(roundStarts: [Int64]) -> Int64 {
+        let gaps = zip(roundStarts.dropFirst(), roundStarts).map { $0 - $1 }.sorted()
+        return max(1_000, 3 * (gaps.isEmpty ? 1_000 : gaps[gaps.count / 2]))
+    }
+
     /// Scrapes closer together than this belong to one round.
     static let roundGapMs: Int64 = 300
+
+    /// Scrapes in, round by round; at the end of each round, the detector looks at the moment.
+    struct Rounds {
+        let kindLabel: String
+        let namespace: String?
+        let startMs: Int64
+        let windowMs: Int64
+        var detector: TimelineDetector
+        var collector = Collector()
+        var lastMs: Int64?
+
+        init(kindLabel: String, namespace: String?, startMs: Int64, windowMs: Int64, thresholds: TimelineThresholds) {
+            self.kindLabel = kindLabel
+            self.namespace = namespace
+            self.startMs = startMs
+            self.windowMs = windowMs
+            self.detector = TimelineDetector(thresholds: thresholds)
+        }
+
+        mutating func add(_ scrape: ScrapeResult) {
+            if let lastMs, scrape.startedMs - lastMs > roundGapMs { evaluate(lastMs) }
+            collector.ingest([scrape])
+            lastMs = scrape.startedMs
+        }
+
+        mutating func finish() -> [TimelineEvent] {
+            if let lastMs { evaluate(lastMs) }
+            return detector.events
+        }
+
+        mutating func evaluate(_ atMs: Int64) {
+            guard atMs - startMs >= windowMs else { return }  // a whole window of data first
+            let (samples, calls) = TimelineSampler.samples(collector.store, kindLabel: kindLabel, namespace: namespace, windowMs: windowMs, atMs: atMs)
+            detector.observe(atMs: atMs, samples: samples, calls: calls)
+        }
+    }
 }

@@ -5,11 +5,23 @@ public enum TimelineSubject: Hashable, Sendable, Comparable {
     case workload(WorkloadID)
     case edge(EdgeID)
 
-    /// `deploy/voting`, `deploy/web → deploy/voting` (with `kind` the short kind name).
-    public func name(kind: String) -> String {
+    /// `deploy/voting`, `deploy/web → deploy/voting` (with `kind` the short kind name; `arrow`
+    /// `->` where the terminal has no Unicode).
+    public func name(kind: String, arrow: String = "→") -> String {
         switch self {
         case .workload(let w): return "\(kind)/\(w.name)"
-        case .edge(let e): return "\(kind)/\(e.source.name) → \(kind)/\(e.destination.name)"
+        case .edge(let e): return "\(kind)/\(e.source.name) \(arrow) \(kind)/\(e.destination.name)"
+        }
+    }
+
+    /// linkerd's short kind names, as subjects are written: `deployment` → `deploy`.
+    public static func shortKind(_ label: String) -> String {
+        switch label {
+        case "deployment": return "deploy"
+        case "statefulset": return "sts"
+        case "daemonset": return "ds"
+        case "namespace": return "ns"
+        default: return label
         }
     }
 

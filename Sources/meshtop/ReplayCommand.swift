@@ -11,7 +11,8 @@ struct Replay: ParsableCommand {
         discussion: """
         Plays FILE (meshrec, from `meshtop record` or `meshtop demo --record`) through the same \
         pipeline a live session uses. Space pauses, ←/→ step five seconds, [ and ] change speed, \
-        Home/End jump to the start/end, :goto 12:03:10 (or -5m, +30s) moves anywhere. The status \
+        Home/End jump to the start/end, :goto 12:03:10 (or -5m, +30s) moves anywhere; t lists \
+        what broke first, and Enter there jumps to that moment. The status \
         line shows the recorded time and the position in the recording.
         """)
 
@@ -33,7 +34,8 @@ struct Replay: ParsableCommand {
 
     func run() throws {
         guard (0.125...1024).contains(speed) else { throw Exit.input("--speed \(speed): use 0.125 to 1024") }
-        let feed = ReplayFeed(events: try loadScrapes(file))
+        let scrapes = try loadScrapes(file)
+        let feed = ReplayFeed(events: scrapes)
         guard let start = feed.startMs, let end = feed.endMs else { throw Exit.input("\(file): the recording has no scrapes to replay") }
         var position = start
         if let at {
@@ -51,6 +53,8 @@ struct Replay: ParsableCommand {
         replay.speed = speed
         state.replay = replay
         state.paused = at != nil
+        // The whole recording's timeline, so the Timeline view (t) can jump anywhere in it.
+        state.timeline = TimelineReplay.run(scrapes: scrapes, kindLabel: state.kindLabel, namespace: nil, windowMs: nil).events
         runDashboard(state, feed: feed, inBackground: false, on: terminal, display: display.settings)
     }
 }

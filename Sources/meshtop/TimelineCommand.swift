@@ -37,7 +37,7 @@ struct Timeline: ParsableCommand {
         guard let format = OutputFormat(rawValue: output), format != .wide else { throw Exit.input("-o \(output): use table or json") }
         let windowMs = try timeWindow.map { try parseDuration($0, flag: "-t") }
         let result = try TimelineReplay.run(path: replay, kindLabel: label, namespace: namespace, windowMs: windowMs) { warn("meshtop: \($0)") }
-        let short = shortKind(label)
+        let short = TimelineSubject.shortKind(label)
         switch format {
         case .json: print(TimelineView.json(result.events, kind: short), terminator: "")
         case .table, .wide:
@@ -47,16 +47,5 @@ struct Timeline: ParsableCommand {
                 print(TimelineView.table(result.events, kind: short, startMs: result.startMs, showNamespace: namespace == nil), terminator: "")
             }
         }
-    }
-}
-
-/// linkerd's short kind names: `deployment` → `deploy`.
-func shortKind(_ label: String) -> String {
-    switch label {
-    case "deployment": return "deploy"
-    case "statefulset": return "sts"
-    case "daemonset": return "ds"
-    case "namespace": return "ns"
-    default: return label
     }
 }

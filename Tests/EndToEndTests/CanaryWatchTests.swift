@@ -110,6 +110,8 @@ import MeshTesting
         #expect(plain.view == .overview)
         plain.view = .help
         update(&plain, .key(.tab))
+        #expect(plain.view == .timeline)
+        update(&plain, .key(.tab))
         #expect(plain.view == .overview)
     }
 }

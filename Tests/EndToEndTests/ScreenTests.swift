@@ -113,7 +113,7 @@ enum FixtureState {
     @Test func asciiUnderLangC() throws {
         var s = try FixtureState.state()
         for view in ViewKind.allCases {
-            update(&s, .key(.character(Character(String(view.rawValue)))))
+            update(&s, .key(.character(Character(view.key))))
             let text = FixtureState.render(s, 80, 24, unicode: false)
             #expect(text.unicodeScalars.allSatisfy { $0.isASCII }, "view \(view.title) has non-ASCII under LANG=C")
         }
@@ -170,9 +170,13 @@ enum FixtureState {
         #expect(s.view == .edges)
         update(&s, .key(.backTab))
         update(&s, .key(.backTab))
+        #expect(s.view == .timeline, "the last view, before Overview")
+        update(&s, .key(.backTab))
         #expect(s.view == .help)
         update(&s, .key(.escape))
-        #expect(s.view == .overview)
+        #expect(s.view == .timeline)
+        update(&s, .key(.escape))
+        #expect(s.view == .help)
     }
 
     @Test func pauseHoldsDataAndTapWithoutLosingEvents() throws {
