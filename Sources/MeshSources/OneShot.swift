@@ -99,12 +99,8 @@ public struct ScrapedAt: OneShotSource {
             var collector = Collector()
             try collector.replay(reader, untilMs: atMs)
             return ScrapedAt(collector: collector, atMs: atMs, exactWindow: true)
-        } catch let e as RecordingError {
-            throw .input(e.description)
-        } catch let e as OneShotError {
-            throw e
         } catch {
-            throw .input("\(path): \(error)")
+            throw OneShotError(readingRecording: path, error)
         }
     }
 
@@ -160,4 +156,15 @@ public func unreachableMessage(_ collector: Collector) -> String {
     let messages = collector.health.values.compactMap(\.message).sorted()
     let shown = messages.prefix(3).joined(separator: "; ")
     return "no target answered: " + shown + (messages.count > 3 ? "; and \(messages.count - 3) more" : "")
+}
+
+extension OneShotError {
+    /// What reading the recording at `path` failed with, as an input error naming the file.
+    init(readingRecording path: String, _ error: any Error) {
+        switch error {
+        case let e as OneShotError: self = e
+        case let e as RecordingError: self = .input(e.description)
+        default: self = .input("\(path): \(error)")
+        }
+    }
 }

@@ -34,12 +34,8 @@ public enum TimelineReplay {
                 if case .scrape(let result) = event { rounds.add(result) }
             }
             return Result(events: rounds.finish(), startMs: start, endMs: end, windowMs: rounds.windowMs)
-        } catch let e as RecordingError {
-            throw .input(e.description)
-        } catch let e as OneShotError {
-            throw e
         } catch {
-            throw .input("\(path): \(error)")
+            throw OneShotError(readingRecording: path, error)
         }
     }
 

@@ -99,8 +99,9 @@ extension SourceOptions {
     }
 }
 
-/// What `stat`, `edges` and `routes` share: namespace, output format, window and sources.
-struct OneShotOptions: ParsableArguments {
+/// What every one-shot query (`stat`, `edges`, `routes`, `slo`) takes: namespace, output format
+/// and sources.
+struct QueryOptions: ParsableArguments {
     @Option(name: .shortAndLong, help: "Only this namespace (all namespaces by default).")
     var namespace: String?
 
@@ -110,7 +111,6 @@ struct OneShotOptions: ParsableArguments {
     @Option(help: "Time between the two scrapes a live command takes.")
     var sample = "2s"
 
-    @OptionGroup var window: WindowOption
     @OptionGroup var sources: SourceOptions
 
     var format: OutputFormat {
@@ -120,10 +120,24 @@ struct OneShotOptions: ParsableArguments {
         }
     }
 
+    /// The source to ask.
+    func source() throws -> any OneShotSource {
+        try sources.source(sampleMs: try parseDuration(sample, flag: "--sample"))
+    }
+}
+
+/// What `stat`, `edges` and `routes` share: the query options and one window.
+struct OneShotOptions: ParsableArguments {
+    @OptionGroup var query: QueryOptions
+    @OptionGroup var window: WindowOption
+
+    var namespace: String? { query.namespace }
+    var format: OutputFormat { get throws { try query.format } }
+
     /// The source to ask, and the window, checked.
     func resolve() throws -> (source: any OneShotSource, windowMs: Int64) {
         let windowMs = try window.milliseconds
-        let source = try sources.source(sampleMs: try parseDuration(sample, flag: "--sample"))
+        let source = try query.source()
         if window.timeWindow != nil, let scraped = source as? ScrapedAt, let note = scraped.shortWindowNote(windowMs) {
             warn("meshtop: \(note)")
         }

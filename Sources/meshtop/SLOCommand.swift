@@ -29,16 +29,7 @@ struct SLO: ParsableCommand {
     @Option(help: ArgumentHelp("The windows to compute burn rates over (the rules need 5m, 30m, 1h and 6h).", valueName: "LIST"))
     var windows = "5m,30m,1h,6h"
 
-    @Option(name: .shortAndLong, help: "Only this namespace (all namespaces by default).")
-    var namespace: String?
-
-    @Option(name: .shortAndLong, help: "Output format: table, wide or json.")
-    var output = "table"
-
-    @Option(help: "Time between the two scrapes a live command takes.")
-    var sample = "2s"
-
-    @OptionGroup var sources: SourceOptions
+    @OptionGroup var query: QueryOptions
 
     func run() throws {
         let parts = resource.split(separator: "/", maxSplits: 1, omittingEmptySubsequences: false)
@@ -56,9 +47,9 @@ struct SLO: ParsableCommand {
             return ms
         }
         guard !windowsMs.isEmpty else { throw Exit.input("--windows: give at least one window, e.g. 5m,1h") }
-        guard let format = OutputFormat(rawValue: output) else { throw Exit.input("-o \(output): use table, wide or json") }
-
-        let source = try sources.source(sampleMs: try parseDuration(sample, flag: "--sample"))
+        let format = try query.format
+        let namespace = query.namespace
+        let source = try query.source()
         let evaluations = try SLOEvaluation.evaluate(windowsMs: windowsMs, heldMs: source.heldMs, objective: goal) { windowMs in
             try source.stat(kindLabel: label, namespace: namespace, name: name, windowMs: windowMs)
         }
