@@ -14,6 +14,9 @@ import Foundation
 /// theme: okabe-ito
 /// refresh: 2s
 /// window: 5m
+/// slos:                   # success objectives `meshtop slo` checks when no --objective is given
+///   - {workload: deploy/voting, namespace: emojivoto, objective: 99.9}
+///   - {workload: deploy/web, objective: "99.5%"}    # every namespace's web
 /// ```
 public struct UserConfig: Sendable, Equatable {
     public var scrape: [String] = []
@@ -23,6 +26,7 @@ public struct UserConfig: Sendable, Equatable {
     public var theme: String?
     public var refreshMs: Int64?
     public var windowMs: Int64?
+    public var slos: [SLODeclaration] = []
     /// Where it was read from (nil: no file).
     public var path: String?
 
@@ -59,7 +63,7 @@ public struct UserConfig: Sendable, Equatable {
         }
         var config = UserConfig()
         guard let root else { return config }
-        guard let map = root.mapping else { throw ConfigError("\(file):\(root.mark?.line ?? 1): expected keys (scrape, targets, prometheus, tap, theme, refresh, window)") }
+        guard let map = root.mapping else { throw ConfigError("\(file):\(root.mark?.line ?? 1): expected keys (scrape, targets, prometheus, tap, theme, refresh, window, slos)") }
         for (keyNode, value) in map {
             let key = keyNode.string ?? ""
             let at = "\(file):\(keyNode.mark?.line ?? 0)"
@@ -90,11 +94,56 @@ public struct UserConfig: Sendable, Equatable {
             case "theme": config.theme = try string()
             case "refresh": config.refreshMs = try duration()
             case "window": config.windowMs = try duration()
+            case "slos":
+                guard let seq = value.sequence else { throw ConfigError("\(at): slos needs a list of {workload, namespace, objective}") }
+                config.slos = try seq.map { item throws(ConfigError) in try SLODeclaration(item, file: file) }
             default:
-                throw ConfigError("\(at): unknown key \"\(key)\" (known: scrape, targets, prometheus, tap, theme, refresh, window)")
+                throw ConfigError("\(at): unknown key \"\(key)\" (known: scrape, targets, prometheus, tap, theme, refresh, window, slos)")
             }
         }
         return config
+    }
+}
+
+/// A success objective declared in the config file: `{workload: deploy/voting, namespace: emojivoto, objective: 99.9}`.
+public struct SLODeclaration: Sendable, Equatable {
+    /// The kind as written (`deploy`), and the name.
+    public var kind: String
+    public var name: String
+    /// nil: the workload of that name in every namespace.
+    public var namespace: String?
+    /// The objective as a percentage, strictly between 0 and 100.
+    public var percent: Double
+
+    public init(kind: String, name: String, namespace: String?, percent: Double) {
+        self.kind = kind
+        self.name = name
+        self.namespace = namespace
+        self.percent = percent
+    }
+
+    init(_ node: Node, file: String) throws(ConfigError) {
+        let at = "\(file):\(node.mark?.line ?? 0)"
+        guard let map = node.mapping else { throw ConfigError("\(at): an slo is {workload: deploy/NAME, namespace: NS, objective: 99.9}") }
+        var fields: [String: String] = [:]
+        for (k, v) in map {
+            let key = k.string ?? ""
+            guard ["workload", "namespace", "objective"].contains(key) else {
+                throw ConfigError("\(file):\(k.mark?.line ?? 0): unknown slo key \"\(key)\" (known: workload, namespace, objective)")
+            }
+            guard let text = v.scalar?.string, !text.isEmpty else { throw ConfigError("\(file):\(k.mark?.line ?? 0): slo \(key) needs a value") }
+            fields[key] = text
+        }
+        guard let workload = fields["workload"] else { throw ConfigError("\(at): an slo needs workload: deploy/NAME") }
+        let parts = workload.split(separator: "/", maxSplits: 1)
+        guard parts.count == 2 else { throw ConfigError("\(at): slo workload \"\(workload)\": write it KIND/NAME, e.g. deploy/voting") }
+        guard let text = fields["objective"] else { throw ConfigError("\(at): slo \(workload) needs objective: a percentage such as 99.9") }
+        var digits = Substring(text)
+        if digits.hasSuffix("%") { digits = digits.dropLast() }
+        guard let p = Double(digits), p.isFinite, p > 0, p < 100 else {
+            throw ConfigError("\(at): slo \(workload) objective \"\(text)\": a percentage between 0 and 100, e.g. 99.9")
+        }
+        self.init(kind: String(parts[0]), name: String(parts[1]), namespace: fields["namespace"], percent: p)
     }
 }
 

@@ -17,7 +17,7 @@ struct Meshtop: AsyncParsableCommand {
         Exit codes: 0 ok, 1 check failed, 2 usage or input error, 3 sources unreachable.
 
         Configuration: \(UserConfig.defaultPath()) (\(FileManager.default.fileExists(atPath: UserConfig.defaultPath()) ? "read" : "not found")); \
-        $MESHTOP_CONFIG names another file. It may set scrape, targets, prometheus, tap, theme, \
+        $MESHTOP_CONFIG names another file. It may set scrape, targets, prometheus, tap, theme, slos, \
         refresh and window; flags win over it.
         """,
         subcommands: [DashboardCommand.self, Demo.self, Stat.self, Edges.self, Routes.self, Top.self, Tap.self, Record.self, Replay.self, Canary.self, Check.self, SLO.self, Timeline.self],

@@ -23,8 +23,8 @@ struct SLO: ParsableCommand {
     @Argument(help: ArgumentHelp("The resource: deploy/NAME, or a kind alone for all of them (deploy, pod, ns, sts, ds).", valueName: "KIND[/NAME]"))
     var resource: String
 
-    @Option(help: ArgumentHelp("The success objective, a percentage (e.g. 99.9).", valueName: "PERCENT"))
-    var objective: String
+    @Option(help: ArgumentHelp("The success objective, a percentage (e.g. 99.9); default: the config file's slos for the resource.", valueName: "PERCENT"))
+    var objective: String?
 
     @Option(help: ArgumentHelp("The windows to compute burn rates over (the rules need 5m, 30m, 1h and 6h).", valueName: "LIST"))
     var windows = "5m,30m,1h,6h"
@@ -36,10 +36,25 @@ struct SLO: ParsableCommand {
         let label = try kindLabel(String(parts[0]))
         let name = parts.count > 1 ? String(parts[1]) : nil
         if name?.isEmpty == true { throw Exit.input("\(resource): name the resource after the slash, e.g. deploy/web") }
-        guard let goal = SuccessObjective(percent: objective) else {
-            throw Exit.input("--objective \(objective): a percentage between 0 and 100, e.g. 99.9")
+        let namespace = query.namespace
+        // Each objective and where it applies: the flag's, or the config file's declarations.
+        var asked: [(name: String?, namespace: String?, goal: SuccessObjective)] = []
+        if let objective {
+            guard let goal = SuccessObjective(percent: objective) else {
+                throw Exit.input("--objective \(objective): a percentage between 0 and 100, e.g. 99.9")
+            }
+            if goal.target < 0.5 { warn("meshtop: --objective \(objective) is a percentage: \(objective)% of requests must succeed (did you mean \(format1(goal.target * 10000))?)") }
+            asked = [(name, namespace, goal)]
+        } else {
+            for d in userConfig.slos where (try? kindLabel(d.kind)) == label && (name == nil || d.name == name)
+                && (namespace == nil || d.namespace == nil || d.namespace == namespace) {
+                guard let goal = SuccessObjective(target: d.percent / 100) else { continue }
+                asked.append((d.name, d.namespace ?? namespace, goal))
+            }
+            guard !asked.isEmpty else {
+                throw Exit.input("no objective: give --objective 99.9, or declare slos for \(resource) in \(UserConfig.defaultPath())")
+            }
         }
-        if goal.target < 0.5 { warn("meshtop: --objective \(objective) is a percentage: \(objective)% of requests must succeed (did you mean \(format1(goal.target * 10000))?)") }
         let windowsMs = try windows.split(separator: ",").map { text -> Int64 in
             guard let ms = DurationText.milliseconds(String(text)), ms > 0 else {
                 throw Exit.input("--windows \(windows): \(text) is not a duration (try 5m,30m,1h,6h)")
@@ -48,10 +63,12 @@ struct SLO: ParsableCommand {
         }
         guard !windowsMs.isEmpty else { throw Exit.input("--windows: give at least one window, e.g. 5m,1h") }
         let format = try query.format
-        let namespace = query.namespace
         let source = try query.source()
-        let evaluations = try SLOEvaluation.evaluate(windowsMs: windowsMs, heldMs: source.heldMs, objective: goal) { windowMs in
-            try source.stat(kindLabel: label, namespace: namespace, name: name, windowMs: windowMs)
+        var evaluations: [SLOEvaluation] = []
+        for a in asked {
+            evaluations += try SLOEvaluation.evaluate(windowsMs: windowsMs, heldMs: source.heldMs, objective: a.goal) { windowMs in
+                try source.stat(kindLabel: label, namespace: a.namespace, name: a.name, windowMs: windowMs)
+            }
         }
         for note in SLOView.shortWindowNotes(evaluations) { warn("meshtop: \(note)") }
         for rule in BurnRule.workbook where !windowsMs.contains(rule.longMs) || !windowsMs.contains(rule.shortMs) {

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import MeshTesting
+import MeshtopApp
 
 /// `meshtop slo` on the recorded fixtures: its success is `stat`'s at the same window and moment,
 /// its burn rate `(1 − success) / (1 − objective)`, and its exit code the verdict.
@@ -91,5 +92,58 @@ import MeshTesting
         let r = try run(meshtopBinary, ["slo", "deploy/nosuch", "--objective", "99.9", "--replay", incident])
         #expect(r.status == 2)
         #expect(r.stderr.contains("no such deployment"))
+    }
+}
+
+/// Objectives declared once in the config file, for `meshtop slo` without --objective.
+@Suite struct SLOConfig {
+    let incident = repositoryRoot.path + "/Fixtures/recordings/demo-incident.meshrec.gz"
+
+    func config(_ text: String) throws -> URL {
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("meshtop-slo-\(UUID().uuidString).yaml")
+        try text.write(to: url, atomically: true, encoding: .utf8)
+        return url
+    }
+
+    @Test func declaredObjectivesApplyEachToItsWorkload() throws {
+        let file = try config("""
+        slos:
+          - {workload: deploy/voting, namespace: emojivoto, objective: 50}
+          - {workload: deploy/emoji, objective: "99.9%"}
+        """)
+        defer { try? FileManager.default.removeItem(at: file) }
+        let r = try run(meshtopBinary, ["slo", "deploy", "--replay", incident, "-o", "json"], environment: ["MESHTOP_CONFIG": file.path])
+        let rows = try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [[String: Any]], "\(r.stderr)")
+        let objectives = Dictionary(uniqueKeysWithValues: rows.map { ($0["workload"] as? String ?? "", $0["objective"] as? Double ?? -1) })
+        #expect(objectives == ["voting": 0.5, "emoji": 0.999])
+        // Voting fails about a quarter of its requests: within a 50% objective. Emoji is clean.
+        #expect(r.status == 0, "\(r.stdout)")
+        // The flag wins over the file.
+        let flag = try run(meshtopBinary, ["slo", "deploy/voting", "-n", "emojivoto", "--objective", "99.9", "--replay", incident, "-o", "json"],
+                           environment: ["MESHTOP_CONFIG": file.path])
+        #expect(flag.status == 1)
+    }
+
+    @Test func noObjectiveAnywhereIsAnInputError() throws {
+        let r = try run(meshtopBinary, ["slo", "deploy/web", "--replay", incident], environment: ["MESHTOP_CONFIG": "/nonexistent/meshtop.yaml"])
+        #expect(r.status == 2)
+        #expect(r.stderr.contains("no objective: give --objective"), "\(r.stderr)")
+    }
+
+    @Test(arguments: [
+        ("slos: 3", "slos needs a list"),
+        ("slos:\n  - {workload: voting, objective: 99}", "write it KIND/NAME"),
+        ("slos:\n  - {workload: deploy/voting, objective: 100}", "a percentage between 0 and 100"),
+        ("slos:\n  - {workload: deploy/voting}", "needs objective"),
+        ("slos:\n  - {workload: deploy/voting, objective: 99, budget: 3}", "unknown slo key \"budget\""),
+    ])
+    func mistakesAreNamedWithTheirLine(text: String, message: String) throws {
+        #expect(throws: ConfigError.self) { try UserConfig.parse(text, file: "c.yaml") }
+        do {
+            _ = try UserConfig.parse(text, file: "c.yaml")
+        } catch {
+            #expect(error.description.contains(message), "\(error.description)")
+            #expect(error.description.hasPrefix("c.yaml:"))
+        }
     }
 }
