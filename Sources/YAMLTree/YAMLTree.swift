@@ -32,7 +32,8 @@ public enum YAMLTree {
                 guard case .scalar = key else {
                     throw Problem(description: "a key that is a list or a map (line \(key.mark?.line ?? 0))")
                 }
-                let name = "\(key.any)"
+                // Keys go through `tree` too: a key can be an overflowing sexagesimal integer.
+                let name = "\(try tree(key))"
                 guard out[name] == nil else { throw Problem(description: "'\(name)' twice in one map (line \(key.mark?.line ?? 0))") }
                 out[name] = try tree(value)
             }

@@ -36,6 +36,9 @@ import Synchronization
                            ("timeout: 200ms", "timeout: 200ms\n    retries: -551364444449444436:46")] {
             #expect(throws: ConfigError.self, "\(to)") { try DestinationTable.parse(yaml: yaml.replacingOccurrences(of: from, with: to), file: "d.yaml") }
         }
+        // A key that is such an integer (found by the same fuzzer, session 10) is just a key.
+        let oddKey = yaml.replacingOccurrences(of: "timeout: 200ms", with: "timeout: 200ms\n    -5131369223580855535:3: x")
+        #expect(try DestinationTable.parse(yaml: oddKey, file: "d.yaml").lookup("svc:80")?.timeoutMs == 200)
         let proxy = try await MeshProxyServer.start(ProxyConfiguration(outbound: (loopback, table), admin: loopback), group: group)
         let client = HTTPClient(group: group)
         let started = NIODeadline.now()
