@@ -15,7 +15,9 @@ public struct SuccessObjective: Sendable, Equatable {
     public init?(percent text: String) {
         var t = Substring(text)
         if t.hasSuffix("%") { t = t.dropLast() }
-        guard let p = Double(t), p.isFinite else { return nil }
+        // Plain decimals only: Double() would also take 0x63, 9.99e1 and inf.
+        guard !t.isEmpty, t.allSatisfy({ $0.isASCII && ($0.isNumber || $0 == ".") }), t.filter({ $0 == "." }).count <= 1,
+              let p = Double(t), p.isFinite else { return nil }
         // To the nearest 1e-9, so 99.9 is exactly the double 0.999 (p / 100 is 0.9990000000000001).
         self.init(target: (p * 1e7).rounded() / 1e9)
     }
@@ -48,6 +50,8 @@ public struct BurnWindow: Sendable, Equatable {
 
 /// What a burn asks of people: nothing, a ticket (fix it this week), or a page (wake someone).
 public enum AlertLevel: String, Sendable, Comparable, CaseIterable {
+    /// No rule could be evaluated: a window not asked for, without traffic, or longer than the data.
+    case unknown
     case none, ticket, page
 
     public static func < (a: AlertLevel, b: AlertLevel) -> Bool {
@@ -82,7 +86,8 @@ public struct BurnRule: Sendable, Equatable {
     public static let workbookWindowsMs: [Int64] = [300_000, 1_800_000, 3_600_000, 21_600_000]
 }
 
-/// A rule as evaluated: fired, quiet, or not evaluable (a window not asked for, or no traffic in it).
+/// A rule as evaluated: fired, quiet, or not evaluable (a window not asked for, no traffic in it,
+/// or less data than it spans: a 1h rule is not judged on two minutes).
 public struct RuleVerdict: Sendable, Equatable {
     public enum State: String, Sendable { case firing, quiet, unknown }
     public var rule: BurnRule
@@ -102,16 +107,19 @@ public struct SLOEvaluation: Sendable, Equatable {
         self.objective = objective
         self.windows = windows
         self.verdicts = rules.map { rule in
-            let long = windows.first { $0.windowMs == rule.longMs }?.burnRate
-            let short = windows.first { $0.windowMs == rule.shortMs }?.burnRate
-            guard let long, let short else { return RuleVerdict(rule: rule, state: .unknown) }
+            let longWindow = windows.first { $0.windowMs == rule.longMs }
+            let shortWindow = windows.first { $0.windowMs == rule.shortMs }
+            guard let long = longWindow?.burnRate, let short = shortWindow?.burnRate,
+                  longWindow?.isShort == false, shortWindow?.isShort == false else { return RuleVerdict(rule: rule, state: .unknown) }
             return RuleVerdict(rule: rule, state: long > rule.threshold && short > rule.threshold ? .firing : .quiet)
         }
     }
 
-    /// The highest level among the rules that fire.
+    /// The highest level among the rules that fire; `none` when a rule was judged and none
+    /// fired; `unknown` when no rule could be judged.
     public var alert: AlertLevel {
-        verdicts.filter { $0.state == .firing }.map(\.rule.level).max() ?? .none
+        if let fired = verdicts.filter({ $0.state == .firing }).map(\.rule.level).max() { return fired }
+        return verdicts.contains { $0.state == .quiet } ? .none : .unknown
     }
 
     /// The share of the longest window's error budget not yet spent: `1 − burn rate` there, down

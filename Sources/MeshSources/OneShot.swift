@@ -68,12 +68,17 @@ public struct ScrapedAt: OneShotSource {
 
     /// A recording up to `at` (a `TimeSpec` relative to its span; nil: its last event). Problems
     /// the reader skipped over go to `warn`.
-    public static func replay(path: String, at: String?, warn: (String) -> Void) throws(OneShotError) -> ScrapedAt {
+    /// The store keeps `windowMs` before the moment (at least its usual 30 minutes), so a long
+    /// window reads the recording, not only its last half hour.
+    public static func replay(path: String, at: String?, windowMs: Int64 = 0, warn: (String) -> Void) throws(OneShotError) -> ScrapedAt {
+        func collector() -> Collector {
+            Collector(store: MetricStore(retentionMs: max(MetricStore().retentionMs, windowMs + 60_000)))
+        }
         do {
             guard let at else {
                 // The last moment: one pass, no need to find the span first.
                 let reader = try RecordingReader(path: path)
-                var collector = Collector()
+                var collector = collector()
                 try collector.replay(reader)
                 for w in reader.warnings { warn(w) }
                 guard let last = collector.lastScrapeMs else { throw OneShotError.input("\(path): the recording has no events") }
@@ -96,7 +101,7 @@ public struct ScrapedAt: OneShotSource {
                 throw OneShotError.input("--at \(at) is \(atMs < first ? "before" : "after") the recording: \(path) runs from \(TimeSpec.format(first)) to \(TimeSpec.format(last)) (\(DurationText.format(last - first)))")
             }
             let reader = try RecordingReader(path: path)
-            var collector = Collector()
+            var collector = collector()
             try collector.replay(reader, untilMs: atMs)
             return ScrapedAt(collector: collector, atMs: atMs, exactWindow: true)
         } catch {
@@ -119,7 +124,12 @@ public struct ScrapedAt: OneShotSource {
     }
 
     /// From the first scrape held to the moment reported.
-    public var heldMs: Int64? { collector.firstScrapeMs.map { atMs - $0 } }
+    public var heldMs: Int64? {
+        guard let first = collector.firstScrapeMs else { return nil }
+        // What the store still holds: points older than its retention are gone.
+        let earliest = collector.store.earliestMs
+        return atMs - (earliest <= atMs ? max(first, earliest) : first)
+    }
 
     /// What a window longer than the data held reports over, said in words (nil when the data covers it).
     public func shortWindowNote(_ windowMs: Int64) -> String? {

@@ -53,7 +53,8 @@ public enum TimelineMetric: String, Sendable, CaseIterable, Comparable {
 
 /// One change: a metric leaving its recent baseline, or coming back to it.
 public struct TimelineEvent: Sendable, Equatable {
-    public enum Change: String, Sendable { case left, returned }
+    /// `settled`: away for longer than the baseline reaches, the new level is the baseline now.
+    public enum Change: String, Sendable { case left, returned, settled }
     public var atMs: Int64
     public var subject: TimelineSubject
     public var metric: TimelineMetric
@@ -134,7 +135,10 @@ public struct TimelineDetector: Sendable {
 
     public var thresholds: TimelineThresholds
     var tracks: [TimelineSubject: [TimelineMetric: Track]] = [:]
+    var lastSeen: [TimelineSubject: Int64] = [:]
     public private(set) var events: [TimelineEvent] = []
+    /// The newest this many events are kept (a live dashboard runs for days).
+    public var capacity = 2_000
 
     public init(thresholds: TimelineThresholds = TimelineThresholds()) {
         self.thresholds = thresholds
@@ -145,12 +149,19 @@ public struct TimelineDetector: Sendable {
     public mutating func observe(atMs: Int64, samples: [TimelineSubject: TimelineSample], calls: [EdgeID]) {
         var now: [TimelineEvent] = []
         for (subject, sample) in samples {
+            lastSeen[subject] = atMs
             for metric in TimelineMetric.allCases {
                 guard let value = sample[metric], value.isFinite else { continue }
                 var track = tracks[subject]?[metric] ?? Track()
-                if track.awaySince != nil {
+                if let since = track.awaySince {
                     if thresholds.away(metric, value: value, base: track.base, back: true) {
                         track.worst = worse(metric, track.worst, value, base: track.base)
+                        // Away for longer than a baseline reaches: this is the level now.
+                        if atMs - since > thresholds.baselineMs {
+                            now.append(TimelineEvent(atMs: atMs, subject: subject, metric: metric, change: .settled, from: track.base, to: value))
+                            track = Track()
+                            track.history.append((atMs, value))
+                        }
                     } else {
                         now.append(TimelineEvent(atMs: atMs, subject: subject, metric: metric, change: .returned, from: track.worst, to: value))
                         track.awaySince = nil
@@ -158,7 +169,7 @@ public struct TimelineDetector: Sendable {
                     }
                 } else {
                     track.history.removeAll { $0.t < atMs - thresholds.baselineMs }
-                    if track.history.count >= thresholds.minimumBaseline {
+                    if track.history.count >= max(1, thresholds.minimumBaseline) {
                         let base = median(track.history.map(\.v))
                         if thresholds.away(metric, value: value, base: base) {
                             now.append(TimelineEvent(atMs: atMs, subject: subject, metric: metric, change: .left, from: base, to: value))
@@ -172,7 +183,14 @@ public struct TimelineDetector: Sendable {
                 tracks[subject, default: [:]][metric] = track
             }
         }
+        // Subjects gone for longer than a baseline reaches start afresh if they come back.
+        for (subject, seen) in lastSeen where atMs - seen > thresholds.baselineMs {
+            tracks[subject] = nil
+            lastSeen[subject] = nil
+        }
+        guard !now.isEmpty else { return }
         events += Self.ordered(now, calls: calls)
+        if events.count > capacity { events.removeFirst(events.count - capacity) }
     }
 
     /// Changes seen at one moment: callees before their callers (an edge just before its caller),
@@ -180,13 +198,20 @@ public struct TimelineDetector: Sendable {
     static func ordered(_ events: [TimelineEvent], calls: [EdgeID]) -> [TimelineEvent] {
         var callees: [WorkloadID: Set<WorkloadID>] = [:]
         for e in calls where e.source != e.destination { callees[e.source, default: []].insert(e.destination) }
-        var depthMemo: [WorkloadID: Int] = [:]
-        func depth(_ w: WorkloadID, _ seen: Set<WorkloadID> = []) -> Int {
-            if let d = depthMemo[w] { return d }
-            let next = (callees[w] ?? []).filter { !seen.contains($0) }
-            let d = next.map { depth($0, seen.union([w])) + 1 }.max() ?? 0
-            depthMemo[w] = d
-            return d
+        // How many workloads each one reaches through its calls: a caller reaches all its callee
+        // reaches and more, so fewer means further down the chain; workloads that call each other
+        // reach the same set and rank alike (then by name), whatever order they were seen in.
+        var reachMemo: [WorkloadID: Int] = [:]
+        func depth(_ w: WorkloadID) -> Int {
+            if let d = reachMemo[w] { return d }
+            var seen: Set<WorkloadID> = [w]
+            var queue = Array(callees[w] ?? [])
+            while let next = queue.popLast() {
+                guard seen.insert(next).inserted else { continue }
+                queue += callees[next] ?? []
+            }
+            reachMemo[w] = seen.count - 1
+            return seen.count - 1
         }
         func rank(_ s: TimelineSubject) -> Int {
             switch s {

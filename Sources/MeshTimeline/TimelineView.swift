@@ -16,6 +16,7 @@ public enum TimelineView {
     /// What happened, in words: `success fell`, `p99 back`.
     public static func what(_ e: TimelineEvent) -> String {
         if e.change == .returned { return "\(e.metric.rawValue) back" }
+        if e.change == .settled { return "\(e.metric.rawValue) settled" }
         switch e.metric {
         case .success: return "success fell"
         case .p99: return "p99 rose"

@@ -75,7 +75,8 @@ struct WindowOption: ParsableArguments {
 
 extension SourceOptions {
     /// A Prometheus server, a recording up to `--at`, or the live targets scraped twice `sampleMs` apart.
-    func source(sampleMs: Int64) throws -> any OneShotSource {
+    /// `windowMs`: the longest window the command will ask for (a recording is held that far back).
+    func source(sampleMs: Int64, windowMs: Int64 = 0) throws -> any OneShotSource {
         if let url = prometheus {
             guard scrape.isEmpty, targetsFile == nil, replay == nil else {
                 throw Exit.input("--prometheus asks a server: leave out --scrape, --targets and --replay")
@@ -92,7 +93,7 @@ extension SourceOptions {
         }
         if let path = replay {
             guard scrape.isEmpty, targetsFile == nil else { throw Exit.input("--replay reads a recording: leave out --scrape and --targets") }
-            return try ScrapedAt.replay(path: path, at: at) { warn("meshtop: \($0)") }
+            return try ScrapedAt.replay(path: path, at: at, windowMs: windowMs) { warn("meshtop: \($0)") }
         }
         guard at == nil else { throw Exit.input("--at goes with --replay or --prometheus") }
         return try ScrapedAt.live(targets: try targets(), sampleMs: sampleMs) { warn("meshtop: \($0)") }
@@ -120,9 +121,9 @@ struct QueryOptions: ParsableArguments {
         }
     }
 
-    /// The source to ask.
-    func source() throws -> any OneShotSource {
-        try sources.source(sampleMs: try parseDuration(sample, flag: "--sample"))
+    /// The source to ask, holding `windowMs` of a recording.
+    func source(windowMs: Int64) throws -> any OneShotSource {
+        try sources.source(sampleMs: try parseDuration(sample, flag: "--sample"), windowMs: windowMs)
     }
 }
 
@@ -137,7 +138,7 @@ struct OneShotOptions: ParsableArguments {
     /// The source to ask, and the window, checked.
     func resolve() throws -> (source: any OneShotSource, windowMs: Int64) {
         let windowMs = try window.milliseconds
-        let source = try query.source()
+        let source = try query.source(windowMs: windowMs)
         if window.timeWindow != nil, let scraped = source as? ScrapedAt, let note = scraped.shortWindowNote(windowMs) {
             warn("meshtop: \(note)")
         }

@@ -17,7 +17,11 @@ struct SLO: ParsableCommand {
         held (a short recording, two live scrapes) is computed over the data there is, marked * \
         and said on stderr. BUDGET_LEFT is the share of the longest window's budget not yet spent.
 
-        Exit codes: 0 no alert, 1 ticket or page, 2 usage or input error, 3 sources unreachable.
+        A rule is judged only on data that covers its windows: over a short recording or two \
+        live scrapes the burn rates are shown, and ALERT says unknown, not none.
+
+        Exit codes: 0 no alert (none or unknown), 1 ticket or page, 2 usage or input error, 3 \
+        sources unreachable.
         """)
 
     @Argument(help: ArgumentHelp("The resource: deploy/NAME, or a kind alone for all of them (deploy, pod, ns, sts, ds).", valueName: "KIND[/NAME]"))
@@ -43,12 +47,15 @@ struct SLO: ParsableCommand {
             guard let goal = SuccessObjective(percent: objective) else {
                 throw Exit.input("--objective \(objective): a percentage between 0 and 100, e.g. 99.9")
             }
-            if goal.target < 0.5 { warn("meshtop: --objective \(objective) is a percentage: \(objective)% of requests must succeed (did you mean \(format1(goal.target * 10000))?)") }
+            if goal.target < 0.5 {
+                let hint = goal.target * 10000 < 100 ? " (did you mean \(format1(goal.target * 10000))?)" : ""
+                warn("meshtop: --objective \(objective) is a percentage: \(objective)% of requests must succeed\(hint)")
+            }
             asked = [(name, namespace, goal)]
         } else {
             for d in userConfig.slos where (try? kindLabel(d.kind)) == label && (name == nil || d.name == name)
                 && (namespace == nil || d.namespace == nil || d.namespace == namespace) {
-                guard let goal = SuccessObjective(target: d.percent / 100) else { continue }
+                guard let goal = SuccessObjective(percent: String(d.percent)) else { continue }
                 asked.append((d.name, d.namespace ?? namespace, goal))
             }
             guard !asked.isEmpty else {
@@ -63,7 +70,7 @@ struct SLO: ParsableCommand {
         }
         guard !windowsMs.isEmpty else { throw Exit.input("--windows: give at least one window, e.g. 5m,1h") }
         let format = try query.format
-        let source = try query.source()
+        let source = try query.source(windowMs: windowsMs.max() ?? 0)
         var evaluations: [SLOEvaluation] = []
         for a in asked {
             evaluations += try SLOEvaluation.evaluate(windowsMs: windowsMs, heldMs: source.heldMs, objective: a.goal) { windowMs in
@@ -71,8 +78,12 @@ struct SLO: ParsableCommand {
             }
         }
         for note in SLOView.shortWindowNotes(evaluations) { warn("meshtop: \(note)") }
-        for rule in BurnRule.workbook where !windowsMs.contains(rule.longMs) || !windowsMs.contains(rule.shortMs) {
-            warn("meshtop: the \(rule.level.rawValue) rule needs the \(DurationText.format(rule.longMs)) and \(DurationText.format(rule.shortMs)) windows; it is not evaluated")
+        for rule in BurnRule.workbook {
+            if !windowsMs.contains(rule.longMs) || !windowsMs.contains(rule.shortMs) {
+                warn("meshtop: the \(rule.level.rawValue) rule needs the \(DurationText.format(rule.longMs)) and \(DurationText.format(rule.shortMs)) windows; it is not evaluated")
+            } else if let held = source.heldMs, held < rule.longMs {
+                warn("meshtop: the \(rule.level.rawValue) rule needs \(DurationText.format(rule.longMs)) of data and there is \(DurationText.format(held)); it is not evaluated (alert unknown)")
+            }
         }
         switch format {
         case .json: print(SLOView.json(evaluations, kind: label, single: name != nil), terminator: "")
@@ -83,6 +94,6 @@ struct SLO: ParsableCommand {
         if name != nil, evaluations.isEmpty {
             throw Exit.input("\(resource): no such \(label) in the data\(namespace.map { " (namespace \($0))" } ?? "")")
         }
-        if evaluations.contains(where: { $0.alert != .none }) { throw ExitCode(1) }
+        if evaluations.contains(where: { $0.alert >= .ticket }) { throw ExitCode(1) }
     }
 }

@@ -53,17 +53,68 @@ import MeshtopApp
         #expect(compared >= 6)
     }
 
-    @Test func incidentPagesForVotingAndWebOnly() throws {
-        let r = try run(meshtopBinary, ["slo", "deploy", "-n", "emojivoto", "--objective", "99.9", "--replay", incident])
-        #expect(r.status == 1)
-        let alerts = Dictionary(uniqueKeysWithValues: r.stdout.split(separator: "\n").dropFirst().map { line in
+    /// Alerts by workload from the table's last column.
+    func alerts(_ table: String) -> [String: String] {
+        Dictionary(uniqueKeysWithValues: table.split(separator: "\n").dropFirst().map { line in
             let cells = line.split(separator: " ")
             return (String(cells[0]), String(cells[cells.count - 1]))
         })
-        #expect(alerts == ["emoji": "none", "vote-bot": "none", "voting": "page", "web": "page"])
-        // The recording is 1m10s long: every workbook window is computed over that, and said so.
+    }
+
+    @Test func aShortRecordingShowsBurnButJudgesNoRule() throws {
+        let r = try run(meshtopBinary, ["slo", "deploy", "-n", "emojivoto", "--objective", "99.9", "--replay", incident])
+        // The recording is 1m10s long: every workbook window is computed over that and marked, and
+        // no rule is judged on it (a 1h rule does not page on a minute).
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(alerts(r.stdout) == ["emoji": "unknown", "vote-bot": "unknown", "voting": "unknown", "web": "unknown"])
         #expect(r.stderr.contains("6h: only 1m10s of data"))
-        #expect(r.stdout.contains("*"))
+        #expect(r.stderr.contains("the page rule needs 1h of data and there is 1m10s; it is not evaluated"))
+        #expect(r.stdout.contains("174.2x*"), "voting's burn is still shown: \(r.stdout)")
+    }
+
+    /// A 6h10m recording, a scrape a minute: `good` fails 0.05% of its requests throughout; `bad`
+    /// the same, then 5% for its last two hours.
+    static func longRecording() throws -> String {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("meshtop-slo-\(UUID().uuidString).meshrec").path
+        let start = 1_795_000_000.0
+        var lines = ["{\"meshrec\":1,\"started\":\(start),\"meta\":{\"source\":\"test\"}}"]
+        var totals: [String: (ok: Double, failed: Double)] = ["good": (0, 0), "bad": (0, 0)]
+        for minute in 0...370 {
+            for name in ["good", "bad"] {
+                let rate = name == "bad" && minute > 250 ? 0.05 : 0.0005
+                totals[name]!.ok += 6_000 * (1 - rate)
+                totals[name]!.failed += 6_000 * rate
+                let body = "response_total{direction=\\\"inbound\\\",classification=\\\"success\\\",status_code=\\\"200\\\"} \(totals[name]!.ok)\\n"
+                    + "response_total{direction=\\\"inbound\\\",classification=\\\"failure\\\",status_code=\\\"500\\\"} \(totals[name]!.failed)\\n"
+                lines.append("{\"t\":\(start + Double(minute) * 60),\"scrape\":{\"target\":\"http://10.0.0.\(name == "good" ? 1 : 2):4191/metrics\",\"labels\":{\"namespace\":\"prod\",\"deployment\":\"\(name)\"},\"body\":\"\(body)\"}}")
+            }
+        }
+        try (lines.joined(separator: "\n") + "\n").write(toFile: path, atomically: true, encoding: .utf8)
+        return path
+    }
+
+    @Test func sixHoursOfDataJudgeTheRules() throws {
+        let file = try Self.longRecording()
+        defer { try? FileManager.default.removeItem(atPath: file) }
+        let r = try run(meshtopBinary, ["slo", "deploy", "-n", "prod", "--objective", "99.9", "--replay", file, "-o", "json"])
+        #expect(r.status == 1, "bad pages: \(r.stderr)")
+        #expect(!r.stderr.contains("not evaluated"), "\(r.stderr)")
+        let rows = try #require(try json(r.stdout) as? [[String: Any]])
+        let byName = Dictionary(uniqueKeysWithValues: rows.map { ($0["workload"] as? String ?? "", $0) })
+        #expect(byName["bad"]?["alert"] as? String == "page")
+        #expect(byName["good"]?["alert"] as? String == "none")
+        let badWindows = try #require(byName["bad"]?["windows"] as? [[String: Any]])
+        // 5% errors against a 0.1% budget: 50x over 5m and 1h; a third of 6h at 5% is about 17x.
+        for (window, burn) in [("5m", 50.0), ("1h", 50.0), ("6h", 50.0 / 3)] {
+            let w = try #require(badWindows.first { $0["window"] as? String == window })
+            #expect(w["covered"] as? String == window)
+            #expect(abs((w["burn_rate"] as? Double ?? 0) - burn) < burn * 0.03, "\(window): \(w)")
+        }
+        let rules = try #require(byName["bad"]?["rules"] as? [[String: Any]])
+        #expect(rules.map { $0["state"] as? String } == ["firing", "firing"])
+        let good = try run(meshtopBinary, ["slo", "deploy/good", "-n", "prod", "--objective", "99.9", "--replay", file])
+        #expect(good.status == 0)
+        #expect(alerts(good.stdout) == ["good": "none"])
     }
 
     @Test func oneWorkloadIsAnObjectAndAHealthyMeshExitsZero() throws {
@@ -71,7 +122,7 @@ import MeshtopApp
         #expect(r.status == 0, "\(r.stderr)")
         let object = try #require(try json(r.stdout) as? [String: Any])
         #expect(object["workload"] as? String == "emoji")
-        #expect(object["alert"] as? String == "none")
+        #expect(object["alert"] as? String == "unknown", "30 s of data judge no rule")
         #expect((object["windows"] as? [Any])?.count == 4)
     }
 
@@ -116,12 +167,11 @@ import MeshtopApp
         let rows = try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [[String: Any]], "\(r.stderr)")
         let objectives = Dictionary(uniqueKeysWithValues: rows.map { ($0["workload"] as? String ?? "", $0["objective"] as? Double ?? -1) })
         #expect(objectives == ["voting": 0.5, "emoji": 0.999])
-        // Voting fails about a quarter of its requests: within a 50% objective. Emoji is clean.
         #expect(r.status == 0, "\(r.stdout)")
         // The flag wins over the file.
         let flag = try run(meshtopBinary, ["slo", "deploy/voting", "-n", "emojivoto", "--objective", "99.9", "--replay", incident, "-o", "json"],
                            environment: ["MESHTOP_CONFIG": file.path])
-        #expect(flag.status == 1)
+        #expect((try JSONSerialization.jsonObject(with: Data(flag.stdout.utf8)) as? [String: Any])?["objective"] as? Double == 0.999)
     }
 
     @Test func noObjectiveAnywhereIsAnInputError() throws {

@@ -66,4 +66,41 @@ import Testing
         let events = run(seconds: 40) { t in [.workload(web): TimelineSample(success: t % 4 == 0 ? nil : 1, p99: nil, rps: 10)] }
         #expect(events.isEmpty)
     }
+
+    @Test func workloadsThatCallEachOtherStillComeAfterTheirCallees() {
+        // a ↔ b, b → c → d: d first, then c, then a and b (alike, by name), whatever the order seen.
+        let ns = "n"
+        func w(_ name: String) -> WorkloadID { WorkloadID(namespace: ns, name: name) }
+        let calls = [EdgeID(source: w("a"), destination: w("b")), EdgeID(source: w("b"), destination: w("a")),
+                     EdgeID(source: w("b"), destination: w("c")), EdgeID(source: w("c"), destination: w("d"))]
+        for _ in 0..<5 {
+            let events = run(seconds: 30, calls: calls.shuffled()) { t in
+                Dictionary(uniqueKeysWithValues: ["b", "d", "a", "c"].shuffled().map { (TimelineSubject.workload(w($0)), sample(t >= 20 ? 0.5 : 1)) })
+            }
+            #expect(events.map(\.subject) == ["d", "c", "a", "b"].map { .workload(w($0)) })
+        }
+    }
+
+    @Test func aLastingShiftSettlesIntoTheNewBaseline() {
+        // RPS doubles for good: it leaves, then after the baseline's reach it settles, and a later
+        // drop from the new level is seen.
+        var d = TimelineDetector()
+        d.thresholds.baselineMs = 30_000
+        for t in 0..<120 {
+            let rps: Double = t < 20 ? 10 : t < 100 ? 20 : 5
+            d.observe(atMs: Int64(t) * 1000, samples: [.workload(web): sample(1, 20, rps)], calls: [])
+        }
+        #expect(d.events.map(\.change) == [.left, .settled, .left])
+        #expect(d.events.last?.from == 20 && d.events.last?.to == 5)
+    }
+
+    @Test func eventsAreCapped() {
+        var d = TimelineDetector()
+        d.capacity = 10
+        for t in 0..<400 {
+            d.observe(atMs: Int64(t) * 1000, samples: [.workload(web): sample(t % 20 < 10 ? 1 : 0.5)], calls: [])
+        }
+        #expect(d.events.count == 10)
+        #expect(d.events.last?.atMs == 390_000)
+    }
 }
