@@ -39,7 +39,7 @@ enum TimelineScreen {
             let health: Health = e.change == .returned ? .healthy : e.metric == .success ? .failing : .degraded
             let style = ahead ? Style(.muted) : health.style
             var cells = [TableCell(ahead ? " " : health.symbol(unicode: unicode), style),
-                         TableCell(TimeSpec.format(e.atMs).split(separator: "T").last.map { String($0.prefix(8)) } ?? "", Style(ahead ? .muted : .text))]
+                         TableCell(TimelineView.timeOfDay(e.atMs), Style(ahead ? .muted : .text))]
             if let start { cells.append(TableCell("+" + DurationText.format(max(0, e.atMs - start)), Style(.muted))) }
             cells += [TableCell(e.subject.name(kind: kind, arrow: unicode ? "→" : "->"), Style(ahead ? .muted : .text, bold: !ahead)),
                       TableCell(TimelineView.what(e), style),

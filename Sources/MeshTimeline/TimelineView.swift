@@ -24,6 +24,11 @@ public enum TimelineView {
         }
     }
 
+    /// `22:39:15`: the UTC time of day of a change.
+    public static func timeOfDay(_ ms: Int64) -> String {
+        TimeSpec.format(ms).split(separator: "T").last.map { String($0.prefix(8)) } ?? ""
+    }
+
     /// The table: when (UTC, and seconds since `startMs`), subject, what, from → to.
     public static func table(_ events: [TimelineEvent], kind: String, startMs: Int64, showNamespace: Bool) -> String {
         var headers = ["TIME", "+", "SUBJECT", "CHANGE", "FROM", "", "TO"]
@@ -32,7 +37,7 @@ public enum TimelineView {
         if showNamespace { alignments.insert(.left, at: 2) }
         var table = TextTable(headers: headers, alignments: alignments)
         for e in events {
-            var cells = [TimeSpec.format(e.atMs).split(separator: "T").last.map { String($0.prefix(8)) } ?? "",
+            var cells = [timeOfDay(e.atMs),
                          "+" + DurationText.format(e.atMs - startMs), e.subject.name(kind: kind), what(e),
                          value(e.from, e.metric), "→", value(e.to, e.metric)]
             if showNamespace { cells.insert(e.subject.namespace, at: 2) }
