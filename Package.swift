@@ -38,6 +38,9 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-certificates", from: "1.21.1"),
         .package(url: "https://github.com/apple/swift-crypto", "3.12.3"..<"5.0.0"),
         .package(url: "https://github.com/apple/swift-asn1", from: "1.7.4"),
+        // gRPC for the demo's web → emoji and web → voting calls (h2c through the proxies).
+        .package(url: "https://github.com/grpc/grpc-swift-2", from: "2.4.3"),
+        .package(url: "https://github.com/grpc/grpc-swift-nio-transport", from: "2.9.2"),
     ],
     targets: [
         // System libraries, each behind a small C shim (variadic and macro APIs, C globals).
@@ -91,7 +94,10 @@ let package = Package(
             dependencies: ["MeshTap", "MeshIdentity", "HTTPWire", "YAMLTree", "Gzip"] + nio + [.product(name: "NIOSSL", package: "swift-nio-ssl"),
                              .product(name: "NIOHTTP2", package: "swift-nio-http2")],
             swiftSettings: swiftSettings),
-        .target(name: "MeshDemo", dependencies: ["MeshProxy", "MeshIdentity"] + nio, swiftSettings: swiftSettings),
+        .target(name: "MeshDemo", dependencies: ["MeshProxy", "MeshIdentity"] + nio + [
+            .product(name: "GRPCCore", package: "grpc-swift-2"),
+            .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport"),
+        ], swiftSettings: swiftSettings),
 
         // Thin executables: argument parsing and wiring.
         // What meshtop's commands run: one-shot outputs, the demo, canary runs, the dashboard on a

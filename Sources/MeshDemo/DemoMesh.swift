@@ -4,11 +4,16 @@ public import MeshProxy
 import NIOConcurrencyHelpers
 import NIOHTTP1
 import MeshIdentity
+import GRPCCore
 
 /// An emojivoto-like mesh in one process: `web`, `emoji`, `voting`, `auth` and `store`, each
 /// behind its own meshproxy on loopback, calls between them going through the proxies (web →
 /// auth, emoji, voting; emoji and voting → store), and a `vote-bot` (itself meshed) sending
 /// open-loop traffic to `web`. `voting` fails a steady share of votes.
+///
+/// As in Linkerd's emojivoto, web calls emoji and voting over gRPC (h2c to its proxy, HTTP/2 over
+/// mTLS between the proxies); a failed vote is `grpc-status: 14` (UNAVAILABLE) in an HTTP 200
+/// answer, which the proxies count by its gRPC status. The vote-bot, auth and store speak HTTP/1.1.
 public final class DemoMesh: Sendable {
     /// A proxy's admin address and the labels Prometheus' relabelling would give it.
     public struct Target: Sendable {
@@ -21,6 +26,9 @@ public final class DemoMesh: Sendable {
     public let namespace: String
     public let targets: [Target]
     private let apps: [AppServer]
+    /// The gRPC apps and web's clients; `stop()` lets go of them while the event loops still run
+    /// (grpc-swift's server transport completes a promise on its loop when it is freed).
+    private let grpc: NIOLockedValueBox<(apps: [DemoGRPCServer], clients: [DemoGRPCClient])>
     private let proxies: [MeshProxyServer]
     /// The identity service's listener (with mTLS): it holds the issuer's key, the proxies do not.
     private let identityService: (any Channel)?
@@ -37,7 +45,8 @@ public final class DemoMesh: Sendable {
     /// Where the identity service listens (POST /v1/certify, GET /metrics), with mTLS on.
     public var identityAddress: HostPort? { identityService?.localHostPort }
 
-    private init(namespace: String, targets: [Target], apps: [AppServer], proxies: [MeshProxyServer], identityService: (any Channel)?,
+    private init(namespace: String, targets: [Target], apps: [AppServer], grpcApps: [DemoGRPCServer], grpcClients: [DemoGRPCClient],
+                 proxies: [MeshProxyServer], identityService: (any Channel)?,
                  client: HTTPClient, generator: OpenLoopGenerator,
                  botOutbound: HostPort, webAuthority: String, splitAdmin: HostPort, votingAuthority: String) {
         self.botOutbound = botOutbound
@@ -47,6 +56,7 @@ public final class DemoMesh: Sendable {
         self.namespace = namespace
         self.targets = targets
         self.apps = apps
+        grpc = NIOLockedValueBox((grpcApps, grpcClients))
         self.proxies = proxies
         self.identityService = identityService
         self.client = client
@@ -110,6 +120,8 @@ public final class DemoMesh: Sendable {
         }
         let anchorPEM = try identities?.trustAnchorPEM()
         var apps: [AppServer] = []
+        var grpcApps: [DemoGRPCServer] = []
+        var grpcClients: [DemoGRPCClient] = []
         var proxies: [MeshProxyServer] = []
         var targets: [Target] = []
         var endpoints: [String: Endpoint] = [:]  // service → its proxy's inbound
@@ -126,7 +138,7 @@ public final class DemoMesh: Sendable {
             }
         }
 
-        func mesh(_ name: String, app: AppServer?, outbound: Bool, routes: [(String, String, String)] = []) async throws -> MeshProxyServer {
+        func mesh(_ name: String, app: HostPort?, outbound: Bool, routes: [(String, String, String)] = []) async throws -> MeshProxyServer {
             // voting-svc splits between voting and, in canary scenarios, voting-canary (weight 0 to start).
             let table = DestinationTable(endpoints.filter { $0.key != "voting-canary" }.map { service, endpoint in
                 var backends = [Backend(name: service, weight: 100, endpoints: [endpoint])]
@@ -135,7 +147,7 @@ public final class DemoMesh: Sendable {
                 }
                 return Destination(authority: authority(service), backends: backends)
             })
-            var config = ProxyConfiguration(inbound: app.map { (loopback, $0.address) },
+            var config = ProxyConfiguration(inbound: app.map { (loopback, $0) },
                                             outbound: outbound ? (loopback, table) : nil,
                                             admin: loopback)
             let podName = pod(name)
@@ -169,87 +181,97 @@ public final class DemoMesh: Sendable {
                 loop.scheduleTask(in: .microseconds(Int64.random(in: 200...1_500))) { AppResponse(status: 200, body: "ok\n") }.futureResult
             }
             apps.append(store)
-            _ = try await mesh("store", app: store, outbound: false, routes: [("GET", "/get", "/get"), ("PUT", "/put", "/put")])
+            _ = try await mesh("store", app: store.address, outbound: false, routes: [("GET", "/get", "/get"), ("PUT", "/put", "/put")])
             let auth = try await AppServer.start(group: group) { _, loop in
                 loop.scheduleTask(in: .microseconds(Int64.random(in: 300...1_000))) { AppResponse(status: 200, body: "{\"user\":\"bot\"}\n") }.futureResult
             }
             apps.append(auth)
-            _ = try await mesh("auth", app: auth, outbound: false, routes: [("GET", "/session", "/session")])
+            _ = try await mesh("auth", app: auth.address, outbound: false, routes: [("GET", "/session", "/session")])
 
-            /// An app that calls store through its own proxy's outbound listener, then answers.
-            func storeBacked(_ method: HTTPMethod, _ path: String, answer: @escaping @Sendable (ClientResponse) -> EventLoopFuture<AppResponse>)
-                -> (NIOLockedValueBox<HostPort?>, AppLogic) {
+            /// A gRPC app that calls store (HTTP/1.1) through its own proxy's outbound listener,
+            /// then answers; a store that fails or cannot be reached is UNAVAILABLE.
+            func storeBacked<Request: DemoMessage, Response: DemoMessage>(
+                _ method: MethodDescriptor, store path: String, _ storeMethod: HTTPMethod,
+                answer: @escaping @Sendable (Request) async throws -> Response
+            ) -> (NIOLockedValueBox<HostPort?>, UnaryMethod<Request, Response>) {
                 let outbound = NIOLockedValueBox<HostPort?>(nil)
-                let logic: AppLogic = { _, loop in
-                    guard let out = outbound.withLockedValue({ $0 }) else {
-                        return loop.makeSucceededFuture(AppResponse(status: 503, body: "starting\n"))
-                    }
-                    return client.send(method, path, host: authority("store"), to: out)
-                        .flatMap(answer)
-                        .recover { _ in AppResponse(status: 502, body: "store failed\n") }
-                }
-                return (outbound, logic)
+                return (outbound, UnaryMethod(method) { request in
+                    guard let out = outbound.withLockedValue({ $0 }) else { throw RPCError(code: .unavailable, message: "starting") }
+                    let stored = try? await client.send(storeMethod, path, host: authority("store"), to: out).get()
+                    guard let stored, stored.status < 500 else { throw RPCError(code: .unavailable, message: "store failed") }
+                    return try await answer(request)
+                })
+            }
+            /// Waits `delay` on one of the mesh's event loops.
+            @Sendable func pause(_ delay: TimeAmount) async throws {
+                try await group.next().scheduleTask(in: delay) {}.futureResult.get()
+            }
+            /// A gRPC app behind its own proxy; the routes are its methods.
+            func meshGRPC(_ name: String, _ services: [any RegistrableRPCService], methods: [MethodDescriptor], outbound: Bool) async throws -> MeshProxyServer {
+                let app = try await DemoGRPCServer.start(services: services, group: group)
+                grpcApps.append(app)
+                return try await mesh(name, app: app.address, outbound: outbound, routes: methods.map { method in
+                    ("POST", "/\(method.fullyQualifiedMethod)", "/" + method.fullyQualifiedMethod.replacingOccurrences(of: ".", with: "\\."))
+                })
             }
 
-            let (emojiOut, emojiLogic) = storeBacked(.GET, "/get") { _ in
-                let loop = group.next()
-                return loop.scheduleTask(in: .microseconds(Int64.random(in: 500...3_000))) { AppResponse(status: 200, body: "{\"emoji\":\":joy:\"}\n") }.futureResult
+            let (emojiOut, listAll) = storeBacked(Emojivoto.listAll, store: "/get", .GET) { (_: Emojivoto.ListAllRequest) in
+                try await pause(.microseconds(Int64.random(in: 500...3_000)))
+                return Emojivoto.ListAllResponse(list: Emojivoto.catalogue)
             }
-            let emoji = try await AppServer.start(group: group, logic: emojiLogic)
-            apps.append(emoji)
-            let emojiProxy = try await mesh("emoji", app: emoji, outbound: true, routes: [("GET", "/list", "/list"), ("GET", "/find", "/find")])
+            let emojiProxy = try await meshGRPC("emoji", [listAll], methods: [Emojivoto.listAll], outbound: true)
             emojiOut.withLockedValue { $0 = emojiProxy.outboundAddress }
 
-            /// voting's answer after the store: fails or slows as the scenario says.
-            let votingAnswer: @Sendable (ClientResponse) -> EventLoopFuture<AppResponse> = { _ in
-                let (failure, slowdown) = votingBehaviour()
-                let delay = TimeAmount.microseconds(Int64.random(in: 2_000...12_000) * slowdown)
+            /// A vote, after the store: fails (UNAVAILABLE) or slows as told.
+            @Sendable func vote(failure: Double, slowdown: Int64) async throws -> Emojivoto.VoteResponse {
                 let fail = Double.random(in: 0..<1) < failure
-                return group.next().scheduleTask(in: delay) {
-                    fail ? AppResponse(status: 500, body: "vote store unavailable\n") : AppResponse(status: 200, body: "voted\n")
-                }.futureResult
+                try await pause(.microseconds(Int64.random(in: 2_000...12_000) * slowdown))
+                if fail { throw RPCError(code: .unavailable, message: "vote store unavailable") }
+                return Emojivoto.VoteResponse()
             }
-            let (votingOut, votingLogic) = storeBacked(.PUT, "/put", answer: votingAnswer)
-            let voting = try await AppServer.start(group: group, logic: votingLogic)
-            apps.append(voting)
-            let votingProxy = try await mesh("voting", app: voting, outbound: true, routes: [("POST", "/vote", "/vote")])
+            let (votingOut, castVote) = storeBacked(Emojivoto.vote, store: "/put", .PUT) { (_: Emojivoto.VoteRequest) in
+                let (failure, slowdown) = votingBehaviour()
+                return try await vote(failure: failure, slowdown: slowdown)
+            }
+            let votingProxy = try await meshGRPC("voting", [castVote], methods: [Emojivoto.vote], outbound: true)
             votingOut.withLockedValue { $0 = votingProxy.outboundAddress }
 
             if scenario.hasCanary {
                 let canaryFailure = scenario == .canary ? 0.3 : 0.0
-                let canary = try await AppServer.start(group: group) { request, loop in
-                    let delay = TimeAmount.microseconds(Int64.random(in: 2_000...12_000))
-                    let fail = Double.random(in: 0..<1) < canaryFailure
-                    return loop.scheduleTask(in: delay) {
-                        fail ? AppResponse(status: 500, body: "canary: vote store unavailable\n") : AppResponse(status: 200, body: "voted\n")
-                    }.futureResult
-                }
-                apps.append(canary)
-                _ = try await mesh("voting-canary", app: canary, outbound: false, routes: [("POST", "/vote", "/vote")])
+                let canaryVote = UnaryMethod(Emojivoto.vote) { (_: Emojivoto.VoteRequest) in try await vote(failure: canaryFailure, slowdown: 1) }
+                _ = try await meshGRPC("voting-canary", [canaryVote], methods: [Emojivoto.vote], outbound: false)
             }
 
-            // web calls emoji and voting through its own outbound listener.
-            let webOutbound = NIOLockedValueBox<HostPort?>(nil)
+            // web calls auth (HTTP/1.1), then emoji and voting (gRPC), through its own outbound listener.
+            let webOutbound = NIOLockedValueBox<(out: HostPort, emoji: DemoGRPCClient, voting: DemoGRPCClient)?>(nil)
             let web = try await AppServer.start(group: group) { request, loop in
-                guard let out = webOutbound.withLockedValue({ $0 }) else {
+                guard let calls = webOutbound.withLockedValue({ $0 }) else {
                     return loop.makeSucceededFuture(AppResponse(status: 503, body: "starting\n"))
                 }
-                let session = client.send(.GET, "/session", host: authority("auth"), to: out)
-                let list = session.flatMap { _ in client.send(.GET, "/list", host: authority("emoji"), to: out) }
-                if request.path.hasPrefix("/api/vote") {
-                    let vote = client.send(.POST, "/vote", host: authority("voting"), to: out)
-                    return list.and(vote).map { _, v in
-                        AppResponse(status: v.status >= 500 ? 500 : 200, body: v.status >= 500 ? "vote failed\n" : "ok\n")
-                    }.recover { _ in AppResponse(status: 502, body: "upstream failed\n") }
-                }
-                return list.map { AppResponse(status: $0.status, body: $0.body) }
-                    .recover { _ in AppResponse(status: 502, body: "upstream failed\n") }
+                let shortcode = request.path.split(separator: "=", maxSplits: 1).dropFirst().first.map(String.init) ?? ":joy:"
+                let isVote = request.path.hasPrefix("/api/vote")
+                return client.send(.GET, "/session", host: authority("auth"), to: calls.out).flatMap { _ in
+                    loop.makeFutureWithTask {
+                        let list = try await calls.emoji.call(Emojivoto.listAll, Emojivoto.ListAllRequest(), as: Emojivoto.ListAllResponse.self)
+                        guard isVote else { return AppResponse(status: 200, body: list.list.map(\.shortcode).joined(separator: " ") + "\n") }
+                        do {
+                            _ = try await calls.voting.call(Emojivoto.vote, Emojivoto.VoteRequest(shortcode: shortcode), as: Emojivoto.VoteResponse.self)
+                            return AppResponse(status: 200, body: "ok\n")
+                        } catch let error as RPCError where error.code == .unavailable {
+                            return AppResponse(status: 500, body: "vote failed\n")
+                        }
+                    }
+                }.recover { _ in AppResponse(status: 502, body: "upstream failed\n") }
             }
             apps.append(web)
-            let webProxy = try await mesh("web", app: web, outbound: true, routes: [
+            let webProxy = try await mesh("web", app: web.address, outbound: true, routes: [
                 ("GET", "/api/list", "/api/list"), ("GET", "/api/vote", "/api/vote"), ("GET", "/api/leaderboard", "/api/leaderboard"),
             ])
-            webOutbound.withLockedValue { $0 = webProxy.outboundAddress }
+            guard let webOut = webProxy.outboundAddress else { throw DemoError("web's proxy has no outbound listener") }
+            let emojiClient = try DemoGRPCClient(proxy: webOut, authority: authority("emoji"), group: group)
+            let votingClient = try DemoGRPCClient(proxy: webOut, authority: authority("voting"), group: group)
+            grpcClients += [emojiClient, votingClient]
+            webOutbound.withLockedValue { $0 = (webOut, emojiClient, votingClient) }
 
             // vote-bot: meshed, outbound only.
             let botProxy = try await mesh("vote-bot", app: nil, outbound: true)
@@ -259,11 +281,13 @@ public final class DemoMesh: Sendable {
                 let path = n % 3 == 0 ? "/api/list" : "/api/vote?choice=\(choices[Int(n % UInt64(choices.count))])"
                 return client.send(.GET, path, host: authority("web"), to: botOut)
             }
-            return DemoMesh(namespace: ns, targets: targets, apps: apps, proxies: proxies, identityService: identityChannel, client: client, generator: generator,
+            return DemoMesh(namespace: ns, targets: targets, apps: apps, grpcApps: grpcApps, grpcClients: grpcClients, proxies: proxies, identityService: identityChannel, client: client, generator: generator,
                             botOutbound: botOut, webAuthority: authority("web"), splitAdmin: webProxy.adminAddress, votingAuthority: authority("voting"))
         } catch {
+            for c in grpcClients { await c.stop() }
             for p in proxies { await p.stop() }
             for a in apps { await a.stop() }
+            for a in grpcApps { await a.stop() }
             try? await identityChannel?.close()
             throw error
         }
@@ -280,9 +304,19 @@ public final class DemoMesh: Sendable {
 
     public func stop() async {
         generator.stop()
+        // The vote-bot's requests in flight finish first (each has a 5 s timeout), so no app's
+        // task answers on an event loop that is gone.
+        let patience = ContinuousClock.now + .seconds(6)
+        while generator.snapshot.inFlight > 0, ContinuousClock.now < patience { try? await Task.sleep(for: .milliseconds(20)) }
         client.shutdown()
+        let (grpcApps, grpcClients) = grpc.withLockedValue { grpc in
+            defer { grpc = ([], []) }
+            return grpc
+        }
+        for c in grpcClients { await c.stop() }
         for p in proxies { await p.stop() }
         for a in apps { await a.stop() }
+        for a in grpcApps { await a.stop() }
         try? await identityService?.close()
     }
 }

@@ -10,6 +10,8 @@ public final class OpenLoopGenerator: Sendable {
         public var sent = 0
         public var byStatus: [Int: Int] = [:]
         public var errors = 0
+        /// Sent and not yet answered.
+        public var inFlight: Int { sent - byStatus.values.reduce(0, +) - errors }
     }
 
     private let stopped = NIOLockedValueBox(false)

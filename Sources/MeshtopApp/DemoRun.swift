@@ -39,7 +39,7 @@ public struct DemoSettings: Sendable {
 public enum DemoRun {
     /// Runs the demo; returns the exit code (a headless canary's verdict: 0 promoted).
     public static func run(_ settings: DemoSettings) async throws -> Int32 {
-        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
         let mesh: DemoMesh
         do {
             var options = DemoMesh.Options(votingFailureRate: settings.failureRate, rate: settings.rate)

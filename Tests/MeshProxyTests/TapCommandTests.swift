@@ -91,12 +91,12 @@ func waitForTapSubscribers(_ admins: [HostPort], count: Double) async throws {
         }
         #expect(paths == ["/api/vote?choice=:joy:", "/api/vote?choice=:rocket:", "/api/vote?choice=:100:"])
 
-        // top over web's and voting's taps: each vote web sends voting is seen by web's outbound
-        // and voting's inbound (6 events with --path /vote) and is counted once, naming web's pod,
-        // whatever order the two streams deliver them in.
+        // top over web's and voting's taps: each vote web sends voting (a gRPC call) is seen by
+        // web's outbound and voting's inbound (6 events with --path …/Vote) and is counted once,
+        // naming web's pod, whatever order the two streams deliver them in.
         try await waitForTapSubscribers([webTarget.admin], count: 0)
         let votes = 30
-        let topRun = try MeshtopRun(["top", "--tap", web.description, "--tap", voting.description, "--path", "/vote",
+        let topRun = try MeshtopRun(["top", "--tap", web.description, "--tap", voting.description, "--path", "/emojivoto.v1.VotingService/Vote",
                                      "--max-events", String(6 * votes), "--duration", "120s", "--max-rps", "1000", "-o", "json"])
         try await waitForTapSubscribers([webTarget.admin, votingTarget.admin], count: 1)
         try await withThrowingTaskGroup(of: Void.self) { tasks in
@@ -114,9 +114,10 @@ func waitForTapSubscribers(_ admins: [HostPort], count: Double) async throws {
         }
         let fromWeb = count { $0.hasPrefix("web-") }, inboundOnly = count { $0 == "127.0.0.1" }
         #expect(fromWeb == votes && inboundOnly == 0, "web → voting: \(fromWeb), seen only inbound: \(inboundOnly)\n\(top.stdout)")
-        let vote = rows.filter { ($0["path"] as? String) == "/vote" }
-        #expect(vote.count == 1, "one row: POST /vote from web's pod\n\(top.stdout)")
+        let vote = rows.filter { ($0["path"] as? String) == "/emojivoto.v1.VotingService/Vote" }
+        #expect(vote.count == 1, "one row: POST …/Vote from web's pod\n\(top.stdout)")
         let success = try #require(vote.first?["success"] as? Double)
+        // A failed vote is grpc-status 14 in an HTTP 200 answer: top must count it as a failure.
         #expect(success > 0 && success < 1, "voting fails half the votes: \(success)")
 
         await mesh.stop()
