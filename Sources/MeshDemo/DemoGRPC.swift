@@ -159,8 +159,13 @@ struct ProtoCoder<Message: DemoMessage>: MessageSerializer, MessageDeserializer 
         Bytes(message.wire.encoded)
     }
 
+    /// Bytes that are not the message are INTERNAL, as grpc-go and grpc-java answer them.
     func deserialize<Bytes: GRPCContiguousBytes>(_ serializedMessageBytes: Bytes) throws -> Message {
-        try serializedMessageBytes.withUnsafeBytes { try Message(wire: ProtoFields(decoding: $0)) }
+        do {
+            return try serializedMessageBytes.withUnsafeBytes { try Message(wire: ProtoFields(decoding: $0)) }
+        } catch {
+            throw RPCError(code: .internalError, message: "cannot decode \(Message.self): \(error)")
+        }
     }
 }
 

@@ -39,7 +39,7 @@ public struct DemoSettings: Sendable {
 public enum DemoRun {
     /// Runs the demo; returns the exit code (a headless canary's verdict: 0 promoted).
     public static func run(_ settings: DemoSettings) async throws -> Int32 {
-        let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let mesh: DemoMesh
         do {
             var options = DemoMesh.Options(votingFailureRate: settings.failureRate, rate: settings.rate)
@@ -107,7 +107,10 @@ public enum DemoRun {
             let end = started + (settings.durationMs ?? 10_000)
             let progress = isatty(STDERR_FILENO) == 0
             var lastReport = started
-            while clock.nowMs() < end {
+            // Ctrl-C or SIGTERM ends the run early as --duration would: the table is printed and
+            // a recording is closed whole.
+            let stop = StopFlag.install()
+            while clock.nowMs() < end, !stop.isSet {
                 try await Task.sleep(nanoseconds: 200_000_000)
                 if progress, clock.nowMs() - lastReport >= 2000 {
                     lastReport = clock.nowMs()
