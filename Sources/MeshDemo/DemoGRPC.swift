@@ -96,10 +96,12 @@ public struct ProtoFields: Sendable {
                 guard at < bytes.count else { throw Malformed(description: "protobuf: truncated varint") }
                 let byte = bytes[at]
                 at += 1
+                // The tenth byte carries the 64th bit alone (as protobuf's own readers insist).
+                guard shift < 63 || byte <= 1 else { throw Malformed(description: "protobuf: varint past 64 bits") }
                 value |= UInt64(byte & 0x7F) << UInt64(shift)
                 if byte & 0x80 == 0 { return value }
             }
-            throw Malformed(description: "protobuf: varint longer than 10 bytes")
+            throw Malformed(description: "protobuf: varint past 64 bits")
         }
         func skip(_ n: UInt64) throws {
             guard n <= UInt64(bytes.count - at) else { throw Malformed(description: "protobuf: field runs past the message") }
@@ -127,7 +129,7 @@ public struct ProtoFields: Sendable {
     public var encoded: [UInt8] {
         var out: [UInt8] = []
         func varint(_ value: Int) {
-            var v = UInt64(value)
+            var v = UInt64(truncatingIfNeeded: value)
             while v >= 0x80 {
                 out.append(UInt8(v & 0x7F) | 0x80)
                 v >>= 7

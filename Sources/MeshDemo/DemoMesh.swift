@@ -6,6 +6,9 @@ import NIOHTTP1
 import MeshIdentity
 import GRPCCore
 
+/// What web's app calls emoji and voting through: its proxy's outbound listener and a gRPC client per service.
+typealias WebCalls = (out: HostPort, emoji: DemoGRPCClient, voting: DemoGRPCClient)
+
 /// An emojivoto-like mesh in one process: `web`, `emoji`, `voting`, `auth` and `store`, each
 /// behind its own meshproxy on loopback, calls between them going through the proxies (web →
 /// auth, emoji, voting; emoji and voting → store), and a `vote-bot` (itself meshed) sending
@@ -29,6 +32,9 @@ public final class DemoMesh: Sendable {
     /// The gRPC apps and web's clients; `stop()` lets go of them while the event loops still run
     /// (grpc-swift's server transport completes a promise on its loop when it is freed).
     private let grpc: NIOLockedValueBox<(apps: [DemoGRPCServer], clients: [DemoGRPCClient])>
+    /// What web's logic calls through (its proxy's outbound listener and the two gRPC clients);
+    /// emptied by `stop()`, so the clients are freed with the rest of the gRPC objects.
+    private let webCalls: NIOLockedValueBox<WebCalls?>
     private let proxies: [MeshProxyServer]
     /// The identity service's listener (with mTLS): it holds the issuer's key, the proxies do not.
     private let identityService: (any Channel)?
@@ -46,7 +52,7 @@ public final class DemoMesh: Sendable {
     public var identityAddress: HostPort? { identityService?.localHostPort }
 
     private init(namespace: String, targets: [Target], apps: [AppServer], grpcApps: [DemoGRPCServer], grpcClients: [DemoGRPCClient],
-                 proxies: [MeshProxyServer], identityService: (any Channel)?,
+                 webCalls: NIOLockedValueBox<WebCalls?>, proxies: [MeshProxyServer], identityService: (any Channel)?,
                  client: HTTPClient, generator: OpenLoopGenerator,
                  botOutbound: HostPort, webAuthority: String, splitAdmin: HostPort, votingAuthority: String) {
         self.botOutbound = botOutbound
@@ -57,6 +63,7 @@ public final class DemoMesh: Sendable {
         self.targets = targets
         self.apps = apps
         grpc = NIOLockedValueBox((grpcApps, grpcClients))
+        self.webCalls = webCalls
         self.proxies = proxies
         self.identityService = identityService
         self.client = client
@@ -243,7 +250,7 @@ public final class DemoMesh: Sendable {
             }
 
             // web calls auth (HTTP/1.1), then emoji and voting (gRPC), through its own outbound listener.
-            let webOutbound = NIOLockedValueBox<(out: HostPort, emoji: DemoGRPCClient, voting: DemoGRPCClient)?>(nil)
+            let webOutbound = NIOLockedValueBox<WebCalls?>(nil)
             let web = try await AppServer.start(group: group) { request, loop in
                 guard let calls = webOutbound.withLockedValue({ $0 }) else {
                     return loop.makeSucceededFuture(AppResponse(status: 503, body: "starting\n"))
@@ -269,8 +276,9 @@ public final class DemoMesh: Sendable {
             ])
             guard let webOut = webProxy.outboundAddress else { throw DemoError("web's proxy has no outbound listener") }
             let emojiClient = try DemoGRPCClient(proxy: webOut, authority: authority("emoji"), group: group)
+            grpcClients.append(emojiClient)
             let votingClient = try DemoGRPCClient(proxy: webOut, authority: authority("voting"), group: group)
-            grpcClients += [emojiClient, votingClient]
+            grpcClients.append(votingClient)
             webOutbound.withLockedValue { $0 = (webOut, emojiClient, votingClient) }
 
             // vote-bot: meshed, outbound only.
@@ -281,7 +289,7 @@ public final class DemoMesh: Sendable {
                 let path = n % 3 == 0 ? "/api/list" : "/api/vote?choice=\(choices[Int(n % UInt64(choices.count))])"
                 return client.send(.GET, path, host: authority("web"), to: botOut)
             }
-            return DemoMesh(namespace: ns, targets: targets, apps: apps, grpcApps: grpcApps, grpcClients: grpcClients, proxies: proxies, identityService: identityChannel, client: client, generator: generator,
+            return DemoMesh(namespace: ns, targets: targets, apps: apps, grpcApps: grpcApps, grpcClients: grpcClients, webCalls: webOutbound, proxies: proxies, identityService: identityChannel, client: client, generator: generator,
                             botOutbound: botOut, webAuthority: authority("web"), splitAdmin: webProxy.adminAddress, votingAuthority: authority("voting"))
         } catch {
             for c in grpcClients { await c.stop() }
@@ -309,6 +317,7 @@ public final class DemoMesh: Sendable {
         let patience = ContinuousClock.now + .seconds(6)
         while generator.snapshot.inFlight > 0, ContinuousClock.now < patience { try? await Task.sleep(for: .milliseconds(20)) }
         client.shutdown()
+        webCalls.withLockedValue { $0 = nil }
         let (grpcApps, grpcClients) = grpc.withLockedValue { grpc in
             defer { grpc = ([], []) }
             return grpc
