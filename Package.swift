@@ -75,7 +75,7 @@ let package = Package(
         .target(name: "TerminalNcurses", dependencies: ["TerminalUI", "CNcurses"], swiftSettings: swiftSettings),
         .target(
             name: "Dashboard",
-            dependencies: ["MeshMetrics", "MeshTap", "MeshCanary", "LinkerdViz", "MeshTimeline", "TerminalUI"],
+            dependencies: ["MeshMetrics", "MeshTap", "MeshCanary", "LinkerdViz", "MeshTimeline", "MeshSLO", "TerminalUI"],
             swiftSettings: swiftSettings),
         .target(
             name: "MeshIdentity",
@@ -105,7 +105,7 @@ let package = Package(
         .target(
             name: "MeshtopApp",
             dependencies: ["Dashboard", "MeshDemo", "MeshSources", "MeshMetrics", "MeshCanary", "MeshTap", "TerminalUI", "TerminalNcurses",
-                           "LinkerdViz", "PromText", .product(name: "Yams", package: "Yams")] + nio,
+                           "LinkerdViz", "MeshSLO", "PromText", .product(name: "Yams", package: "Yams")] + nio,
             swiftSettings: swiftSettings),
         .executableTarget(
             name: "meshtop",

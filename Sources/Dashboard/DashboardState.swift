@@ -2,6 +2,7 @@ public import MeshCanary
 public import MeshMetrics
 public import MeshTap
 public import MeshTimeline
+import MeshSLO
 public import TerminalUI
 
 /// The dashboard's views, in the order of their number keys.
@@ -12,6 +13,9 @@ public enum ViewKind: Int, CaseIterable, Sendable {
     case help = 8, canary = 9
     /// What broke first: changes against each metric's recent baseline (key `t`).
     case timeline = 10
+    /// Each declared SLO's error-budget burn over the workbook's windows and its alert (key `o`;
+    /// only when the config file declares `slos:`).
+    case slo = 11
 
     public var title: String {
         switch self {
@@ -26,11 +30,18 @@ public enum ViewKind: Int, CaseIterable, Sendable {
         case .help: return "Help"
         case .canary: return "Canary"
         case .timeline: return "Timeline"
+        case .slo: return "SLO"
         }
     }
 
     /// The key that opens it, as its tab shows it.
-    public var key: String { self == .timeline ? "t" : String(rawValue) }
+    public var key: String {
+        switch self {
+        case .timeline: return "t"
+        case .slo: return "o"
+        default: return String(rawValue)
+        }
+    }
 
     /// The name `:` commands use (`:edges`, `:graph` …).
     public var command: String { title.lowercased() }
@@ -118,10 +129,14 @@ public struct DashboardState: Sendable {
     public var timeline: [TimelineEvent] = []
     var timelineDetector = TimelineDetector()
     var timelineSeenMs: Int64 = 0
+    /// The success objectives watched (the config file's `slos:` for this kind): a badge per
+    /// workload in Overview and the SLO view.
+    public var slos: [WatchedSLO] = []
 
-    /// What the feed is asked for at the next refresh.
+    /// What the feed is asked for at the next refresh (with the workbook's windows when SLOs are watched).
     public var query: SnapshotQuery {
-        SnapshotQuery(kindLabel: kindLabel, namespace: namespace, windowMs: windowMs, atMs: replay?.atMs, stepMs: refreshMs)
+        SnapshotQuery(kindLabel: kindLabel, namespace: namespace, windowMs: windowMs, atMs: replay?.atMs, stepMs: refreshMs,
+                      successWindowsMs: slos.isEmpty ? [] : BurnRule.workbookWindowsMs)
     }
 
     public init(title: String, source: String, windowMs: Int64) {
@@ -140,8 +155,10 @@ public struct DashboardState: Sendable {
         top.rows(since: data.atMs - (data.windowMs > 0 ? data.windowMs : windowMs))
     }
 
-    /// The views there are now: Canary only while a canary is watched.
-    public var views: [ViewKind] { ViewKind.allCases.filter { $0 != .canary || canary != nil } }
+    /// The views there are now: Canary only while a canary is watched, SLO only when SLOs are.
+    public var views: [ViewKind] {
+        ViewKind.allCases.filter { ($0 != .canary || canary != nil) && ($0 != .slo || !slos.isEmpty) }
+    }
 }
 
 /// What the user, the clock or a source asks for.
@@ -279,6 +296,7 @@ private func switchView(_ state: inout DashboardState, _ key: Key) -> Bool {
     switch key {
     case .character("?"): show(.help, &state)
     case .character("t"): show(.timeline, &state)
+    case .character("o") where state.views.contains(.slo): show(.slo, &state)
     case .character(let c) where c.isNumber:
         if let n = c.wholeNumberValue, let v = ViewKind(rawValue: n), state.views.contains(v) { show(v, &state) }
     case .tab, .backTab:
@@ -350,6 +368,11 @@ private func drillIn(_ state: inout DashboardState) {
         let edges = EdgesScreen.rows(state)
         guard !edges.isEmpty else { return }
         state.detail = .edge(edges[min(state.selected, edges.count - 1)].edge)
+        show(.detail, &state)
+    case .slo:
+        let rows = SLOScreen.rows(state)
+        guard !rows.isEmpty else { return }
+        state.detail = .workload(rows[min(state.selected, rows.count - 1)].workload)
         show(.detail, &state)
     case .timeline:
         let events = TimelineScreen.rows(state)

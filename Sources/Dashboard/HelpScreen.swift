@@ -7,7 +7,8 @@ enum HelpScreen {
         ("Views", ""),
         ("1-8, 0, Tab, Shift-Tab", "Overview, Edges, Graph, Detail, Top, Tap, Compare, Help; 0 Targets"),
         ("t", "Timeline: what broke first (Enter opens the change in Detail; in a replay, at its moment)"),
-        (":VIEW", ":overview :edges :graph :detail :top :tap :compare :targets :help :timeline"),
+        ("o", "SLO: each objective's burn rate, budget and page/ticket alert (with slos: in the config file)"),
+        (":VIEW", ":overview :edges :graph :detail :top :tap :compare :targets :help :timeline :slo"),
         (":ns NAME, :ns all", "show one namespace, or all"),
         (":window 1m", "compute over a different window"),
         (":mark, :q", "mark this moment for Compare; quit"),
@@ -35,6 +36,8 @@ enum HelpScreen {
         ("MESHED", "proxies that answered their last scrape / proxies known"),
         ("TCP", "open inbound connections"),
         ("SECURED", "mTLS between the two proxies, or why not"),
+        ("SLO", "in Overview, with slos declared: PAGE, ticket, ok, or ? (too little data to judge a rule)"),
+        ("BURN", "in SLO: (1 - success) / (1 - objective) over the window; * over less data than the window"),
         ("CHANGE", "in Compare: worse (success down over 1 point, p99 up over 20%, traffic gone), better, or same"),
         ("Symbols", "✔/+ 99% or better   ▲/~ 95% to 99%   ✖/X below 95%   ·/. no traffic   ⊘/! down (no proxy answered its scrape)   ? not known yet"),
     ]

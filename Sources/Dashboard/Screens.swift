@@ -31,6 +31,7 @@ public enum DashboardScreen {
         case .canary:
             if let w = state.canary { CanaryScreen.draw(w, in: area, &screen) }
         case .timeline: TimelineScreen.draw(state, in: area, &screen)
+        case .slo: SLOScreen.draw(state, in: area, &screen)
         }
         drawMessageLine(state, &screen)
         drawStatus(state, &screen)
@@ -51,9 +52,9 @@ public enum DashboardScreen {
     static func drawTabs(_ state: DashboardState, _ screen: inout Screen) {
         var x = 1
         var views = state.views
-        // Too narrow for every tab: Timeline goes first (t still opens it), then Help (8 and ?),
-        // then Targets (0), never the view on screen.
-        for spare in [ViewKind.timeline, .help, .targets, .tap, .compare] where spare != state.view {
+        // Too narrow for every tab: Timeline goes first (t still opens it), then SLO (o), Help
+        // (8 and ?), then Targets (0), never the view on screen.
+        for spare in [ViewKind.timeline, .slo, .help, .targets, .tap, .compare] where spare != state.view {
             guard views.reduce(0, { $0 + "\($1.key) \($1.title)".count + 2 }) >= screen.width else { break }
             views.removeAll { $0 == spare }
         }

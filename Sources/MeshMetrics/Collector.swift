@@ -125,6 +125,36 @@ public struct Collector: Sendable {
                                     windowMs: effectiveWindow(windowMs), atMs: last))
     }
 
+    /// How far back the data held reaches from `atMs` (default: the latest scrape): what the store
+    /// still keeps.
+    public func heldMs(atMs: Int64? = nil) -> Int64? {
+        guard let first = firstScrapeMs, let at = atMs ?? lastScrapeMs else { return nil }
+        return at - (store.earliestMs <= at ? max(first, store.earliestMs) : first)
+    }
+
+    /// Each workload's success over each of `windowsMs`, and how far back the data held reaches
+    /// (the snapshot's `windowedSuccess` and `successHeldMs`). A window longer than the data is
+    /// computed over the data. Live (`atMs` nil): at the latest scrape, as `stat` computes it. A
+    /// replay's moment (`atMs`): windows end exactly there, as `meshtop slo --replay --at` and
+    /// `stat --replay --at` compute them, so the dashboard and the one-shot agree.
+    public func windowedSuccess(kindLabel: String, namespace: String?, windowsMs: [Int64],
+                                atMs: Int64? = nil) -> (success: [WorkloadID: [Int64: Double]], heldMs: Int64?) {
+        let held = heldMs(atMs: atMs)
+        guard let at = atMs ?? lastScrapeMs else { return ([:], held) }
+        var out: [WorkloadID: [Int64: Double]] = [:]
+        // Windows longer than the data are all computed over it: once.
+        var bySpan: [Int64: [WorkloadID: Double]] = [:]
+        for window in windowsMs {
+            let span = atMs == nil ? effectiveWindow(window) : min(window, max(held ?? window, 1))
+            if bySpan[span] == nil {
+                let rows = store.stat(StatQuery(kindLabel: kindLabel, namespace: namespace, windowMs: span, atMs: at))
+                bySpan[span] = Dictionary(rows.compactMap { r in r.success.map { (r.workload, $0) } }, uniquingKeysWith: { a, _ in a })
+            }
+            for (workload, success) in bySpan[span] ?? [:] { out[workload, default: [:]][window] = success }
+        }
+        return (out, held)
+    }
+
     /// Targets answering with metrics (slow ones included).
     public var upCount: Int { health.values.filter { $0.state == .up || $0.state == .slow }.count }
 

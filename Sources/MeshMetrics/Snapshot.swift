@@ -28,6 +28,13 @@ public struct MeshSnapshot: Sendable, Equatable {
     public var catchingUp = false
     /// Series the source holds to answer (nil for a Prometheus server, which holds its own).
     public var seriesHeld: Int?
+    /// Each workload's success over the query's `successWindowsMs` (SLO burn rates), window by
+    /// window; a window without traffic is absent. Over what the source holds where that is
+    /// shorter: `successHeldMs`.
+    public var windowedSuccess: [WorkloadID: [Int64: Double]] = [:]
+    /// How far back the data behind `windowedSuccess` reaches; nil where the source keeps its own
+    /// history (a Prometheus server).
+    public var successHeldMs: Int64?
 
     public init() {}
 
@@ -127,13 +134,18 @@ public struct SnapshotQuery: Sendable, Equatable {
     public var atMs: Int64?
     /// The refresh step: a replay's sparklines are computed on a grid of it.
     public var stepMs: Int
+    /// Longer windows each workload's success is also wanted over (SLO burn rates: 5m, 30m, 1h,
+    /// 6h); empty for none.
+    public var successWindowsMs: [Int64]
 
-    public init(kindLabel: String, namespace: String? = nil, windowMs: Int64, atMs: Int64? = nil, stepMs: Int = 1000) {
+    public init(kindLabel: String, namespace: String? = nil, windowMs: Int64, atMs: Int64? = nil, stepMs: Int = 1000,
+                successWindowsMs: [Int64] = []) {
         self.kindLabel = kindLabel
         self.namespace = namespace
         self.windowMs = windowMs
         self.atMs = atMs
         self.stepMs = stepMs
+        self.successWindowsMs = successWindowsMs
     }
 }
 

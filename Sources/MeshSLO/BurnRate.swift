@@ -18,7 +18,14 @@ public struct SuccessObjective: Sendable, Equatable {
         // Plain decimals only: Double() would also take 0x63, 9.99e1 and inf.
         guard !t.isEmpty, t.allSatisfy({ $0.isASCII && ($0.isNumber || $0 == ".") }), t.filter({ $0 == "." }).count <= 1,
               let p = Double(t), p.isFinite else { return nil }
-        // To the nearest 1e-9, so 99.9 is exactly the double 0.999 (p / 100 is 0.9990000000000001).
+        self.init(percent: p)
+    }
+
+    /// A percentage already read as a number (the config file's `objective:`), rounded to the
+    /// nearest 1e-9 of the target, so 99.9 is exactly the double 0.999 (99.9 / 100 is
+    /// 0.9990000000000001): `meshtop slo` and the dashboard judge the same objective alike.
+    public init?(percent p: Double) {
+        guard p.isFinite else { return nil }
         self.init(target: (p * 1e7).rounded() / 1e9)
     }
 

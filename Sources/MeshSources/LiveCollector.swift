@@ -154,7 +154,9 @@ public final class LiveCollector: SnapshotFeed {
         if pace.intervalSeconds > intervalSeconds {
             notes.append("a round of \(targets.count) scrapes took \(seconds(pace.lastRoundSeconds)): scraping every \(seconds(pace.intervalSeconds)), not every \(seconds(intervalSeconds))")
         }
-        if let note = keep(windowMs: query.windowMs, intervalSeconds: pace.intervalSeconds) { notes.append(note) }
+        if let note = keep(windowMs: query.windowMs, sloWindowMs: query.successWindowsMs.min(), intervalSeconds: pace.intervalSeconds) {
+            notes.append(note)
+        }
         // Nothing new since the last snapshot for this query (a round takes longer than a
         // refresh): the same numbers, not computed again.
         let rounds = read { $0.rounds }
@@ -162,7 +164,14 @@ public final class LiveCollector: SnapshotFeed {
         if let (key, cached) = lastSnapshot.withLock({ $0 }), key.rounds == rounds, key.query == query {
             d = cached
         } else {
-            d = read { MeshSnapshot.make(from: $0, kindLabel: query.kindLabel, namespace: query.namespace, windowMs: query.windowMs) }
+            d = read { collector in
+                var d = MeshSnapshot.make(from: collector, kindLabel: query.kindLabel, namespace: query.namespace, windowMs: query.windowMs)
+                if !query.successWindowsMs.isEmpty {
+                    (d.windowedSuccess, d.successHeldMs) = collector.windowedSuccess(kindLabel: query.kindLabel, namespace: query.namespace,
+                                                                                     windowsMs: query.successWindowsMs)
+                }
+                return d
+            }
             let made = d
             lastSnapshot.withLock { $0 = ((rounds, query), made) }
         }
@@ -173,20 +182,28 @@ public final class LiveCollector: SnapshotFeed {
     /// The last snapshot made, and the round count and query it answers.
     private let lastSnapshot = Mutex<(key: (rounds: Int, query: SnapshotQuery), snapshot: MeshSnapshot)?>(nil)
 
-    /// With a rollup: holds points for the window asked (and a few rounds more), within the
-    /// memory budget; says so when the budget shortens the window.
-    private func keep(windowMs: Int64, intervalSeconds: Double) -> String? {
+    /// With a rollup: holds points for the window asked, or the shortest SLO window (and a few
+    /// rounds more), within the memory budget; says so when the budget shortens either. Longer
+    /// SLO windows are not held live (6 hours of every series would cost hundreds of megabytes):
+    /// their burn rates are over what is held, marked short, and judge no rule; a Prometheus
+    /// server holds them.
+    private func keep(windowMs: Int64, sloWindowMs: Int64?, intervalSeconds: Double) -> String? {
         state.withLock { c -> String? in
             guard c.store.rollup != nil else { return nil }
             let intervalMs = max(1, Int64(intervalSeconds * 1000))
-            let wanted = Int(windowMs / intervalMs) + 3
+            let longest = max(windowMs, sloWindowMs ?? 0)
+            let wanted = Int(longest / intervalMs) + 3
             c.store.pointBudgetBytes = Self.pointBudgetBytes
             c.store.maxPointsPerSeries = wanted
-            c.store.retentionMs = windowMs + 3 * intervalMs
+            c.store.retentionMs = longest + 3 * intervalMs
             let series = c.store.seriesCount
             let affordable = c.store.roundsAffordable ?? wanted
             guard affordable < wanted else { return nil }
-            return "\(series) series held: memory keeps \(DurationText.format(Int64(affordable - 1) * intervalMs)) of data, less than the \(DurationText.format(windowMs)) window"
+            let kept = Int64(affordable - 1) * intervalMs
+            if kept >= windowMs {
+                return "\(series) series held: memory keeps \(DurationText.format(kept)) of data; SLO burn rates are over that (marked *)"
+            }
+            return "\(series) series held: memory keeps \(DurationText.format(kept)) of data, less than the \(DurationText.format(windowMs)) window"
         }
     }
 }

@@ -124,12 +124,7 @@ public struct ScrapedAt: OneShotSource {
     }
 
     /// From the first scrape held to the moment reported.
-    public var heldMs: Int64? {
-        guard let first = collector.firstScrapeMs else { return nil }
-        // What the store still holds: points older than its retention are gone.
-        let earliest = collector.store.earliestMs
-        return atMs - (earliest <= atMs ? max(first, earliest) : first)
-    }
+    public var heldMs: Int64? { collector.heldMs(atMs: atMs) }
 
     /// What a window longer than the data held reports over, said in words (nil when the data covers it).
     public func shortWindowNote(_ windowMs: Int64) -> String? {

@@ -87,6 +87,16 @@ public struct PrometheusSource: Sendable {
         return rows.values.sorted { $0.workload < $1.workload }
     }
 
+    /// Each workload's success over `windowMs`: `stat`'s success query alone (one query), for SLO
+    /// burn rates over long windows.
+    public func success(kindLabel: String, namespace: String?, windowMs: Int64, atMs: Int64) throws(SourceError) -> [WorkloadID: Double] {
+        var selector = ["direction=\"inbound\"", "\(kindLabel)!=\"\""]
+        if let namespace { selector.append("namespace=\"\(escape(namespace))\"") }
+        let traffic = try traffic(selector: "{" + selector.joined(separator: ", ") + "}", by: "namespace, \(kindLabel)", windowMs: windowMs,
+                                  atMs: atMs, key: { WorkloadID(namespace: $0["namespace"] ?? "", name: $0[kindLabel] ?? "") }, latency: false)
+        return traffic.compactMapValues(\.success)
+    }
+
     /// Edges from outbound metrics: linkerd viz edges' gauge query, and the traffic queries grouped
     /// by source and destination.
     public func edges(kindLabel: String, namespace: String?, windowMs: Int64, atMs: Int64) throws(SourceError) -> [EdgeMetrics] {
@@ -209,13 +219,29 @@ public final class PrometheusFeed: SnapshotFeed {
             }
             d.targetsUp = d.workloads.reduce(0) { $0 + $1.meshedPods }
             d.targetsTotal = d.workloads.reduce(0) { $0 + $1.runningPods }
-            lastGood.withLock { $0 = d }
-            return d
         } catch {
             var kept = lastGood.withLock { $0 } ?? d
             kept.problems = [error.description]
             return kept
         }
+        // SLO windows: Prometheus holds its own history, asked at the same moment, all at once. A
+        // server that cannot answer them (a 6h range too big for it) costs the SLO view, not the rest.
+        if !query.successWindowsMs.isEmpty {
+            do {
+                let answers = try source.together(atMs: at) { s throws(SourceError) in
+                    try query.successWindowsMs.map { w throws(SourceError) in
+                        (w, try s.success(kindLabel: query.kindLabel, namespace: query.namespace, windowMs: w, atMs: at))
+                    }
+                }
+                for (window, successes) in answers {
+                    for (workload, success) in successes { d.windowedSuccess[workload, default: [:]][window] = success }
+                }
+            } catch {
+                d.problems.append("SLO windows: \(error.description)")
+            }
+        }
+        lastGood.withLock { $0 = d }
+        return d
     }
 }
 

@@ -8,6 +8,10 @@ public final class ReplayFeed: SnapshotFeed, @unchecked Sendable {
     private var collector = Collector()
     private var fed = 0
     private var fedUpToMs: Int64 = .min
+    /// The last SLO windows computed: playing, they are computed again once the replay has moved
+    /// a second on (a frame's worth of data changes them little), paused, they are exact.
+    private var windowed: (query: SnapshotQuery, atMs: Int64, success: [WorkloadID: [Int64: Double]], heldMs: Int64?)?
+    private static let defaultRetentionMs = MetricStore().retentionMs
 
     /// The scrapes of a recording, in time order.
     public init(events: [ScrapeResult]) {
@@ -19,9 +23,12 @@ public final class ReplayFeed: SnapshotFeed, @unchecked Sendable {
 
     public func snapshot(for query: SnapshotQuery) -> MeshSnapshot {
         let at = query.atMs ?? (endMs ?? 0)
-        if at < fedUpToMs {
-            collector = Collector()
+        // The store holds the longest window asked for (SLO windows reach 6h), 30 minutes at least.
+        let retention = max(Self.defaultRetentionMs, query.windowMs, query.successWindowsMs.max() ?? 0)
+        if at < fedUpToMs || collector.store.retentionMs < retention {
+            collector = Collector(store: MetricStore(retentionMs: retention))
             fed = 0
+            windowed = nil
         }
         while fed < events.count, events[fed].startedMs <= at {
             collector.ingest([events[fed]])
@@ -30,6 +37,17 @@ public final class ReplayFeed: SnapshotFeed, @unchecked Sendable {
         fedUpToMs = at
         var data = MeshSnapshot.make(from: collector, kindLabel: query.kindLabel, namespace: query.namespace, windowMs: query.windowMs)
         data.history = history(at: at, query: query)
+        if !query.successWindowsMs.isEmpty {
+            var asked = query
+            asked.atMs = nil
+            if let w = windowed, w.query == asked, at >= w.atMs, at - w.atMs < 1000 {
+                (data.windowedSuccess, data.successHeldMs) = (w.success, w.heldMs)
+            } else {
+                (data.windowedSuccess, data.successHeldMs) = collector.windowedSuccess(kindLabel: query.kindLabel, namespace: query.namespace,
+                                                                                       windowsMs: query.successWindowsMs, atMs: at)
+                windowed = (asked, at, data.windowedSuccess, data.successHeldMs)
+            }
+        }
         return data
     }
 

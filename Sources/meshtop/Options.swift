@@ -162,7 +162,8 @@ struct DisplayOptions: ParsableArguments {
 
     /// The display as the app takes it.
     var settings: DisplaySettings {
-        DisplaySettings(noColor: noColor, theme: theme ?? userConfig.theme ?? "default-dark", refreshMs: refreshMs, maxFrames: maxFrames)
+        DisplaySettings(noColor: noColor, theme: theme ?? userConfig.theme ?? "default-dark", refreshMs: refreshMs, maxFrames: maxFrames,
+                        slos: userConfig.slos)
     }
 }
 

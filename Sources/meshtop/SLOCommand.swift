@@ -55,7 +55,7 @@ struct SLO: ParsableCommand {
         } else {
             for d in userConfig.slos where (try? kindLabel(d.kind)) == label && (name == nil || d.name == name)
                 && (namespace == nil || d.namespace == nil || d.namespace == namespace) {
-                guard let goal = SuccessObjective(percent: String(d.percent)) else { continue }
+                guard let goal = SuccessObjective(percent: d.percent) else { continue }
                 asked.append((d.name, d.namespace ?? namespace, goal))
             }
             guard !asked.isEmpty else {
