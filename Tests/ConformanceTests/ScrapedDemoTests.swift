@@ -8,6 +8,7 @@ import MeshCanary
 import MeshMetrics
 import MeshSources
 import PromText
+import MeshTesting
 
 /// A real Prometheus scraping the demo's meshproxies, as it would scrape Linkerd's: the same
 /// file_sd file feeds it and meshtop.
@@ -53,6 +54,20 @@ import PromText
             #expect(abs(rpsD - rpsP) / max(rpsD, rpsP) < 0.3, "\(name): rps direct \(rpsD) vs Prometheus \(rpsP)")
             #expect(abs((d.success ?? 0) - (p.success ?? 0)) < 0.1, "\(name): success direct \(d.success ?? -1) vs Prometheus \(p.success ?? -1)")
             #expect(p.latencyP99 != nil && p.meshedPods == 1 && p.runningPods == 1)
+        }
+        // The dashboard's SLO windows over the same server and moment: each workload's success as
+        // stat computes it over that window, whatever the window, and no problem line.
+        let clock = ManualClock(startMs: now)
+        let feed = PrometheusFeed(source: PrometheusSource(client: prometheus.client), clock: clock)
+        let slo = feed.snapshot(for: SnapshotQuery(kindLabel: "deployment", namespace: "emojivoto", windowMs: 15_000,
+                                                   successWindowsMs: [15_000, 300_000]))
+        #expect(slo.problems.isEmpty, "\(slo.problems)")
+        let over5m = try PrometheusSource(client: prometheus.client).stat(kindLabel: "deployment", namespace: "emojivoto", name: nil,
+                                                                        windowMs: 300_000, atMs: now)
+        for name in ["web", "voting"] {
+            let id = WorkloadID(namespace: "emojivoto", name: name)
+            #expect(slo.windowedSuccess[id]?[15_000] == viaPrometheus.first { $0.workload == id }?.success, "\(name) over 15s")
+            #expect(slo.windowedSuccess[id]?[300_000] == over5m.first { $0.workload == id }?.success, "\(name) over 5m")
         }
         // Flagger's Linkerd templates (reference §5), rendered for voting over 10s.
         let sr = try prometheus.client.query("""
