@@ -155,7 +155,8 @@ let package = Package(
             swiftSettings: swiftSettings),
         .testTarget(
             name: "ConformanceTests",
-            dependencies: ["MeshMetrics", "MeshSources", "Dashboard", "LinkerdViz", "PromText", "MeshDemo", "MeshCanary", "MeshTap", "MeshTesting"] + nio,
+            dependencies: ["MeshMetrics", "MeshSources", "Dashboard", "LinkerdViz", "PromText", "MeshDemo", "MeshCanary", "MeshTap", "MeshTesting",
+                           "MeshTimeline"] + nio,
             swiftSettings: swiftSettings),
         .testTarget(
             name: "EndToEndTests",

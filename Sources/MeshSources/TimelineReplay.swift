@@ -1,3 +1,4 @@
+import Foundation
 public import MeshMetrics
 public import MeshTimeline
 
@@ -101,5 +102,58 @@ public enum TimelineReplay {
             let (samples, calls) = TimelineSampler.samples(collector.store, kindLabel: kindLabel, namespace: namespace, windowMs: windowMs, atMs: atMs)
             detector.observe(atMs: atMs, samples: samples, calls: calls)
         }
+    }
+}
+
+/// The incident timeline from live sources: a Prometheus server's history stepped through, or
+/// proxies scraped while the command runs. Each moment's workloads and edges are handed to a
+/// `TimelineDetector`, as a recording's rounds are.
+public enum TimelineLive {
+    /// The server's last `sinceMs` up to `endMs`, a moment every `stepMs`, each over `windowMs`
+    /// (the queries `stat` and `edges` send, batched per moment). `progress` hears (done, total).
+    public static func prometheus(_ source: PrometheusSource, kindLabel: String, namespace: String?, endMs: Int64, sinceMs: Int64,
+                                  stepMs: Int64, windowMs: Int64, thresholds: TimelineThresholds = TimelineThresholds(),
+                                  progress: (Int, Int) -> Void) throws(SourceError) -> TimelineReplay.Result {
+        var detector = TimelineDetector(thresholds: thresholds)
+        let startMs = endMs - sinceMs
+        let total = Int(sinceMs / stepMs) + 1
+        for n in 0..<total {
+            let t = startMs + Int64(n) * stepMs
+            let (workloads, edges) = try source.together(atMs: t) { s throws(SourceError) in
+                (try s.stat(kindLabel: kindLabel, namespace: namespace, name: nil, windowMs: windowMs, atMs: t),
+                 try s.edges(kindLabel: kindLabel, namespace: namespace, windowMs: windowMs, atMs: t))
+            }
+            let (samples, calls) = TimelineSampler.samples(workloads: workloads, edges: edges, windowMs: windowMs)
+            detector.observe(atMs: t, samples: samples, calls: calls)
+            progress(n + 1, total)
+        }
+        return TimelineReplay.Result(events: detector.events, startMs: startMs, endMs: endMs, windowMs: windowMs)
+    }
+
+    /// `live` (started) read every `intervalMs` until `done()`, each moment over `windowMs` once a
+    /// whole window has been scraped; `changed` hears each change as it is found.
+    public static func scrape(_ live: LiveCollector, kindLabel: String, namespace: String?, windowMs: Int64, intervalMs: Int64,
+                              clock: any TimeSource = WallClock(), thresholds: TimelineThresholds = TimelineThresholds(),
+                              done: () -> Bool, changed: (TimelineEvent) -> Void) -> TimelineReplay.Result {
+        var detector = TimelineDetector(thresholds: thresholds)
+        let query = SnapshotQuery(kindLabel: kindLabel, namespace: namespace, windowMs: windowMs)
+        let startMs = clock.nowMs()
+        var seenMs: Int64 = 0
+        while !done() {
+            Thread.sleep(forTimeInterval: Double(min(intervalMs, 200)) / 1000)
+            let data = live.snapshot(for: query)
+            guard data.atMs > seenMs, data.atMs - startMs >= windowMs, !data.workloads.isEmpty else { continue }
+            seenMs = data.atMs
+            let (samples, calls) = TimelineSampler.samples(workloads: data.workloads, edges: data.edges, windowMs: data.windowMs)
+            detector.observe(atMs: data.atMs, samples: samples, calls: calls)
+            // This moment's changes are the last ones (the detector may have dropped old ones).
+            var found: [TimelineEvent] = []
+            for e in detector.events.reversed() {
+                guard e.atMs == data.atMs else { break }
+                found.append(e)
+            }
+            for e in found.reversed() { changed(e) }
+        }
+        return TimelineReplay.Result(events: detector.events, startMs: startMs, endMs: clock.nowMs(), windowMs: windowMs)
     }
 }

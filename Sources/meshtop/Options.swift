@@ -74,6 +74,16 @@ struct WindowOption: ParsableArguments {
 }
 
 extension SourceOptions {
+    /// The moment a Prometheus server is asked about: `--at` against now (default: now).
+    func prometheusAtMs() throws -> Int64 {
+        let now = WallClock().nowMs()
+        guard let at else { return now }
+        guard let t = TimeSpec.milliseconds(at, startMs: now, endMs: now) else {
+            throw Exit.input("--at \(at): not a time (try -5m, 2026-11-25T21:30:05Z or unix seconds)")
+        }
+        return t
+    }
+
     /// A Prometheus server, a recording up to `--at`, or the live targets scraped twice `sampleMs` apart.
     /// `windowMs`: the longest window the command will ask for (a recording is held that far back).
     func source(sampleMs: Int64, windowMs: Int64 = 0) throws -> any OneShotSource {
@@ -81,15 +91,7 @@ extension SourceOptions {
             guard scrape.isEmpty, targetsFile == nil, replay == nil else {
                 throw Exit.input("--prometheus asks a server: leave out --scrape, --targets and --replay")
             }
-            let now = WallClock().nowMs()
-            var atMs = now
-            if let at {
-                guard let t = TimeSpec.milliseconds(at, startMs: now, endMs: now) else {
-                    throw Exit.input("--at \(at): not a time (try -5m, 2026-11-25T21:30:05Z or unix seconds)")
-                }
-                atMs = t
-            }
-            return PrometheusAt(source: PrometheusSource(client: PrometheusClient(baseURL: url)), atMs: atMs)
+            return PrometheusAt(source: PrometheusSource(client: PrometheusClient(baseURL: url)), atMs: try prometheusAtMs())
         }
         if let path = replay {
             guard scrape.isEmpty, targetsFile == nil else { throw Exit.input("--replay reads a recording: leave out --scrape and --targets") }

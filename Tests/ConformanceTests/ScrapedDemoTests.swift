@@ -9,6 +9,7 @@ import MeshMetrics
 import MeshSources
 import PromText
 import MeshTesting
+import MeshTimeline
 
 /// A real Prometheus scraping the demo's meshproxies, as it would scrape Linkerd's: the same
 /// file_sd file feeds it and meshtop.
@@ -101,5 +102,60 @@ import MeshTesting
         await mesh.stop()
         try await group.shutdownGracefully()
         try? FileManager.default.removeItem(at: dir)
+    }
+
+    /// `meshtop timeline --prometheus` and `--targets`: the demo's incident (voting fails 40% of
+    /// votes from 20 s) found in a real Prometheus' history and in live scrapes, voting's success
+    /// falling no later than web's, which depends on it.
+    @Test func theIncidentsTimelineFromPrometheusHistoryAndFromLiveScrapes() async throws {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        var options = DemoMesh.Options(votingFailureRate: 0, rate: 20)
+        options.scenario = .incident
+        let mesh = try await DemoMesh.start(options, group: group)
+        let started = WallClock().nowMs()
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("meshtop-timeline-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        let targetsFile = dir.appendingPathComponent("targets.json")
+        let groups = mesh.targets.map { t in "{\"targets\":[\"\(t.admin)\"],\"labels\":\(JSONText.object(t.labels))}" }
+        try ("[" + groups.joined(separator: ",") + "]").write(to: targetsFile, atomically: true, encoding: .utf8)
+        let prometheus = try RealPrometheus(directory: dir, config: """
+        global:
+          scrape_interval: 1s
+        scrape_configs:
+          - job_name: linkerd-proxy
+            file_sd_configs:
+              - files: ["\(targetsFile.path)"]
+
+        """)
+        let targets = try TargetsFile.parse(String(contentsOf: targetsFile, encoding: .utf8), file: "targets.json")
+        let live = LiveCollector(targets: targets, intervalSeconds: 1, rollup: Rollup(kindLabel: "deployment"))
+        live.start(clock: WallClock())
+        // Live: watched until 34 s after the mesh started (the incident runs from 20 s to 50 s).
+        let watched = await Task.detached {
+            TimelineLive.scrape(live, kindLabel: "deployment", namespace: "emojivoto", windowMs: 3_000, intervalMs: 1_000,
+                                done: { WallClock().nowMs() - started > 34_000 }, changed: { _ in })
+        }.value
+        live.stop()
+        // History: the same 34 s as Prometheus holds them, a moment a second.
+        let endMs = WallClock().nowMs() - 1_500
+        let history = try TimelineLive.prometheus(PrometheusSource(client: prometheus.client), kindLabel: "deployment", namespace: "emojivoto",
+                                                  endMs: endMs, sinceMs: endMs - started - 2_000, stepMs: 1_000, windowMs: 4_000) { _, _ in }
+        await mesh.stop()
+        try await group.shutdownGracefully()
+        try? FileManager.default.removeItem(at: dir)
+
+        for (source, events) in [("live scrapes", watched.events), ("Prometheus", history.events)] {
+            func fell(_ name: String) -> TimelineEvent? {
+                events.first { $0.subject == .workload(WorkloadID(namespace: "emojivoto", name: name)) && $0.metric == .success && $0.change == .left }
+            }
+            let voting = try #require(fell("voting"), "\(source): voting's success never fell: \(events)")
+            let web = try #require(fell("web"), "\(source): web's success never fell: \(events)")
+            #expect(voting.atMs <= web.atMs, "\(source): web fell first: \(events)")
+            #expect(voting.atMs - started >= 19_000, "\(source): voting fell before the incident began: \(events)")
+            if voting.atMs == web.atMs {
+                let order = events.filter { $0.atMs == voting.atMs }.map(\.subject)
+                #expect(order.firstIndex(of: voting.subject)! < order.firstIndex(of: web.subject)!, "\(source): callee first: \(order)")
+            }
+        }
     }
 }
