@@ -14,14 +14,10 @@ import MeshTimeline
 /// A real Prometheus scraping the demo's meshproxies, as it would scrape Linkerd's: the same
 /// file_sd file feeds it and meshtop.
 @Suite(.serialized) struct PrometheusScrapesTheDemo {
-    @Test func meshtopThroughPrometheusAgreesWithDirectScrapesAndFlaggersQueriesAnswer() async throws {
-        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-        // 20 req/s: the whole mesh (six proxies with mTLS, the apps, the load) runs on one debug
-        // event loop here, and costs about 18 ms of CPU per request through it; at 40 req/s, with
-        // Prometheus and meshtop scraping beside it, it ran near saturation and latency spiralled
-        // on a busy machine (p99 of seconds), which is not what this test is about.
-        let mesh = try await DemoMesh.start(DemoMesh.Options(votingFailureRate: 0.2, rate: 20), group: group)
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("meshtop-scrape-\(UUID().uuidString)")
+    /// A real Prometheus scraping the demo's proxies every second (a file_sd file in a fresh
+    /// directory), and the same proxies as targets for meshtop to scrape.
+    static func prometheus(scraping mesh: DemoMesh, name: String) throws -> (URL, RealPrometheus, [ScrapeTarget]) {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("\(name)-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         let targetsFile = dir.appendingPathComponent("targets.json")
         let groups = mesh.targets.map { t in "{\"targets\":[\"\(t.admin)\"],\"labels\":\(JSONText.object(t.labels))}" }
@@ -35,8 +31,18 @@ import MeshTimeline
               - files: ["\(targetsFile.path)"]
 
         """)
+        return (dir, prometheus, try TargetsFile.parse(String(contentsOf: targetsFile, encoding: .utf8), file: "targets.json"))
+    }
+
+    @Test func meshtopThroughPrometheusAgreesWithDirectScrapesAndFlaggersQueriesAnswer() async throws {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        // 20 req/s: the whole mesh (six proxies with mTLS, the apps, the load) runs on one debug
+        // event loop here, and costs about 18 ms of CPU per request through it; at 40 req/s, with
+        // Prometheus and meshtop scraping beside it, it ran near saturation and latency spiralled
+        // on a busy machine (p99 of seconds), which is not what this test is about.
+        let mesh = try await DemoMesh.start(DemoMesh.Options(votingFailureRate: 0.2, rate: 20), group: group)
+        let (dir, prometheus, targets) = try Self.prometheus(scraping: mesh, name: "meshtop-scrape")
         // meshtop scrapes the same proxies directly, every second, meanwhile.
-        let targets = try TargetsFile.parse(String(contentsOf: targetsFile, encoding: .utf8), file: "targets.json")
         let live = LiveCollector(targets: targets, intervalSeconds: 1)
         live.start(clock: WallClock())
         try await Task.sleep(nanoseconds: 20_000_000_000)
@@ -113,21 +119,7 @@ import MeshTimeline
         options.scenario = .incident
         let mesh = try await DemoMesh.start(options, group: group)
         let started = WallClock().nowMs()
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("meshtop-timeline-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-        let targetsFile = dir.appendingPathComponent("targets.json")
-        let groups = mesh.targets.map { t in "{\"targets\":[\"\(t.admin)\"],\"labels\":\(JSONText.object(t.labels))}" }
-        try ("[" + groups.joined(separator: ",") + "]").write(to: targetsFile, atomically: true, encoding: .utf8)
-        let prometheus = try RealPrometheus(directory: dir, config: """
-        global:
-          scrape_interval: 1s
-        scrape_configs:
-          - job_name: linkerd-proxy
-            file_sd_configs:
-              - files: ["\(targetsFile.path)"]
-
-        """)
-        let targets = try TargetsFile.parse(String(contentsOf: targetsFile, encoding: .utf8), file: "targets.json")
+        let (dir, prometheus, targets) = try Self.prometheus(scraping: mesh, name: "meshtop-timeline")
         let live = LiveCollector(targets: targets, intervalSeconds: 1, rollup: Rollup(kindLabel: "deployment"))
         live.start(clock: WallClock())
         // Live: watched until 34 s after the mesh started (the incident runs from 20 s to 50 s).
