@@ -443,6 +443,6 @@ private func run(command: String, _ state: inout DashboardState) {
         state.replay = r
         state.message = "at \(TimeSpec.format(r.atMs))"
     default:
-        state.message = "unknown command :\(command) (try :overview :edges :graph :top :tap :compare :help :ns NAME :window 1m :mark :q)"
+        state.message = "unknown command :\(command) (try :\(state.views.map(\.command).joined(separator: " :")) :ns NAME :window 1m :mark :q)"
     }
 }

@@ -84,7 +84,9 @@ enum OverviewScreen {
         }
         // Trends: success first (what an incident is about), then RPS where there is room; each
         // titled with its span (one point per refresh).
-        let sloWidth = state.slos.isEmpty ? 0 : 8
+        // With SLOs declared for workloads shown: each one's alert (o opens the SLO view).
+        let alerts = Dictionary(state.sloEvaluations.map { ($0.workload, $0.alert) }, uniquingKeysWith: { a, _ in a })
+        let sloWidth = alerts.isEmpty ? 0 : 8
         let trendWidth = max(0, min(20, screen.width - 76 - sloWidth))
         let rpsTrendWidth = max(0, min(20, screen.width - 76 - sloWidth - trendWidth - 2))
         let span = DurationText.format(Int64(trendWidth * state.refreshMs))
@@ -93,9 +95,7 @@ enum OverviewScreen {
                        Column(state.sortTitle("SUCCESS", .health, unicode: unicode)), Column(state.sortTitle("RPS", .rps, unicode: unicode)),
                        Column("P50"), Column("P95"), Column(state.sortTitle("P99", .p99, unicode: unicode)), Column("TCP")]
         if state.namespace == nil { columns.insert(Column("NAMESPACE", .left), at: 1) }
-        // With SLOs declared: each workload's alert (o opens the SLO view).
-        let alerts = Dictionary(state.sloEvaluations.map { ($0.workload, $0.alert) }, uniquingKeysWith: { a, _ in a })
-        if !state.slos.isEmpty { columns.append(Column("SLO", .left)) }
+        if !alerts.isEmpty { columns.append(Column("SLO", .left)) }
         if trendWidth >= 6 { columns.append(Column("SUCCESS \(span)", .left)) }
         if rpsTrendWidth >= 6 { columns.append(Column("RPS \(DurationText.format(Int64(rpsTrendWidth * state.refreshMs)))", .left)) }
         let selected = state.selected
@@ -115,7 +115,7 @@ enum OverviewScreen {
                 TableCell(r.tcpOpenConnections.map { String(Int($0)) } ?? "-"),
             ]
             if state.namespace == nil { row.insert(TableCell(r.workload.namespace, Style(.muted)), at: 1) }
-            if !state.slos.isEmpty { row.append(alerts[r.workload].map(SLOScreen.badge) ?? TableCell("", Style(.muted))) }
+            if !alerts.isEmpty { row.append(alerts[r.workload].map(SLOScreen.badge) ?? TableCell("", Style(.muted))) }
             let h = state.history[viewKey(r.workload)]
             if trendWidth >= 6 {
                 row.append(TableCell(Sparkline.render(h?.success ?? [], width: trendWidth, unicode: unicode, floor: 0.8), Style(.accent)))

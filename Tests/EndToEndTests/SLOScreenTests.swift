@@ -98,6 +98,10 @@ import Testing
         func row(_ name: String) -> String { text.split(separator: "\n").first { $0.contains(" \(name) ") }.map(String.init) ?? "" }
         #expect(row("voting").contains("PAGE") && row("web").contains("ticket") && row("emoji").contains(" ok"), "\(text)")
         #expect(text.contains("o SLO"), "the SLO tab is shown when SLOs are watched\n\(text)")
+        #expect(text.contains("TCP  SLO"), "\(text)")
+        var elsewhere = s
+        elsewhere.namespace = "other"
+        #expect(!FixtureState.render(elsewhere, 120, 40).contains("TCP  SLO"), "no SLO column where no declared SLO is shown")
         var none = s
         none.slos = []
         #expect(!FixtureState.render(none, 120, 40).contains("SLO"), "no SLO column or tab without slos")
