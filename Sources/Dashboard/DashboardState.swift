@@ -398,8 +398,7 @@ extension DashboardState {
     mutating func observeTimeline(_ data: MeshSnapshot) {
         guard data.atMs > timelineSeenMs, data.windowMs > 0, !data.workloads.isEmpty else { return }
         timelineSeenMs = data.atMs
-        let (samples, calls) = TimelineSampler.samples(workloads: data.workloads, edges: data.edges, windowMs: data.windowMs)
-        timelineDetector.observe(atMs: data.atMs, samples: samples, calls: calls)
+        timelineDetector.observe(atMs: data.atMs, workloads: data.workloads, edges: data.edges, windowMs: data.windowMs)
         timeline = timelineDetector.events
     }
 }

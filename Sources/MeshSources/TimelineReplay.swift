@@ -123,8 +123,7 @@ public enum TimelineLive {
                 (try s.stat(kindLabel: kindLabel, namespace: namespace, name: nil, windowMs: windowMs, atMs: t),
                  try s.edges(kindLabel: kindLabel, namespace: namespace, windowMs: windowMs, atMs: t))
             }
-            let (samples, calls) = TimelineSampler.samples(workloads: workloads, edges: edges, windowMs: windowMs)
-            detector.observe(atMs: t, samples: samples, calls: calls)
+            detector.observe(atMs: t, workloads: workloads, edges: edges, windowMs: windowMs)
             progress(n + 1, total)
         }
         return TimelineReplay.Result(events: detector.events, startMs: startMs, endMs: endMs, windowMs: windowMs)
@@ -144,8 +143,7 @@ public enum TimelineLive {
             let data = live.snapshot(for: query)
             guard data.atMs > seenMs, data.atMs - startMs >= windowMs, !data.workloads.isEmpty else { continue }
             seenMs = data.atMs
-            let (samples, calls) = TimelineSampler.samples(workloads: data.workloads, edges: data.edges, windowMs: data.windowMs)
-            detector.observe(atMs: data.atMs, samples: samples, calls: calls)
+            detector.observe(atMs: data.atMs, workloads: data.workloads, edges: data.edges, windowMs: data.windowMs)
             // This moment's changes are the last ones (the detector may have dropped old ones).
             var found: [TimelineEvent] = []
             for e in detector.events.reversed() {

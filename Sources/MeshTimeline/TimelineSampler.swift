@@ -13,7 +13,7 @@ public enum TimelineSampler {
                 edges: store.edges(kindLabel: kindLabel, namespace: namespace, windowMs: windowMs, atMs: atMs), windowMs: windowMs)
     }
 
-    /// From rows already computed (a dashboard snapshot's).
+    /// From rows already computed (a dashboard snapshot's, a Prometheus server's).
     public static func samples(workloads: [GoldenMetrics], edges: [EdgeMetrics], windowMs: Int64)
         -> (samples: [TimelineSubject: TimelineSample], calls: [EdgeID]) {
         var out: [TimelineSubject: TimelineSample] = [:]
@@ -24,5 +24,14 @@ public enum TimelineSampler {
         for row in workloads { out[.workload(row.workload)] = sample(row.traffic) }
         for e in edges { out[.edge(e.edge)] = sample(e.traffic) }
         return (out, edges.map(\.edge))
+    }
+}
+
+extension TimelineDetector {
+    /// The moment `atMs` from rows already computed over `windowMs` (a snapshot's workloads and
+    /// edges): the dashboard's live timeline and `meshtop timeline` over Prometheus or live scrapes.
+    public mutating func observe(atMs: Int64, workloads: [GoldenMetrics], edges: [EdgeMetrics], windowMs: Int64) {
+        let (samples, calls) = TimelineSampler.samples(workloads: workloads, edges: edges, windowMs: windowMs)
+        observe(atMs: atMs, samples: samples, calls: calls)
     }
 }
