@@ -47,6 +47,7 @@ let package = Package(
         .systemLibrary(name: "CNcurses", pkgConfig: "ncursesw", providers: [.apt(["libncurses-dev"])]),
         .systemLibrary(name: "CCurl", pkgConfig: "libcurl", providers: [.apt(["libcurl4-openssl-dev"])]),
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
+        .systemLibrary(name: "CLibYAML", pkgConfig: "yaml-0.1", providers: [.apt(["libyaml-dev"])]),
 
         // Pure core: no I/O.
         .target(name: "PromText", swiftSettings: swiftSettings),
@@ -88,7 +89,7 @@ let package = Package(
             swiftSettings: swiftSettings),
         // HTTP/1 on the wire, parsed in place: the proxy's request-smuggling boundary (pure, fuzzed).
         .target(name: "HTTPWire", swiftSettings: swiftSettings),
-        .target(name: "YAMLTree", dependencies: [.product(name: "Yams", package: "Yams")], swiftSettings: swiftSettings),
+        .target(name: "YAMLTree", dependencies: ["CLibYAML"], swiftSettings: swiftSettings),
         .target(
             name: "MeshProxy",
             dependencies: ["MeshTap", "MeshIdentity", "HTTPWire", "YAMLTree", "Gzip"] + nio + [.product(name: "NIOSSL", package: "swift-nio-ssl"),
@@ -152,6 +153,7 @@ let package = Package(
         .testTarget(name: "MeshCanaryTests", dependencies: ["MeshCanary", "MeshMetrics", "MeshTesting"], swiftSettings: swiftSettings),
         .testTarget(name: "MeshTimelineTests", dependencies: ["MeshTimeline", "MeshMetrics"], swiftSettings: swiftSettings),
         .testTarget(name: "MeshSLOTests", dependencies: ["MeshSLO", "MeshMetrics"], swiftSettings: swiftSettings),
+        .testTarget(name: "YAMLTreeTests", dependencies: ["YAMLTree", .product(name: "Yams", package: "Yams")], swiftSettings: swiftSettings),
         .testTarget(name: "MeshMetricsTests", dependencies: ["MeshMetrics", "PromText"], swiftSettings: swiftSettings),
         .testTarget(
             name: "MeshProxyTests",

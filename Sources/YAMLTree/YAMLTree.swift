@@ -1,49 +1,268 @@
-import Yams
+internal import CLibYAML
 
-/// A YAML document as plain values (`[String: Any]`, `[Any]`, and scalars as Yams resolves them:
-/// `Int`, `Double`, `Bool`, `String`, `NSNull`), for the small files the programs read.
+/// A YAML document as plain values (`[String: Any]`, `[Any]`, and scalars resolved as YAML 1.1
+/// resolves plain scalars: `Int`, `Double`, `Bool`, `YAMLTree.Null` and otherwise `String`), for
+/// the small files the programs read.
 ///
-/// Yams' own `load(yaml:)` builds mappings with a call that traps on a repeated key, and stops
-/// the process on an alias it did not resolve; a file from outside must never do either. This
-/// builds the same tree from the composed nodes and refuses those with an error instead.
+/// It reads libyaml's events itself rather than through Yams, so a program that reads YAML needs
+/// no Foundation: the proxy's sidecar budget pays for every page of code it links. The tree is the
+/// one Yams' composer gave (same resolution rules, same scalar types), and what Yams would trap or
+/// stop the process on (a repeated key, an alias that names no anchor, an integer that overflows)
+/// is an error or a string here instead.
 public enum YAMLTree {
     public struct Problem: Error, Sendable, CustomStringConvertible {
         public let description: String
     }
 
-    /// The document's tree, nil for an empty document; throws Yams' parse errors and `Problem`.
-    public static func load(_ text: String) throws -> Any? {
-        guard let node = try Yams.compose(yaml: text) else { return nil }
-        return try tree(node)
+    /// An explicit null (`~`, `null`, or nothing after a key).
+    public struct Null: Sendable, Hashable, CustomStringConvertible {
+        public var description: String { "null" }
     }
 
-    private static func tree(_ node: Node) throws -> Any {
-        switch node {
-        case .scalar(let scalar):
-            // Yams' integer construction traps when a number overflows (a long sexagesimal such as
-            // -551364444449444436:46): integers are read here, with overflow a plain string.
-            if node.tag.rawValue == Tag.Name.int.rawValue { return integer(scalar.string).map { $0 as Any } ?? scalar.string }
-            return node.any
-        case .sequence(let items):
-            return try items.map(tree)
-        case .mapping(let pairs):
-            var out: [String: Any] = [:]
-            for (key, value) in pairs {
-                guard case .scalar = key else {
-                    throw Problem(description: "a key that is a list or a map (line \(key.mark?.line ?? 0))")
-                }
-                // Keys go through `tree` too: a key can be an overflowing sexagesimal integer.
-                let name = "\(try tree(key))"
-                guard out[name] == nil else { throw Problem(description: "'\(name)' twice in one map (line \(key.mark?.line ?? 0))") }
-                out[name] = try tree(value)
-            }
-            return out
-        case .alias:
-            throw Problem(description: "an alias (*name) that does not name an anchor")
+    /// The document's tree, nil for an empty document; throws `Problem` for a parse error (with its
+    /// line and column) or a tree this refuses.
+    public static func load(_ text: String) throws -> Any? {
+        var bytes = Array(text.utf8)
+        if bytes.isEmpty { return nil }
+        return try bytes.withUnsafeMutableBufferPointer { buffer throws -> Any? in
+            var parser = yaml_parser_t()
+            guard yaml_parser_initialize(&parser) == 1 else { throw Problem(description: "out of memory") }
+            defer { yaml_parser_delete(&parser) }
+            yaml_parser_set_input_string(&parser, buffer.baseAddress, buffer.count)
+            var reader = EventReader(parser: parser)
+            defer { parser = reader.parser }
+            return try reader.document()
         }
     }
 
-    /// A YAML 1.1 integer (as Yams resolves them: decimal, 0x, 0o, 0b, `_` separators,
+    /// Walks libyaml's event stream into values, one document.
+    private struct EventReader {
+        var parser: yaml_parser_t
+        var anchors: [String: Any] = [:]
+
+        mutating func document() throws -> Any? {
+            var root: Any?
+            var documents = 0
+            while true {
+                var event = try next()
+                defer { yaml_event_delete(&event) }
+                switch event.type {
+                case YAML_STREAM_END_EVENT:
+                    return root
+                case YAML_DOCUMENT_START_EVENT:
+                    documents += 1
+                    if documents > 1 { throw Problem(description: "expected a single document, found another (line \(event.start_mark.line + 1))") }
+                    anchors = [:]
+                case YAML_SCALAR_EVENT, YAML_SEQUENCE_START_EVENT, YAML_MAPPING_START_EVENT, YAML_ALIAS_EVENT:
+                    root = try node(event)
+                default:
+                    continue
+                }
+            }
+        }
+
+        mutating func next() throws -> yaml_event_t {
+            var event = yaml_event_t()
+            guard yaml_parser_parse(&parser, &event) == 1 else { throw parseProblem() }
+            return event
+        }
+
+        func parseProblem() -> Problem {
+            let problem = parser.problem.map { String(cString: $0) } ?? "not valid YAML"
+            let context = parser.context.map { String(cString: $0) + " " } ?? ""
+            let mark = parser.problem_mark
+            return Problem(description: "\(context)\(problem) (line \(mark.line + 1), column \(mark.column + 1))")
+        }
+
+        /// The value an event starts: a scalar, a whole sequence or mapping, or an alias's anchor.
+        mutating func node(_ event: yaml_event_t) throws -> Any {
+            let line = event.start_mark.line + 1
+            switch event.type {
+            case YAML_ALIAS_EVENT:
+                let name = Self.text(event.data.alias.anchor) ?? ""
+                guard let value = anchors[name] else { throw Problem(description: "an alias (*\(name)) that does not name an anchor (line \(line))") }
+                return value
+            case YAML_SCALAR_EVENT:
+                let s = event.data.scalar
+                let text = Self.text(s.value, length: s.length)
+                let tag = Self.text(s.tag)
+                let plain = s.style == YAML_PLAIN_SCALAR_STYLE
+                let value = YAMLTree.scalar(text, tag: tag, plain: plain)
+                remember(event.data.scalar.anchor, value)
+                return value
+            case YAML_SEQUENCE_START_EVENT:
+                let anchor = event.data.sequence_start.anchor.map { String(cString: $0) }
+                var items: [Any] = []
+                while true {
+                    var inner = try next()
+                    defer { yaml_event_delete(&inner) }
+                    if inner.type == YAML_SEQUENCE_END_EVENT { break }
+                    items.append(try node(inner))
+                }
+                if let anchor { anchors[anchor] = items }
+                return items
+            case YAML_MAPPING_START_EVENT:
+                let anchor = event.data.mapping_start.anchor.map { String(cString: $0) }
+                var out: [String: Any] = [:]
+                while true {
+                    var keyEvent = try next()
+                    defer { yaml_event_delete(&keyEvent) }
+                    if keyEvent.type == YAML_MAPPING_END_EVENT { break }
+                    let keyLine = keyEvent.start_mark.line + 1
+                    guard keyEvent.type == YAML_SCALAR_EVENT || keyEvent.type == YAML_ALIAS_EVENT else {
+                        throw Problem(description: "a key that is a list or a map (line \(keyLine))")
+                    }
+                    let key = try node(keyEvent)
+                    guard !(key is [Any]), !(key is [String: Any]) else { throw Problem(description: "a key that is a list or a map (line \(keyLine))") }
+                    let name = "\(key)"
+                    var valueEvent = try next()
+                    defer { yaml_event_delete(&valueEvent) }
+                    let value = try node(valueEvent)
+                    guard out[name] == nil else { throw Problem(description: "'\(name)' twice in one map (line \(keyLine))") }
+                    out[name] = value
+                }
+                if let anchor { anchors[anchor] = out }
+                return out
+            default:
+                throw Problem(description: "unexpected YAML event \(event.type.rawValue) (line \(line))")
+            }
+        }
+
+        mutating func remember(_ anchor: UnsafeMutablePointer<yaml_char_t>?, _ value: Any) {
+            if let name = Self.text(anchor) { anchors[name] = value }
+        }
+
+        static func text(_ pointer: UnsafeMutablePointer<yaml_char_t>?) -> String? {
+            pointer.map { String(cString: $0) }
+        }
+
+        static func text(_ pointer: UnsafeMutablePointer<yaml_char_t>?, length: Int) -> String {
+            guard let pointer else { return "" }
+            return String(decoding: UnsafeBufferPointer(start: pointer, count: length), as: UTF8.self)
+        }
+    }
+
+    private static let yamlTagPrefix = "tag:yaml.org,2002:"
+
+    /// A scalar's value, as YAMLTree read it through Yams: `!!int` is an integer however written; any
+    /// other quoted or block scalar is a string (whatever its tag); an explicit `!!type` on a plain
+    /// one says what it is; and otherwise YAML 1.1's patterns resolve it (null, bool, int, float;
+    /// else a string).
+    static func scalar(_ text: String, tag: String?, plain: Bool) -> Any {
+        let explicit = tag.map { $0.hasPrefix(yamlTagPrefix) ? String($0.dropFirst(yamlTagPrefix.count)) : $0 }
+        if explicit == "int" { return integer(text) ?? text }
+        guard plain, tag != "!" else { return text }
+        let kind = explicit ?? resolve(text)
+        switch kind {
+        case "null": return Null()
+        case "bool": return boolean(text) ?? text
+        case "int": return integer(text) ?? text
+        case "float": return float(text) ?? text
+        default: return text
+        }
+    }
+
+    /// The tag YAML 1.1 gives a plain scalar, as Yams' default resolver does (first rule that
+    /// matches: bool, int, float, null; timestamps and the rest stay strings).
+    static func resolve(_ text: String) -> String {
+        if boolean(text) != nil { return "bool" }
+        if isInteger(text) { return "int" }
+        if isFloat(text) { return "float" }
+        if ["", "~", "null", "Null", "NULL"].contains(text) { return "null" }
+        return "str"
+    }
+
+    static func boolean(_ text: String) -> Bool? {
+        switch text {
+        case "yes", "Yes", "YES", "true", "True", "TRUE", "on", "On", "ON": return true
+        case "no", "No", "NO", "false", "False", "FALSE", "off", "Off", "OFF": return false
+        default: return nil
+        }
+    }
+
+    /// `[-+]?` then one of: `0b[01_]+`, `0o?[0-7_]+`, `0`, `[1-9][0-9_]*`, `0x[0-9a-fA-F_]+`, or a
+    /// sexagesimal `[1-9][0-9_]*(:[0-5]?[0-9])+`.
+    static func isInteger(_ text: String) -> Bool {
+        var s = Substring(text)
+        if let f = s.first, f == "-" || f == "+" { s = s.dropFirst() }
+        guard let first = s.first else { return false }
+        func all(_ t: Substring, _ ok: (Character) -> Bool) -> Bool { !t.isEmpty && t.allSatisfy(ok) }
+        if s.hasPrefix("0b") { return all(s.dropFirst(2)) { $0 == "0" || $0 == "1" || $0 == "_" } }
+        if s.hasPrefix("0x") { return all(s.dropFirst(2)) { $0.isHexDigit || $0 == "_" } }
+        if s.hasPrefix("0o") { return all(s.dropFirst(2)) { ("0"..."7").contains($0) || $0 == "_" } }
+        if first == "0" { return s == "0" || all(s.dropFirst()) { ("0"..."7").contains($0) || $0 == "_" } }
+        guard ("1"..."9").contains(first) else { return false }
+        let parts = s.split(separator: ":", omittingEmptySubsequences: false)
+        guard all(parts[0], { $0.isASCII && ($0.isNumber || $0 == "_") }) else { return false }
+        return parts.dropFirst().allSatisfy(isSexagesimalDigits)
+    }
+
+    /// `[0-5]?[0-9]`
+    private static func isSexagesimalDigits(_ part: Substring) -> Bool {
+        let digits = Array(part.utf8)
+        switch digits.count {
+        case 1: return (48...57).contains(digits[0])
+        case 2: return (48...53).contains(digits[0]) && (48...57).contains(digits[1])
+        default: return false
+        }
+    }
+
+    /// `[-+]?[0-9][0-9_]*(\.[0-9_]*)?([eE][-+]?[0-9]+)?`, `\.[0-9_]+([eE][-+][0-9]+)?`, a sexagesimal
+    /// `[-+]?[0-9][0-9_]*(:[0-5]?[0-9])+\.[0-9_]*`, `[-+]?\.inf` and `\.nan` in their three spellings.
+    static func isFloat(_ text: String) -> Bool {
+        if [".nan", ".NaN", ".NAN"].contains(text) { return true }
+        var s = Substring(text)
+        let signed = s.first == "-" || s.first == "+"
+        if signed { s = s.dropFirst() }
+        if [".inf", ".Inf", ".INF"].contains(s) { return true }
+        func digits(_ t: Substring, underscores: Bool = true) -> Bool { t.allSatisfy { $0.isASCII && ($0.isNumber || (underscores && $0 == "_")) } }
+        func exponent(_ t: Substring, signRequired: Bool) -> Bool {
+            guard let e = t.first, e == "e" || e == "E" else { return false }
+            var rest = t.dropFirst()
+            if let sign = rest.first, sign == "-" || sign == "+" { rest = rest.dropFirst() } else if signRequired { return false }
+            return !rest.isEmpty && digits(rest, underscores: false)
+        }
+        if s.first == "." {  // `.5`, with no sign
+            guard !signed else { return false }
+            let body = s.dropFirst()
+            let end = body.firstIndex { $0 == "e" || $0 == "E" } ?? body.endIndex
+            return !body[..<end].isEmpty && digits(body[..<end]) && (end == body.endIndex || exponent(body[end...], signRequired: true))
+        }
+        guard let first = s.first, first.isASCII, first.isNumber else { return false }
+        if s.contains(":") {
+            guard let dot = s.firstIndex(of: ".") else { return false }
+            let parts = s[..<dot].split(separator: ":", omittingEmptySubsequences: false)
+            return digits(parts[0]) && parts.count > 1 && parts.dropFirst().allSatisfy(isSexagesimalDigits) && digits(s[s.index(after: dot)...])
+        }
+        let end = s.firstIndex { $0 == "e" || $0 == "E" } ?? s.endIndex
+        let mantissa = s[..<end]
+        let pieces = mantissa.split(separator: ".", maxSplits: 1, omittingEmptySubsequences: false)
+        guard digits(pieces[0]), pieces.count == 1 || digits(pieces[1]) else { return false }
+        return end == s.endIndex || exponent(s[end...], signRequired: false)
+    }
+
+    /// The float a scalar names (`_` ignored, sexagesimal `1:30.5`, `.inf`, `.nan`), or nil.
+    static func float(_ text: String) -> Double? {
+        let cleaned = text.filter { $0 != "_" }
+        switch cleaned.lowercased() {
+        case ".inf", "+.inf": return .infinity
+        case "-.inf": return -.infinity
+        case ".nan": return .nan
+        default: break
+        }
+        guard cleaned.contains(":") else { return Double(cleaned) }
+        var s = Substring(cleaned)
+        let negative = s.first == "-"
+        if s.first == "-" || s.first == "+" { s = s.dropFirst() }
+        var total = 0.0
+        for part in s.split(separator: ":", omittingEmptySubsequences: false) {
+            guard let n = Double(part) else { return nil }
+            total = total * 60 + n
+        }
+        return negative ? -total : total
+    }
+
+    /// A YAML 1.1 integer as Yams reads one (decimal, so `017` is 17; 0x, 0o, 0b, `_` separators,
     /// sexagesimal `1:30`), or nil when it does not fit an `Int`.
     static func integer(_ text: String) -> Int? {
         var digits = Substring(String(text.filter { $0 != "_" }))
