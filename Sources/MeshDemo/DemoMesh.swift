@@ -5,6 +5,7 @@ import NIOConcurrencyHelpers
 import NIOHTTP1
 import MeshIdentity
 import GRPCCore
+import Foundation
 
 /// What web's app calls emoji and voting through: its proxy's outbound listener and a gRPC client per service.
 typealias WebCalls = (out: HostPort, emoji: DemoGRPCClient, voting: DemoGRPCClient)

@@ -1,5 +1,5 @@
 public import Crypto
-public import Foundation
+public import FoundationEssentials
 import SwiftASN1
 public import X509
 
@@ -96,7 +96,7 @@ extension IdentityAuthority {
     public static func trustDomain(anchorPEM: String) throws(IdentityError) -> String {
         guard let anchor = try? Certificate(pemEncoded: anchorPEM) else { throw IdentityError("not a PEM certificate") }
         let subject = anchor.subject.description
-        guard let range = subject.range(of: "root.linkerd.") else { throw IdentityError("\(subject) is not a mesh trust anchor (root.linkerd.DOMAIN)") }
+        guard let range = subject.firstRange(of: "root.linkerd.") else { throw IdentityError("\(subject) is not a mesh trust anchor (root.linkerd.DOMAIN)") }
         return String(subject[range.upperBound...])
     }
 

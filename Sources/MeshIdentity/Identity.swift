@@ -2,7 +2,7 @@ public import X509
 public import Crypto
 public import NIOSSL
 import SwiftASN1
-public import Foundation
+public import FoundationEssentials
 
 /// Why an identity could not be made, read or used.
 public struct IdentityError: Error, CustomStringConvertible, Sendable {
@@ -60,7 +60,7 @@ public struct IdentityAuthority: Sendable {
         do {
             try fm.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         } catch {
-            throw IdentityError("cannot create \(directory): \(error.localizedDescription)")
+            throw IdentityError("cannot create \(directory): \(error)")
         }
         var contents: [File: String] = [:]
         do {

@@ -1,8 +1,11 @@
-import Foundation
+import FoundationEssentials
 import MeshTap
 import NIOCore
 import NIOHTTP1
 import Gzip
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// The admin listener, as linkerd2-proxy's on port 4191: `/metrics`, `/ready`, `/live`, and
 /// `/split` — `GET` shows every authority's backend weights, `POST {"authority": "…",
@@ -116,9 +119,9 @@ final class AdminHandler: ChannelInboundHandler {
     /// `Accept-Encoding` names gzip with a weight above 0.
     private func acceptsGzip(_ headers: HTTPHeaders) -> Bool {
         headers[canonicalForm: "accept-encoding"].contains { coding in
-            let parts = coding.split(separator: ";").map { $0.trimmingCharacters(in: .whitespaces) }
+            let parts = coding.split(separator: ";").map { String($0).trimmed(of: " \t") }
             guard parts.first?.lowercased() == "gzip" || parts.first == "*" else { return false }
-            return !parts.dropFirst().contains { $0.replacingOccurrences(of: " ", with: "") == "q=0" }
+            return !parts.dropFirst().contains { $0.filter { $0 != " " } == "q=0" }
         }
     }
 

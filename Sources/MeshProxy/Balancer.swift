@@ -1,5 +1,8 @@
-import Foundation
+import FoundationEssentials
 import NIOCore
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// One endpoint's load as linkerd2-proxy's balancer sees it: a peak-sensitive moving average of
 /// response times (a slower response replaces the average at once; faster ones pull it down with

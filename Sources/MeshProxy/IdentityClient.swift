@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 public import MeshIdentity
 #if canImport(Glibc)
 import Glibc
@@ -44,7 +44,7 @@ public struct IdentityClient: Sendable {
         guard let split = received.firstRange(of: Array("\r\n\r\n".utf8)) else { return nil }
         let head = String(decoding: received[..<split.lowerBound], as: UTF8.self).lowercased()
         let line = head.split(separator: "\r\n").first { $0.hasPrefix("content-length:") }
-        return (split, line.flatMap { Int($0.dropFirst("content-length:".count).trimmingCharacters(in: .whitespaces)) })
+        return (split, line.flatMap { Int(String($0.dropFirst("content-length:".count)).trimmed(of: " \t")) })
     }
 
     /// Whether `received` holds a whole answer: its head and as many bytes as its content-length.

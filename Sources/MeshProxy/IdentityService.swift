@@ -1,4 +1,4 @@
-public import Foundation
+public import FoundationEssentials
 import MeshTap
 public import MeshIdentity
 public import NIOCore
@@ -30,7 +30,7 @@ public struct IdentityTokens: Sendable {
     public static func parse(_ text: String, file: String) throws(IdentityError) -> IdentityTokens {
         var out: [(String, String, String)] = []
         for (n, raw) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
-            let line = raw.split(separator: "#", maxSplits: 1, omittingEmptySubsequences: false).first?.trimmingCharacters(in: .whitespaces) ?? ""
+            let line = raw.split(separator: "#", maxSplits: 1, omittingEmptySubsequences: false).first.map { String(String($0).trimmed(of: " \t")) } ?? ""
             if line.isEmpty { continue }
             let parts = line.split(whereSeparator: { $0 == " " || $0 == "\t" })
             let account = parts.first?.split(separator: "/", omittingEmptySubsequences: false) ?? []

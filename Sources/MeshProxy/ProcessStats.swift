@@ -49,7 +49,7 @@ public enum ProcessStats {
         }
         if let status = readFile("/proc/self/status"),
            let line = status.split(separator: "\n").first(where: { $0.hasPrefix("Threads:") }),
-           let n = Double(line.dropFirst("Threads:".count).trimmingCharacters(in: " \t")) {
+           let n = Double(line.dropFirst("Threads:".count).trimmed(of: " \t")) {
             gauge("process_threads", "gauge", "Number of OS threads in the process.", n)
         }
         return out
@@ -83,9 +83,11 @@ public enum ProcessStats {
     }
 }
 
-extension Substring {
-    func trimmingCharacters(in set: String) -> Substring {
-        var s = self
+extension StringProtocol {
+    /// The text without the characters of `set` at either end (Foundation's `trimmingCharacters`,
+    /// which the proxy does without).
+    func trimmed(of set: String = " \t\r\n") -> SubSequence {
+        var s = self[...]
         while let f = s.first, set.contains(f) { s = s.dropFirst() }
         while let l = s.last, set.contains(l) { s = s.dropLast() }
         return s

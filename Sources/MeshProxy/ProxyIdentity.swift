@@ -1,8 +1,9 @@
-import Foundation
+import FoundationEssentials
 public import MeshIdentity
 import NIOConcurrencyHelpers
 public import NIOCore
 import NIOSSL
+import Dispatch
 
 /// The proxy's workload identity: its current certificate and TLS contexts, renewed before the
 /// certificate expires. New connections take the newest contexts; open ones keep theirs, so a
@@ -37,7 +38,7 @@ public final class ProxyIdentity: Sendable {
     }
 
     /// Renews at two thirds of each certificate's lifetime, timed on `loop`, until the loop
-    /// stops. The renewal itself (a CSR to the identity service) runs on a thread of its own,
+    /// stops. The renewal itself (a CSR to the identity service) runs on a global Dispatch queue,
     /// never on the loop. A failed renewal is retried in ten seconds (the old certificate is
     /// still valid meanwhile).
     public func scheduleRotation(on loop: any EventLoop) {
@@ -45,7 +46,7 @@ public final class ProxyIdentity: Sendable {
         let lifetime = c.notValidAfter.timeIntervalSince(c.notValidBefore)
         let due = c.notValidBefore.addingTimeInterval(lifetime * 2 / 3).timeIntervalSinceNow
         loop.scheduleTask(in: .milliseconds(Int64(max(0.05, due) * 1000))) { [self] in
-            Thread.detachNewThread { [self] in
+            DispatchQueue.global().async { [self] in
                 let renewed = (try? rotate()) != nil
                 // Back on the loop to schedule the next one: from this thread, a loop that shut
                 // down meanwhile would be handed a timer whose promise nobody completes.

@@ -1,8 +1,9 @@
-import Foundation
+import FoundationEssentials
 import MeshIdentity
 import MeshTap
 import NIOCore
 import NIOPosix
+import Dispatch
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -95,7 +96,7 @@ public struct ProxySettings: Sendable {
             }
             let address = try address(service, "--identity-service")
             let anchorPEM = try Self.read(anchorFile, "the trust anchor")
-            let token = try Self.read(tokenFile, "the identity token").trimmingCharacters(in: .whitespacesAndNewlines)
+            let token = String(try Self.read(tokenFile, "the identity token").trimmed())
             guard !token.isEmpty else { throw SettingsError("\(tokenFile): the identity token is empty") }
             let domain: String
             do {

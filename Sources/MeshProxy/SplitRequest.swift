@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import MeshTap
 
 /// The body of `POST /split` on the admin API: `{"authority": "host:port", "weights":
 /// {"backend": 90, …}}`. Every weight comes from outside, so each must be a whole number from 0
@@ -11,13 +12,13 @@ public struct SplitRequest: Equatable, Sendable {
     public static let maxWeight = 1_000_000
 
     public static func parse(_ body: [UInt8]) -> Result<SplitRequest, SplitRequestError> {
-        guard let object = try? JSONSerialization.jsonObject(with: Data(body)) as? [String: Any],
+        guard let object = JSONTree.object(body),
               let authority = object["authority"] as? String, let weights = object["weights"] as? [String: Any] else {
             return .failure(SplitRequestError("expected a JSON object: authority (host:port) and weights (backend: number)"))
         }
         var parsed: [String: Int] = [:]
         for (k, v) in weights {
-            guard let d = (v as? NSNumber)?.doubleValue, d.isFinite, d >= 0, d <= Double(maxWeight), d == d.rounded() else {
+            guard let d = (v as? Int).map(Double.init) ?? (v as? Double), d.isFinite, d >= 0, d <= Double(maxWeight), d == d.rounded() else {
                 return .failure(SplitRequestError("weight of \(k) must be a whole number from 0 to \(maxWeight)"))
             }
             parsed[k] = Int(d)

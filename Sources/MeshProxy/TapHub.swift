@@ -160,7 +160,7 @@ final class TapServerHandler: ChannelInboundHandler {
         }
         let line = Array(pending[..<newline])
         pending.removeAll()
-        guard let object = (try? JSONSerialization.jsonObject(with: Data(line))) as? [String: Any] else {
+        guard let object = JSONTree.object(line) else {
             refuse(context, "the first line must be a JSON object of filters, e.g. {\"maxRps\":100}")
             return
         }
@@ -203,4 +203,4 @@ final class TapServerHandler: ChannelInboundHandler {
     }
 }
 
-import Foundation
+import FoundationEssentials

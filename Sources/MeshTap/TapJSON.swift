@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// Reads and writes tap events as `linkerd viz tap -o json` does: compact (one per line) on the
 /// wire, pretty (2-space indent, one object after another) for people and for linkerd's format.
@@ -67,7 +67,7 @@ public enum TapJSON {
 
     /// One compact line; nil with the reason when it is not a tap event.
     public static func decode(line: [UInt8]) -> Result<TapEvent, TapDecodeError> {
-        guard let object = try? JSONSerialization.jsonObject(with: Data(line)) as? [String: Any] else {
+        guard let object = JSONTree.object(line) else {
             return .failure(TapDecodeError("not a JSON object"))
         }
         do {
@@ -175,7 +175,6 @@ public enum TapJSON {
         case let n as Int: return n
         case let d as Double where d.isFinite && abs(d) < 9e18: return Int(d)
         case let s as String: return Int(s)
-        case let n as NSNumber: return n.intValue
         default: return nil
         }
     }

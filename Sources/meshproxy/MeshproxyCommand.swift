@@ -1,7 +1,23 @@
 import ArgumentParser
-import Foundation
+import FoundationEssentials
 import MeshProxy
 import MeshIdentity
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// One line on stderr (unbuffered), where the proxy says what it does and what went wrong.
+func sayOnStderr(_ line: String) {
+    let bytes = Array((line + "\n").utf8)
+    bytes.withUnsafeBytes { buffer in
+        var done = 0
+        while done < buffer.count {
+            let n = write(2, buffer.baseAddress! + done, buffer.count - done)
+            if n <= 0 { break }
+            done += n
+        }
+    }
+}
 
 @main
 struct Meshproxy: AsyncParsableCommand {
@@ -26,10 +42,10 @@ struct Meshproxy: AsyncParsableCommand {
             let code = exitCode(for: error)
             if code == .success {
                 print(fullMessage(for: error))
-                Foundation.exit(0)
+                Glibc.exit(0)
             }
-            FileHandle.standardError.write(Data(("meshproxy: " + fullMessage(for: error) + "\n").utf8))
-            Foundation.exit(code == .validationFailure ? 2 : code.rawValue)
+            sayOnStderr("meshproxy: " + fullMessage(for: error))
+            Glibc.exit(code == .validationFailure ? 2 : code.rawValue)
         }
     }
 }
@@ -141,11 +157,11 @@ struct Serve: AsyncParsableCommand {
         guard (1...64).contains(threads) else { throw ValidationError("--threads must be 1 to 64") }
         do {
             try await ProxyProcess.run(config, threads: threads, drainSeconds: drainSeconds, destinationsFile: destinations) { line in
-                FileHandle.standardError.write(Data("meshproxy: \(line)\n".utf8))
+                sayOnStderr("meshproxy: \(line)")
             }
         } catch {
-            FileHandle.standardError.write(Data("meshproxy: \(error)\n".utf8))
-            Foundation.exit(3)
+            sayOnStderr("meshproxy: \(error)")
+            Glibc.exit(3)
         }
     }
 }
@@ -222,7 +238,7 @@ struct IdentityServe: AsyncParsableCommand {
             throw ValidationError("\(error)")
         }
         try await service.serve(address) { bound in
-            FileHandle.standardError.write(Data("meshproxy identity: signing CSRs on \(bound)\n".utf8))
+            sayOnStderr("meshproxy identity: signing CSRs on \(bound)")
         }
     }
 }
