@@ -175,6 +175,9 @@ public enum ProxyProcess {
             source.resume()
             return source
         }
+        // Started: what start-up alone ran (argument parsing, TLS and identity setup, the loader's
+        // tables) leaves the RSS; what serving runs faults back in from the page cache.
+        StartupPages.release()
         for await sig in signals {
             if sig == SIGHUP {
                 reloadDestinations(proxy, from: destinationsFile, say: say)
