@@ -137,8 +137,10 @@ public enum TapJSON {
             return Int64((v * 1e9).rounded())
         }
         let d = any as? [String: Any] ?? [:]
-        let seconds = int(d["seconds"]) ?? 0, nanos = int(d["nanos"]) ?? 0
-        guard abs(Double(seconds)) <= limit, abs(Double(nanos)) <= limit * 1e9 else { throw bad("\(seconds) s \(nanos) ns") }
+        // As numbers first: `9e18` is a number of seconds out of range, not a missing field.
+        func number(_ v: Any?) -> Double? { (v as? Int).map(Double.init) ?? (v as? Double) ?? (v as? String).flatMap(Double.init) }
+        let seconds = number(d["seconds"]) ?? 0, nanos = number(d["nanos"]) ?? 0
+        guard abs(seconds) <= limit, abs(nanos) <= limit * 1e9 else { throw bad("\(d["seconds"] ?? 0) s \(d["nanos"] ?? 0) ns") }
         return Int64(seconds) * 1_000_000_000 + Int64(nanos)
     }
 
