@@ -14,9 +14,11 @@ demo: build
 # Builds everything (the end-to-end tests run the built binaries), runs every test, then
 # meshproxy against peers nobody here wrote (scripts/peer-tests: nginx, grpcio, websockets,
 # h2load), then a 60-second soak of two chained meshproxies under faults (scripts/soak).
+# First the module layering rules (scripts/module-graph), which take no time.
 # Tests run one at a time: several start whole meshes, a load or a Prometheus on this 2-core
 # machine and judge latency or balancing, which other tests running beside them would skew.
 test: deps
+	scripts/module-graph
 	swift build --build-tests
 	swift test --no-parallel
 	scripts/peer-tests
