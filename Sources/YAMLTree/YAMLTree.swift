@@ -22,23 +22,33 @@ public enum YAMLTree {
     /// The document's tree, nil for an empty document; throws `Problem` for a parse error (with its
     /// line and column) or a tree this refuses.
     public static func load(_ text: String) throws -> Any? {
-        var bytes = Array(text.utf8)
+        let bytes = Array(text.utf8)
         if bytes.isEmpty { return nil }
-        return try bytes.withUnsafeMutableBufferPointer { buffer throws -> Any? in
-            var parser = yaml_parser_t()
-            guard yaml_parser_initialize(&parser) == 1 else { throw Problem(description: "out of memory") }
-            defer { yaml_parser_delete(&parser) }
-            yaml_parser_set_input_string(&parser, buffer.baseAddress, buffer.count)
+        return try bytes.withUnsafeBufferPointer { buffer throws -> Any? in
+            // On the heap: libyaml's string reader keeps a pointer to the parser itself.
+            let parser = UnsafeMutablePointer<yaml_parser_t>.allocate(capacity: 1)
+            defer { parser.deallocate() }
+            parser.initialize(to: yaml_parser_t())
+            guard yaml_parser_initialize(parser) == 1 else { throw Problem(description: "out of memory") }
+            defer { yaml_parser_delete(parser) }
+            yaml_parser_set_input_string(parser, buffer.baseAddress, buffer.count)
             var reader = EventReader(parser: parser)
-            defer { parser = reader.parser }
             return try reader.document()
         }
     }
 
+    /// Deeper nesting than this is refused (the tree is built recursively).
+    public static let maxDepth = 256
+    /// Aliases may repeat an anchored part at most up to this many nodes in all (a "billion
+    /// laughs" document repeats one anchor in another until the tree is astronomically large).
+    public static let maxAliasedNodes = 100_000
+
     /// Walks libyaml's event stream into values, one document.
     private struct EventReader {
-        var parser: yaml_parser_t
-        var anchors: [String: Any] = [:]
+        let parser: UnsafeMutablePointer<yaml_parser_t>
+        /// Each anchor's value and its size in nodes (aliases inside it counted in full).
+        var anchors: [String: (value: Any, nodes: Int)] = [:]
+        var aliasedNodes = 0
 
         mutating func document() throws -> Any? {
             var root: Any?
@@ -54,7 +64,7 @@ public enum YAMLTree {
                     if documents > 1 { throw Problem(description: "expected a single document, found another (line \(event.start_mark.line + 1))") }
                     anchors = [:]
                 case YAML_SCALAR_EVENT, YAML_SEQUENCE_START_EVENT, YAML_MAPPING_START_EVENT, YAML_ALIAS_EVENT:
-                    root = try node(event)
+                    root = try node(event, depth: 0).value
                 default:
                     continue
                 }
@@ -63,73 +73,81 @@ public enum YAMLTree {
 
         mutating func next() throws -> yaml_event_t {
             var event = yaml_event_t()
-            guard yaml_parser_parse(&parser, &event) == 1 else { throw parseProblem() }
+            guard yaml_parser_parse(parser, &event) == 1 else { throw parseProblem() }
             return event
         }
 
         func parseProblem() -> Problem {
-            let problem = parser.problem.map { String(cString: $0) } ?? "not valid YAML"
-            let context = parser.context.map { String(cString: $0) + " " } ?? ""
-            let mark = parser.problem_mark
+            let problem = parser.pointee.problem.map { String(cString: $0) } ?? "not valid YAML"
+            let context = parser.pointee.context.map { String(cString: $0) + " " } ?? ""
+            let mark = parser.pointee.problem_mark
             return Problem(description: "\(context)\(problem) (line \(mark.line + 1), column \(mark.column + 1))")
         }
 
-        /// The value an event starts: a scalar, a whole sequence or mapping, or an alias's anchor.
-        mutating func node(_ event: yaml_event_t) throws -> Any {
+        /// The value an event starts (a scalar, a whole sequence or mapping, or an alias's anchor)
+        /// and its size in nodes.
+        mutating func node(_ event: yaml_event_t, depth: Int) throws -> (value: Any, nodes: Int) {
             let line = event.start_mark.line + 1
             switch event.type {
             case YAML_ALIAS_EVENT:
                 let name = Self.text(event.data.alias.anchor) ?? ""
-                guard let value = anchors[name] else { throw Problem(description: "an alias (*\(name)) that does not name an anchor (line \(line))") }
-                return value
+                guard let anchored = anchors[name] else { throw Problem(description: "an alias (*\(name)) that does not name an anchor (line \(line))") }
+                aliasedNodes += anchored.nodes
+                guard aliasedNodes <= YAMLTree.maxAliasedNodes else {
+                    throw Problem(description: "aliases repeat more than \(YAMLTree.maxAliasedNodes) nodes (line \(line))")
+                }
+                return anchored
             case YAML_SCALAR_EVENT:
                 let s = event.data.scalar
-                let text = Self.text(s.value, length: s.length)
-                let tag = Self.text(s.tag)
-                let plain = s.style == YAML_PLAIN_SCALAR_STYLE
-                let value = YAMLTree.scalar(text, tag: tag, plain: plain)
-                remember(event.data.scalar.anchor, value)
-                return value
-            case YAML_SEQUENCE_START_EVENT:
-                let anchor = event.data.sequence_start.anchor.map { String(cString: $0) }
-                var items: [Any] = []
-                while true {
-                    var inner = try next()
-                    defer { yaml_event_delete(&inner) }
-                    if inner.type == YAML_SEQUENCE_END_EVENT { break }
-                    items.append(try node(inner))
-                }
-                if let anchor { anchors[anchor] = items }
-                return items
-            case YAML_MAPPING_START_EVENT:
-                let anchor = event.data.mapping_start.anchor.map { String(cString: $0) }
-                var out: [String: Any] = [:]
-                while true {
-                    var keyEvent = try next()
-                    defer { yaml_event_delete(&keyEvent) }
-                    if keyEvent.type == YAML_MAPPING_END_EVENT { break }
-                    let keyLine = keyEvent.start_mark.line + 1
-                    guard keyEvent.type == YAML_SCALAR_EVENT || keyEvent.type == YAML_ALIAS_EVENT else {
-                        throw Problem(description: "a key that is a list or a map (line \(keyLine))")
-                    }
-                    let key = try node(keyEvent)
-                    guard !(key is [Any]), !(key is [String: Any]) else { throw Problem(description: "a key that is a list or a map (line \(keyLine))") }
-                    let name = "\(key)"
-                    var valueEvent = try next()
-                    defer { yaml_event_delete(&valueEvent) }
-                    let value = try node(valueEvent)
-                    guard out[name] == nil else { throw Problem(description: "'\(name)' twice in one map (line \(keyLine))") }
-                    out[name] = value
-                }
-                if let anchor { anchors[anchor] = out }
-                return out
+                let value = YAMLTree.scalar(Self.text(s.value, length: s.length), tag: Self.text(s.tag), plain: s.style == YAML_PLAIN_SCALAR_STYLE)
+                if let anchor = Self.text(s.anchor) { anchors[anchor] = (value, 1) }
+                return (value, 1)
+            case YAML_SEQUENCE_START_EVENT, YAML_MAPPING_START_EVENT:
+                guard depth < YAMLTree.maxDepth else { throw Problem(description: "nested deeper than \(YAMLTree.maxDepth) levels (line \(line))") }
+                let isSequence = event.type == YAML_SEQUENCE_START_EVENT
+                let anchor = Self.text(isSequence ? event.data.sequence_start.anchor : event.data.mapping_start.anchor)
+                let built = isSequence ? try sequence(depth: depth) : try mapping(depth: depth)
+                if let anchor { anchors[anchor] = built }
+                return built
             default:
                 throw Problem(description: "unexpected YAML event \(event.type.rawValue) (line \(line))")
             }
         }
 
-        mutating func remember(_ anchor: UnsafeMutablePointer<yaml_char_t>?, _ value: Any) {
-            if let name = Self.text(anchor) { anchors[name] = value }
+        mutating func sequence(depth: Int) throws -> (value: Any, nodes: Int) {
+            var items: [Any] = []
+            var nodes = 1
+            while true {
+                var inner = try next()
+                defer { yaml_event_delete(&inner) }
+                if inner.type == YAML_SEQUENCE_END_EVENT { return (items, nodes) }
+                let item = try node(inner, depth: depth + 1)
+                items.append(item.value)
+                nodes += item.nodes
+            }
+        }
+
+        mutating func mapping(depth: Int) throws -> (value: Any, nodes: Int) {
+            var out: [String: Any] = [:]
+            var nodes = 1
+            while true {
+                var keyEvent = try next()
+                defer { yaml_event_delete(&keyEvent) }
+                if keyEvent.type == YAML_MAPPING_END_EVENT { return (out, nodes) }
+                let keyLine = keyEvent.start_mark.line + 1
+                guard keyEvent.type == YAML_SCALAR_EVENT || keyEvent.type == YAML_ALIAS_EVENT else {
+                    throw Problem(description: "a key that is a list or a map (line \(keyLine))")
+                }
+                let key = try node(keyEvent, depth: depth + 1).value
+                guard !(key is [Any]), !(key is [String: Any]) else { throw Problem(description: "a key that is a list or a map (line \(keyLine))") }
+                let name = "\(key)"
+                var valueEvent = try next()
+                defer { yaml_event_delete(&valueEvent) }
+                let value = try node(valueEvent, depth: depth + 1)
+                guard out[name] == nil else { throw Problem(description: "'\(name)' twice in one map (line \(keyLine))") }
+                out[name] = value.value
+                nodes += 1 + value.nodes
+            }
         }
 
         static func text(_ pointer: UnsafeMutablePointer<yaml_char_t>?) -> String? {

@@ -126,6 +126,31 @@ import Yams
         }
     }
 
+    @Test func deepNestingIsAnErrorNotAStackOverflow() throws {
+        let deep = String(repeating: "[", count: 100_000) + String(repeating: "]", count: 100_000)
+        #expect(throws: YAMLTree.Problem.self) { try YAMLTree.load(deep) }
+        let ok = String(repeating: "[", count: YAMLTree.maxDepth) + String(repeating: "]", count: YAMLTree.maxDepth)
+        #expect(try YAMLTree.load(ok) != nil)
+    }
+
+    /// "Billion laughs": each anchor repeats the one before ten times. Shared values cost nothing
+    /// to build, but whoever prints or walks the tree would walk all of it.
+    @Test func aliasesThatExpandBeyondALimitAreAnError() throws {
+        var text = "a: &a [x, x, x, x, x, x, x, x, x, x]\n"
+        for (name, previous) in zip(["b", "c", "d", "e", "f", "g"], ["a", "b", "c", "d", "e", "f"]) {
+            text += "\(name): &\(name) [" + Array(repeating: "*\(previous)", count: 10).joined(separator: ", ") + "]\n"
+        }
+        do {
+            _ = try YAMLTree.load(text)
+            Issue.record("a billion laughs was read")
+        } catch {
+            #expect("\(error)".contains("aliases repeat more than 100000 nodes"), "\(error)")
+        }
+        // Within the limit, aliases still work.
+        let small = try #require(try YAMLTree.load("a: &a [1, 2]\nb: [*a, *a]\n") as? [String: Any])
+        #expect(Self.canonical(small["b"]) == "[[int:1, int:2], [int:1, int:2]]")
+    }
+
     @Test func integersThatOverflowAreStringsNotTraps() throws {
         let tree = try YAMLTree.load("a: 99999999999999999999\nb: -551364444449444436:46\nc: 0x1FFFFFFFFFFFFFFFF\n") as? [String: Any]
         #expect(tree?["a"] as? String == "99999999999999999999")
