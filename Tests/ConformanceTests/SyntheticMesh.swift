@@ -2,18 +2,7 @@ import MeshMetrics
 import Foundation
 import MeshSources
 import PromText
-
-/// A small deterministic random source (SplitMix64), so a failing run can be replayed exactly.
-struct SplitMix64: RandomNumberGenerator {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
+import MeshTesting
 
 let linkerdBounds: [Double] = [1, 2, 3, 4, 5, 10, 20, 30, 40, 50, 100, 200, 300, 400, 500, 1000, 2000, 3000, 4000, 5000,
                                10000, 20000, 30000, 40000, 50000]

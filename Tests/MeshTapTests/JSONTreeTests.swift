@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import MeshTap
+import MeshTesting
 
 /// JSONTree is what the proxy (tap filters, `POST /split`) and meshtop's tap decoder read JSON
 /// with, instead of Foundation's JSONSerialization; these hold it to what JSONSerialization
@@ -70,7 +71,7 @@ import Testing
     /// punctuation, digits and escapes; a fixed seed): accepted by both or by neither, and when
     /// accepted, the same values.
     @Test func readsWhatJSONSerializationReadsAndRefusesWhatItRefuses() throws {
-        var rng = SplitMix(state: 0x5EED)
+        var rng = SplitMix64(state: 0x5EED)
         let alphabet = Array(#"{}[]:,"\ 0123456789.eE+-truefalsnul/bfnrtu\#u{00e9}"#.utf8) + [0x00, 0x1F, 0x7F, 0xC3, 0xFF]
         var cases: [[UInt8]] = Self.seeds.map { Array($0.utf8) }
         for _ in 0..<6_000 {
@@ -98,17 +99,5 @@ import Testing
             }
         }
         #expect(accepted > 500, "only \(accepted) of the cases were JSON: the mutations are too rough to compare much")
-    }
-}
-
-/// A small deterministic generator (SplitMix64), so the mutations are the same every run.
-struct SplitMix {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E3779B97F4A7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58476D1CE4E5B9
-        z = (z ^ (z >> 27)) &* 0x94D049BB133111EB
-        return z ^ (z >> 31)
     }
 }
