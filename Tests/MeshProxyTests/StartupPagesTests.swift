@@ -8,45 +8,58 @@ import Testing
 /// holds what serving runs rather than everything start-up touched (StartupPages).
 @Suite struct StartupPagesTests {
     static let smaps = """
-    55d0a0000000-55d0a0100000 r--p 00000000 fe:00 161 /usr/local/bin/meshproxy
+    55d0a0000000-55d0a0100000 r--p 00000000 fe:00 161 /opt/mesh proxy/meshproxy
     Size:               1024 kB
     Rss:                 300 kB
     Anonymous:             0 kB
-    55d0a0100000-55d0a0800000 r-xp 00100000 fe:00 161 /usr/local/bin/meshproxy
+    Swap:                  0 kB
+    VmFlags: rd mr mw me dw sd
+    55d0a0100000-55d0a0800000 r-xp 00100000 fe:00 161 /opt/mesh proxy/meshproxy
     Rss:                5000 kB
     Anonymous:             0 kB
-    55d0a0800000-55d0a0900000 r--p 00800000 fe:00 161 /usr/local/bin/meshproxy
+    Swap:                  0 kB
+    55d0a0800000-55d0a0900000 r--p 00800000 fe:00 161 /opt/mesh proxy/meshproxy
     Rss:                1000 kB
     Anonymous:          1000 kB
-    55d0a0900000-55d0a0a00000 rw-p 00900000 fe:00 161 /usr/local/bin/meshproxy
+    Swap:                  0 kB
+    55d0a0900000-55d0a0980000 r--p 00900000 fe:00 161 /opt/mesh proxy/meshproxy
+    Rss:                  40 kB
+    Anonymous:             0 kB
+    Swap:                  8 kB
+    55d0a0980000-55d0a0a00000 r--p 00980000 fe:00 161 /opt/mesh proxy/meshproxy
+    Rss:                  40 kB
+    Anonymous:             0 kB
+    55d0a0a00000-55d0a0b00000 rw-p 00a00000 fe:00 161 /opt/mesh proxy/meshproxy
     Rss:                 800 kB
     Anonymous:           100 kB
-    55d0a0a00000-55d0a0b00000 rw-p 00000000 00:00 0
+    Swap:                  0 kB
+    55d0a0b00000-55d0a0c00000 rw-p 00000000 00:00 0
     Rss:                 200 kB
     Anonymous:           200 kB
+    Swap:                  0 kB
     7f0000000000-7f0000100000 r-xp 00026000 fe:00 333 /usr/lib/x86_64-linux-gnu/libc.so.6
     Rss:                1100 kB
     Anonymous:             0 kB
-    7f0000100000-7f0000200000 r--p 00000000 fe:00 334 /usr/lib/x86_64-linux-gnu/libm.so.6
-    Rss:                   0 kB
-    Anonymous:             0 kB
+    Swap:                  0 kB
     7f0000300000-7f0000301000 r--s 00000000 fe:00 335 /dev/shm/shared
     Rss:                   4 kB
     Anonymous:             0 kB
+    Swap:                  0 kB
     7ffd00000000-7ffd00002000 r-xp 00000000 00:00 0                          [vdso]
     Rss:                   8 kB
     Anonymous:             0 kB
+    Swap:                  0 kB
     """
 
-    @Test func onlyReadOnlyFilePagesWithNothingOfTheProcesssOwnAreDropped() {
-        let dropped = StartupPages.droppable(Self.smaps)
+    @Test func onlyTheExecutablesReadOnlyPagesWithNothingOfTheProcesssOwnAreDropped() {
+        let dropped = StartupPages.droppable(Self.smaps, executable: "/opt/mesh proxy/meshproxy")
         #expect(dropped == [
             .init(start: 0x55d0a0000000, end: 0x55d0a0100000, residentKB: 300),   // headers, tables
             .init(start: 0x55d0a0100000, end: 0x55d0a0800000, residentKB: 5000),  // code
-            .init(start: 0x7f0000000000, end: 0x7f0000100000, residentKB: 1100),  // a library's code
         ])
-        // Not: the relocated (copied-on-write) RELRO, data, heap, a mapping with nothing resident,
-        // a shared mapping, the vDSO.
+        // Not: the relocated (copied-on-write) RELRO, resident or swapped out; an entry cut short
+        // before its Swap line; data; heap; a library (dlopen could reuse its addresses); a shared
+        // mapping; the vDSO.
     }
 
     static func fileBackedKB() -> Int? {
