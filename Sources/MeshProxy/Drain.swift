@@ -58,9 +58,8 @@ final class ConnectionCap: Sendable {
             open.subtract(1, ordering: .relaxed)
             registry.connectionRefused(direction: direction)
             if !warned.exchange(true, ordering: .relaxed) {
-                let line = "meshproxy: the \(direction) listener has \(limit) connections open (its --max-connections): refusing more; "
-                    + "meshproxy_connections_refused_total counts them\n"
-                _ = line.withCString { write(2, $0, strlen($0)) }
+                sayOnStderr("meshproxy: the \(direction) listener has \(limit) connections open (its --max-connections): refusing more; "
+                    + "meshproxy_connections_refused_total counts them")
             }
             return false
         }

@@ -18,7 +18,7 @@ public struct SplitRequest: Equatable, Sendable {
         }
         var parsed: [String: Int] = [:]
         for (k, v) in weights {
-            guard let d = (v as? Int).map(Double.init) ?? (v as? Double), d.isFinite, d >= 0, d <= Double(maxWeight), d == d.rounded() else {
+            guard let d = JSONTree.number(v), d.isFinite, d >= 0, d <= Double(maxWeight), d == d.rounded() else {
                 return .failure(SplitRequestError("weight of \(k) must be a whole number from 0 to \(maxWeight)"))
             }
             parsed[k] = Int(d)

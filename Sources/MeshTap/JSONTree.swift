@@ -24,6 +24,11 @@ public enum JSONTree {
         }
     }
 
+    /// A JSON number's value as a Double (the tree gives `Int` or `Double`); nil for anything else.
+    public static func number(_ value: Any?) -> Double? {
+        (value as? Int).map(Double.init) ?? (value as? Double)
+    }
+
     /// The document's value when it is an object.
     public static func object(_ bytes: [UInt8]) -> [String: Any]? {
         parse(bytes) as? [String: Any]

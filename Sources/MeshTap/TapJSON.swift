@@ -138,7 +138,7 @@ public enum TapJSON {
         }
         let d = any as? [String: Any] ?? [:]
         // As numbers first: `9e18` is a number of seconds out of range, not a missing field.
-        func number(_ v: Any?) -> Double? { (v as? Int).map(Double.init) ?? (v as? Double) ?? (v as? String).flatMap(Double.init) }
+        func number(_ v: Any?) -> Double? { JSONTree.number(v) ?? (v as? String).flatMap(Double.init) }
         let seconds = number(d["seconds"]) ?? 0, nanos = number(d["nanos"]) ?? 0
         guard abs(seconds) <= limit, abs(nanos) <= limit * 1e9 else { throw bad("\(d["seconds"] ?? 0) s \(d["nanos"] ?? 0) ns") }
         return Int64(seconds) * 1_000_000_000 + Int64(nanos)

@@ -6,19 +6,6 @@ import MeshIdentity
 import Glibc
 #endif
 
-/// One line on stderr (unbuffered), where the proxy says what it does and what went wrong.
-func sayOnStderr(_ line: String) {
-    let bytes = Array((line + "\n").utf8)
-    bytes.withUnsafeBytes { buffer in
-        var done = 0
-        while done < buffer.count {
-            let n = write(2, buffer.baseAddress! + done, buffer.count - done)
-            if n <= 0 { break }
-            done += n
-        }
-    }
-}
-
 @main
 struct Meshproxy: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
