@@ -94,9 +94,11 @@ extension WireHead {
     func appendFields(to out: inout [UInt8], skip: (WireField) -> Bool) {
         for f in fields where !skip(f) {
             out.append(contentsOf: bytes[f.name])
-            out.append(contentsOf: ": ".utf8)
+            out.append(58)  // ": "
+            out.append(32)
             out.append(contentsOf: bytes[f.value])
-            out.append(contentsOf: "\r\n".utf8)
+            out.append(13)  // CRLF
+            out.append(10)
         }
     }
 }
@@ -115,8 +117,18 @@ func contentLengthValue(_ bytes: ArraySlice<UInt8>) -> Int64? {
 extension WireHead {
     /// A field that belongs to one hop (`wireHopByHopHeaders`).
     func isHopByHop(_ f: WireField) -> Bool {
+        // By length first: most fields are of no hop-by-hop name's length, and the rest are
+        // compared with the one or two names of theirs.
         switch f.name.count {
-        case 2, 6, 7, 10, 14, 16, 17, 18, 19: return wireHopByHopHeaders.contains { field(f, isNamed: $0) }
+        case 2: return field(f, isNamed: "te")
+        case 6: return field(f, isNamed: "expect")
+        case 7: return field(f, isNamed: "upgrade")
+        case 10: return field(f, isNamed: "connection") || field(f, isNamed: "keep-alive")
+        case 14: return field(f, isNamed: "content-length")
+        case 16: return field(f, isNamed: "proxy-connection")
+        case 17: return field(f, isNamed: "transfer-encoding")
+        case 18: return field(f, isNamed: "proxy-authenticate")
+        case 19: return field(f, isNamed: "proxy-authorization")
         default: return false
         }
     }
@@ -134,12 +146,50 @@ func equalsIgnoringCase(_ bytes: ArraySlice<UInt8>, _ lowercase: StaticString) -
     return true
 }
 
+/// Whether `bytes` are exactly `text` (case counts: a method).
+func spells(_ bytes: ArraySlice<UInt8>, _ text: StaticString) -> Bool {
+    bytes.elementsEqual(UnsafeBufferPointer(start: text.utf8Start, count: text.utf8CodeUnitCount))
+}
+
 /// Appends one header line.
 func appendField(_ out: inout [UInt8], _ name: String, _ value: String) {
     out.append(contentsOf: name.utf8)
     out.append(contentsOf: ": ".utf8)
     out.append(contentsOf: value.utf8)
     out.append(contentsOf: "\r\n".utf8)
+}
+
+/// Appends one header line the proxy writes itself (no String in between).
+func appendField(_ out: inout [UInt8], _ name: StaticString, _ value: StaticString) {
+    out.append(contentsOf: UnsafeBufferPointer(start: name.utf8Start, count: name.utf8CodeUnitCount))
+    out.append(58)
+    out.append(32)
+    out.append(contentsOf: UnsafeBufferPointer(start: value.utf8Start, count: value.utf8CodeUnitCount))
+    out.append(13)
+    out.append(10)
+}
+
+/// Appends a header line whose value is `n` in decimal.
+func appendField(_ out: inout [UInt8], _ name: StaticString, _ n: Int64) {
+    out.append(contentsOf: UnsafeBufferPointer(start: name.utf8Start, count: name.utf8CodeUnitCount))
+    out.append(58)
+    out.append(32)
+    appendDecimal(&out, n)
+    out.append(13)
+    out.append(10)
+}
+
+/// Appends `n` (0 or more) in decimal digits.
+func appendDecimal(_ out: inout [UInt8], _ n: Int64) {
+    precondition(n >= 0)
+    var divisor: Int64 = 1
+    while divisor <= n / 10 { divisor *= 10 }
+    var rest = n
+    while divisor > 0 {
+        out.append(UInt8(48 + rest / divisor))
+        rest %= divisor
+        divisor /= 10
+    }
 }
 
 /// The search for the end of a head, resumed at the first line not yet ended on each call:

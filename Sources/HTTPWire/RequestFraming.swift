@@ -35,9 +35,12 @@ extension RequestHead {
     /// body on TRACE; an `Expect` other than `100-continue`; CONNECT.
     public func plan() throws -> RequestPlan {
         func bad(_ why: String) -> WireRefusal { WireRefusal(400, why) }
-        let hosts = fields(named: "host")
-        if hosts.count > 1 { throw bad("more than one Host header") }
-        if hosts.isEmpty, minorVersion >= 1 { throw bad("an HTTP/1.1 request needs a Host header") }
+        var host: WireField?
+        for f in fields where field(f, isNamed: "host") {
+            if host != nil { throw bad("more than one Host header") }
+            host = f
+        }
+        if host == nil, minorVersion >= 1 { throw bad("an HTTP/1.1 request needs a Host header") }
         let connection = tokens("connection")
         for token in connection where ["content-length", "transfer-encoding", "host"].contains(token) {
             throw bad("Connection may not name \(token)")
@@ -78,7 +81,7 @@ extension RequestHead {
         }
         let keepAlive = minorVersion >= 1 ? !connection.contains("close") : connection.contains("keep-alive")
         return RequestPlan(framing: framing, expectsContinue: !expectations.isEmpty, upgrade: upgrade, keepAlive: keepAlive,
-                           host: hosts.first.map(value), trailers: tokens("te").contains("trailers"))
+                           host: host.map(value), trailers: tokens("te").contains("trailers"))
     }
 
     /// A Content-Length value: 1 to 18 ASCII digits (no sign, no spaces, no hex).
@@ -96,11 +99,20 @@ extension RequestHead {
     public func forwarded(_ plan: RequestPlan, authority: @autoclosure () -> String, extra: [(name: StaticString, value: String)] = [],
                           dropping: [StaticString] = []) -> [UInt8] {
         var out: [UInt8] = []
-        out.reserveCapacity(bytes.count + 64)
+        forwarded(plan, authority: authority(), extra: extra, dropping: dropping, into: &out)
+        return out
+    }
+
+    /// `forwarded(_:authority:extra:dropping:)` appended to `out`: a connection's buffer, used
+    /// again for each of its requests, so a head costs no allocation.
+    public func forwarded(_ plan: RequestPlan, authority: @autoclosure () -> String, extra: [(name: StaticString, value: String)] = [],
+                          dropping: [StaticString] = [], into out: inout [UInt8]) {
+        out.reserveCapacity(out.count + bytes.count + 64)
         out.append(contentsOf: bytes[method])
         out.append(32)
         out.append(contentsOf: bytes[target])
-        out.append(contentsOf: " HTTP/1.1\r\n".utf8)
+        let version: StaticString = " HTTP/1.1\r\n"
+        out.append(contentsOf: UnsafeBufferPointer(start: version.utf8Start, count: version.utf8CodeUnitCount))
         let named = connectionNamedFields()
         appendFields(to: &out) { f in
             isHopByHop(f) || extra.contains(where: { field(f, isNamed: $0.name) })
@@ -108,13 +120,14 @@ extension RequestHead {
         }
         func add(_ name: String, _ value: String) { appendField(&out, name, value) }
         if plan.host == nil { add("host", authority()) }
-        if plan.trailers { add("te", "trailers") }
+        if plan.trailers { appendField(&out, "te", "trailers") }
         switch plan.framing {
-        case .length(let n): add("content-length", String(n))
-        case .chunked: add("transfer-encoding", "chunked")
+        case .length(let n): appendField(&out, "content-length", n)
+        case .chunked: appendField(&out, "transfer-encoding", "chunked")
         case .none:
             // Methods that usually carry a body say plainly that this one has none.
-            if ["POST", "PUT", "PATCH"].contains(methodText) { add("content-length", "0") }
+            let m = bytes[method]
+            if spells(m, "POST") || spells(m, "PUT") || spells(m, "PATCH") { appendField(&out, "content-length", "0") }
         }
         if plan.upgrade != nil, let asked = fields(named: "upgrade").first {
             add("connection", "upgrade")
@@ -124,7 +137,7 @@ extension RequestHead {
             out.append(contentsOf: "\r\n".utf8)
         }
         for (name, value) in extra { add(name.description, value) }
-        out.append(contentsOf: "\r\n".utf8)
-        return out
+        out.append(13)
+        out.append(10)
     }
 }

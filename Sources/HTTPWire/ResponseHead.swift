@@ -135,14 +135,25 @@ extension ResponseHead {
     public func forwarded(_ framing: ResponseFraming, clientMinor: Int, keepAlive: Bool,
                           extra: [(name: String, value: String)] = []) -> ForwardedResponse {
         var out: [UInt8] = []
-        out.reserveCapacity(bytes.count + 48)
-        out.append(contentsOf: (clientMinor >= 1 ? "HTTP/1.1 " : "HTTP/1.0 ").utf8)
+        let (relay, close) = forwarded(framing, clientMinor: clientMinor, keepAlive: keepAlive, extra: extra, into: &out)
+        return ForwardedResponse(head: out, relay: relay, close: close)
+    }
+
+    /// `forwarded(_:clientMinor:keepAlive:extra:)` with the head appended to `out` (a
+    /// connection's buffer, used again for each response), returning how to relay the body and
+    /// whether the client's connection closes after it.
+    public func forwarded(_ framing: ResponseFraming, clientMinor: Int, keepAlive: Bool, extra: [(name: String, value: String)] = [],
+                          into out: inout [UInt8]) -> (relay: ResponseRelay, close: Bool) {
+        out.reserveCapacity(out.count + bytes.count + 48)
+        let version: StaticString = clientMinor >= 1 ? "HTTP/1.1 " : "HTTP/1.0 "
+        out.append(contentsOf: UnsafeBufferPointer(start: version.utf8Start, count: version.utf8CodeUnitCount))
         out.append(UInt8(48 + status / 100))
         out.append(UInt8(48 + status / 10 % 10))
         out.append(UInt8(48 + status % 10))
         out.append(32)
         out.append(contentsOf: bytes[reason])
-        out.append(contentsOf: "\r\n".utf8)
+        out.append(13)
+        out.append(10)
         let named = connectionNamedFields()
         appendFields(to: &out) { f in
             isHopByHop(f) || (!named.isEmpty && named.contains(text(f.name).lowercased()))
@@ -154,10 +165,10 @@ extension ResponseHead {
             // A HEAD's or a 304's Content-Length describes the body it would have had.
             var declared: Int64?
             forEachMember("content-length") { declared = contentLengthValue($0) }
-            if let declared { appendField(&out, "content-length", String(declared)) }
+            if let declared { appendField(&out, "content-length", declared) }
             relay = .none
         case .length(let n):
-            appendField(&out, "content-length", String(n))
+            appendField(&out, "content-length", n)
             relay = .length(n)
         case .chunked where clientMinor >= 1:
             appendField(&out, "transfer-encoding", "chunked")
@@ -175,7 +186,8 @@ extension ResponseHead {
         } else if !close {
             appendField(&out, "connection", "keep-alive")
         }
-        out.append(contentsOf: "\r\n".utf8)
-        return ForwardedResponse(head: out, relay: relay, close: close)
+        out.append(13)
+        out.append(10)
+        return (relay, close)
     }
 }

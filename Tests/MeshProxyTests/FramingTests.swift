@@ -61,6 +61,15 @@ import NIOHTTP1
         #expect(continued.plan.expectsContinue && !continued.head.contains("expect"))
     }
 
+    @Test func contentLengthsAreForwardedDigitForDigit() throws {
+        for n in ["0", "9", "10", "4096", "100000", "999999999999999999"] {
+            let request = try forwarded(head("PUT", [("Host", "app"), ("Content-Length", n)]))
+            #expect(request.head.contains("\r\ncontent-length: \(n)\r\n"), "request with \(n)")
+            let (_, response) = try response(["HTTP/1.1 200 OK", "Content-Length: \(n)"], clientMinor: 1)
+            #expect(response.contains("\r\ncontent-length: \(n)\r\n"), "response with \(n)")
+        }
+    }
+
     @Test func onlyWebSocketUpgradesAreForwarded() throws {
         let ws = try forwarded(head("GET", [("Host", "app"), ("Connection", "Upgrade"), ("Upgrade", "websocket")]))
         #expect(ws.plan.upgrade == "websocket")
