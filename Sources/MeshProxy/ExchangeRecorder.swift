@@ -31,17 +31,25 @@ struct TappedRequest {
 
 /// Counts exchanges as Linkerd does (`request_total` when the request starts, latency at the
 /// first response byte, `response_total` at the end of the response stream) and tells tap.
-struct ExchangeRecorder {
+/// A class: a handler calls it several times per request, and a struct of three references
+/// would be copied (and each retained) on every call.
+final class ExchangeRecorder: Sendable {
     let registry: MetricsRegistry
     let router: any Router
     let tap: TapHub?
 
-    /// A routed request begins.
+    init(registry: MetricsRegistry, router: any Router, tap: TapHub?) {
+        self.registry = registry
+        self.router = router
+        self.tap = tap
+    }
+
+    /// A routed request begins (its head was read at `now`).
     func begin(_ route: Route, profile: ProfileMatch?, isGRPC: Bool, request: @autoclosure () -> TappedRequest,
-               source: @autoclosure () -> TapPeer) -> ExchangeFacts {
+               source: @autoclosure () -> TapPeer, at now: NIODeadline = .now()) -> ExchangeFacts {
         registry.requestStarted(route.http)
         if let profile { registry.requestStarted(profile.target) }
-        var facts = ExchangeFacts(route: route, profileRoute: profile?.target, routeName: profile?.name, started: .now(), isGRPC: isGRPC)
+        var facts = ExchangeFacts(route: route, profileRoute: profile?.target, routeName: profile?.name, started: now, isGRPC: isGRPC)
         if let tap, tap.hasSubscribers {
             let source = source()
             let r = request()
@@ -58,33 +66,34 @@ struct ExchangeRecorder {
 
     /// The response's head arrived (or the proxy made one): latency is taken now.
     func responseBegan(_ facts: inout ExchangeFacts, status: Int, headers: @autoclosure () -> [TapHeader]) {
+        let now = NIODeadline.now()
         facts.status = status
-        facts.responseStarted = .now()
-        recordLatency(&facts)
+        facts.responseStarted = now
+        recordLatency(&facts, at: now)
         if let tapped = facts.tapped {
-            let since = (NIODeadline.now() - facts.started).nanoseconds
+            let since = (now - facts.started).nanoseconds
             let headers = tap?.redaction.redact(headers()) ?? []
             let f = facts
             tap?.emit(tapped) { id in event(f, .responseInit(id: id, sinceRequestInitNanos: since, httpStatus: status, headers: headers)) }
         }
     }
 
-    func recordLatency(_ facts: inout ExchangeFacts) {
+    func recordLatency(_ facts: inout ExchangeFacts, at now: NIODeadline = .now()) {
         guard !facts.latencyRecorded else { return }
         facts.latencyRecorded = true
-        let elapsed = (NIODeadline.now() - facts.started).nanoseconds
+        let elapsed = (now - facts.started).nanoseconds
         registry.recordLatency(facts.route.http, status: facts.status, nanoseconds: elapsed)
         if let r = facts.profileRoute { registry.recordLatency(r, status: facts.status, nanoseconds: elapsed) }
     }
 
     /// The exchange is over: counted as `c`. `endpointFailed` feeds the balancer's failure
     /// accrual: a client that went away says nothing about the endpoint.
-    func ended(_ facts: ExchangeFacts, _ c: ResponseClass, endpointFailed: Bool? = nil, trailers: [TapHeader] = [], reset: Int? = nil) {
-        router.finished(facts.route, nanoseconds: (NIODeadline.now() - facts.started).nanoseconds, failed: endpointFailed ?? c.isFailure)
+    func ended(_ facts: ExchangeFacts, _ c: ResponseClass, endpointFailed: Bool? = nil, trailers: [TapHeader] = [], reset: Int? = nil,
+               at now: NIODeadline = .now()) {
+        router.finished(facts.route, nanoseconds: (now - facts.started).nanoseconds, failed: endpointFailed ?? c.isFailure)
         registry.responseEnded(facts.route.http, c)
         if let r = facts.profileRoute { registry.responseEnded(r, c) }
         guard let tapped = facts.tapped else { return }
-        let now = NIODeadline.now()
         let sinceRequest = (now - facts.started).nanoseconds
         let sinceResponse = (now - (facts.responseStarted ?? now)).nanoseconds
         let trailers = tap?.redaction.redact(trailers) ?? []

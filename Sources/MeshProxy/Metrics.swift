@@ -1,4 +1,5 @@
 import NIOConcurrencyHelpers
+import Synchronization
 
 /// Linkerd's latency bucket bounds in milliseconds, shared by every latency histogram.
 public let latencyBucketBounds: [UInt64] = [
@@ -65,9 +66,14 @@ struct HTTPTargetStats {
 struct TCPStats {
     var opened: UInt64 = 0
     var open: Int64 = 0
-    var readBytes: UInt64 = 0
-    var writeBytes: UInt64 = 0
     var closedByErrno: [String: UInt64] = [:]
+}
+
+/// The bytes read and written on connections of one TCP label set: counted on every read and
+/// write of every connection, so atomics rather than the registry's lock.
+final class ByteCounters: Sendable {
+    let read = Atomic<UInt64>(0)
+    let written = Atomic<UInt64>(0)
 }
 
 /// A handle to one target's HTTP stats, resolved once so the hot path does no label work.
@@ -75,9 +81,13 @@ public struct HTTPTarget: Sendable, Hashable {
     let index: Int
 }
 
-/// A handle to one TCP label set.
+/// A handle to one TCP label set, with its byte counters.
 public struct TCPTarget: Sendable, Hashable {
     let index: Int
+    let bytes: ByteCounters
+
+    public static func == (a: TCPTarget, b: TCPTarget) -> Bool { a.index == b.index }
+    public func hash(into h: inout Hasher) { h.combine(index) }
 }
 
 /// Every metric one meshproxy exports, rendered in the Prometheus text format with Linkerd's
@@ -92,6 +102,7 @@ public final class MetricsRegistry: Sendable {
         var tcpLabels: [LabelSet] = []
         var tcpIndex: [LabelSet: Int] = [:]
         var tcp: [TCPStats] = []
+        var tcpBytes: [ByteCounters] = []
         var gauges: [(name: String, help: String, labels: String, value: Double)] = []
     }
 
@@ -178,11 +189,12 @@ public final class MetricsRegistry: Sendable {
 
     public func tcpTarget(_ labels: LabelSet) -> TCPTarget {
         state.withLockedValue { s in
-            if let i = s.tcpIndex[labels] { return TCPTarget(index: i) }
+            if let i = s.tcpIndex[labels] { return TCPTarget(index: i, bytes: s.tcpBytes[i]) }
             s.tcpLabels.append(labels)
             s.tcp.append(TCPStats())
+            s.tcpBytes.append(ByteCounters())
             s.tcpIndex[labels] = s.tcp.count - 1
-            return TCPTarget(index: s.tcp.count - 1)
+            return TCPTarget(index: s.tcp.count - 1, bytes: s.tcpBytes[s.tcp.count - 1])
         }
     }
 
@@ -216,11 +228,11 @@ public final class MetricsRegistry: Sendable {
     }
 
     public func bytesRead(_ t: TCPTarget, _ n: Int) {
-        state.withLockedValue { $0.tcp[t.index].readBytes += UInt64(n) }
+        t.bytes.read.add(UInt64(n), ordering: .relaxed)
     }
 
     public func bytesWritten(_ t: TCPTarget, _ n: Int) {
-        state.withLockedValue { $0.tcp[t.index].writeBytes += UInt64(n) }
+        t.bytes.written.add(UInt64(n), ordering: .relaxed)
     }
 
     private func renderHTTP(into out: inout String, prefix: String, _ http: [HTTPTargetStats], _ labels: [LabelSet], _ which: [Int]) {
@@ -279,16 +291,16 @@ public final class MetricsRegistry: Sendable {
             renderResponses(into: &out, name: "route_actual_response_total", s.http, s.httpLabels, routes)
         }
 
-        func tcpFamily(_ name: String, _ type: String, _ help: String, _ value: (TCPStats) -> String) {
+        func tcpFamily(_ name: String, _ type: String, _ help: String, _ value: (Int) -> String) {
             out += "# HELP \(name) \(help)\n# TYPE \(name) \(type)\n"
-            for (i, stats) in s.tcp.enumerated() {
-                out += "\(name){\(s.tcpLabels[i].rendered)} \(value(stats))\n"
+            for i in s.tcp.indices {
+                out += "\(name){\(s.tcpLabels[i].rendered)} \(value(i))\n"
             }
         }
-        tcpFamily("tcp_open_total", "counter", "Total count of opened connections") { "\($0.opened)" }
-        tcpFamily("tcp_open_connections", "gauge", "Number of currently-open connections") { "\($0.open)" }
-        tcpFamily("tcp_read_bytes_total", "counter", "Total count of bytes read from peers") { "\($0.readBytes)" }
-        tcpFamily("tcp_write_bytes_total", "counter", "Total count of bytes written to peers") { "\($0.writeBytes)" }
+        tcpFamily("tcp_open_total", "counter", "Total count of opened connections") { "\(s.tcp[$0].opened)" }
+        tcpFamily("tcp_open_connections", "gauge", "Number of currently-open connections") { "\(s.tcp[$0].open)" }
+        tcpFamily("tcp_read_bytes_total", "counter", "Total count of bytes read from peers") { "\(s.tcpBytes[$0].read.load(ordering: .relaxed))" }
+        tcpFamily("tcp_write_bytes_total", "counter", "Total count of bytes written to peers") { "\(s.tcpBytes[$0].written.load(ordering: .relaxed))" }
         out += "# HELP tcp_close_total Total count of closed connections\n# TYPE tcp_close_total counter\n"
         for (i, stats) in s.tcp.enumerated() {
             for (errno, n) in stats.closedByErrno.sorted(by: { $0.key < $1.key }) {

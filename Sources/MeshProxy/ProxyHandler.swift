@@ -64,6 +64,8 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
     /// When the last exchange ended (or the connection began): the idle timer checks it, so a busy
     /// connection is not rescheduled on every request.
     var lastActive = NIODeadline.now()
+    /// Buffers used again for each exchange's heads.
+    var heads = HeadBuffers()
 
     init(router: any Router, registry: MetricsRegistry, tap: TapHub? = nil, pools: PerEventLoop<UpstreamPool>? = nil,
          connectTimeout: TimeAmount = .seconds(1), identity: ProxyIdentity? = nil, acceptsMTLS: Bool = false,
@@ -184,11 +186,12 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
                     armHeaderTimer(context)
                     return
                 }
-                let head = bytes.readBytes(length: length) ?? []
+                heads.read(length, from: &bytes)
                 inbound = bytes
                 headerTimer?.cancel()
                 headerTimer = nil
-                startExchange(head)
+                startExchange(heads.read)
+                heads.trim()
             case .length(let remaining):
                 let take = Int(min(Int64(bytes.readableBytes), remaining))
                 let slice = bytes.readSlice(length: take)!
@@ -233,7 +236,6 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
             refuse(error as? WireRefusal ?? WireRefusal(400, "\(error)"))
             return
         }
-        lastActive = .now()
         let line = RequestLine(method: head.methodText, uri: head.targetText, host: plan.host)
         let route: Route
         switch router.route(line, peer: peerIdentity) {
@@ -249,16 +251,17 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
         // One request seen by two proxies is told apart by the id the outbound stamps; an inbound
         // proxy shows it to tap but does not pass it on.
         let tapID = route.direction == .outbound ? TapIDs.next() : nil
-        let forwarded = head.forwarded(plan, authority: route.authority ?? "\(route.endpoint)",
-                                       extra: tapID.map { [(tapIDField, $0)] } ?? [],
-                                       dropping: tapID == nil ? [tapIDField] : [])
+        heads.built.removeAll(keepingCapacity: true)
+        head.forwarded(plan, authority: route.authority ?? "\(route.endpoint)", extra: tapID.map { [(tapIDField, $0)] } ?? [],
+                       dropping: tapID == nil ? [tapIDField] : [], into: &heads.built)
         let channel = context?.channel
         let facts = recorder.begin(
             route, profile: router.profileRoute(line), isGRPC: head.first("content-type")?.hasPrefix("application/grpc") ?? false,
             request: TappedRequest(method: line.method, scheme: "HTTP", authority: plan.host ?? "", path: line.uri,
                                    headers: tapHeaders(head, tapID: tapID)),
             source: TapPeer(ip: channel?.remoteAddress?.ipAddress ?? "0.0.0.0", port: channel?.remoteAddress?.port ?? 0,
-                            metadata: route.tapSource ?? router.tapSourceMetadata))
+                            metadata: route.tapSource ?? router.tapSourceMetadata),
+            at: lastActive)  // when the head's last bytes were read
         exchanges += 1
         let exchange = HTTP1Exchange(facts: facts, number: exchanges, keepAlive: plan.keepAlive, clientMinor: head.minorVersion,
                                      isHead: line.method == "HEAD")
@@ -271,7 +274,7 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
             // The proxy reads the body as it forwards it: the client may send it now.
             context.writeAndFlush(wrapOutboundOut(context.channel.allocator.buffer(string: "HTTP/1.1 100 Continue\r\n\r\n")), promise: nil)
         }
-        let buffer = ByteBuffer(bytes: forwarded)
+        let buffer = HeadBuffers.refill(&heads.upstream, with: heads.built)
         // A bodiless idempotent request may be tried again on a 5xx: keep its head.
         let bodiless = plan.framing == .none || plan.framing == .length(0)
         if route.retries > 0, bodiless, ["GET", "HEAD", "OPTIONS", "DELETE"].contains(line.method) {
@@ -490,6 +493,44 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
         readClient(true)
         context.close(mode: .output, promise: nil)
         context.eventLoop.assumeIsolated().scheduleTask(in: .seconds(2)) { context.close(promise: nil) }
+    }
+}
+
+/// The buffers one connection uses again for each exchange's heads: the head as read (parsed in
+/// place), the head as built to forward, and the buffers written with it. Once NIO has written a
+/// buffer it holds the only reference, so clearing it reuses its storage: a request through the
+/// proxy then allocates nothing for its heads. A buffer grown past `keptCapacity` (a huge head)
+/// is let go after use, so an idle connection holds little.
+struct HeadBuffers {
+    var read: [UInt8] = []
+    var built: [UInt8] = []
+    var upstream: ByteBuffer?
+    var downstream: ByteBuffer?
+    static let keptCapacity = 4096
+
+    /// Moves the head of `length` bytes at the start of `bytes` into `read`.
+    mutating func read(_ length: Int, from bytes: inout ByteBuffer) {
+        read.removeAll(keepingCapacity: true)
+        bytes.withUnsafeReadableBytes { read.append(contentsOf: UnsafeRawBufferPointer(rebasing: $0[..<length])) }
+        bytes.moveReaderIndex(forwardBy: length)
+    }
+
+    /// `buffer` emptied (its storage reused when nothing else holds it) and filled with
+    /// `bytes`, then `more`.
+    static func refill(_ buffer: inout ByteBuffer?, with bytes: [UInt8], then more: ByteBuffer? = nil) -> ByteBuffer {
+        var b = buffer ?? ByteBuffer()
+        buffer = nil  // the only reference while it is cleared, when NIO let go of it
+        b.clear(minimumCapacity: bytes.count + (more?.readableBytes ?? 0))
+        b.writeBytes(bytes)
+        if let more { b.writeImmutableBuffer(more) }
+        if b.capacity <= keptCapacity { buffer = b }
+        return b
+    }
+
+    /// Lets go of the arrays a huge head grew.
+    mutating func trim() {
+        if read.capacity > Self.keptCapacity { read = [] }
+        if built.capacity > Self.keptCapacity { built = [] }
     }
 }
 

@@ -32,7 +32,9 @@ extension ProxyHandler {
                         exchange.response = .waiting(scan)
                         return
                     }
-                    try responseHead(ResponseHeadParser.parse(bytes.readBytes(length: length) ?? []), rest: &bytes, from: channel)
+                    heads.read(length, from: &bytes)
+                    try responseHead(ResponseHeadParser.parse(heads.read), rest: &bytes, from: channel)
+                    heads.trim()
                 case .discardingAttempt(var body):
                     let ended = try relay(&body, &bytes, forwarding: false)
                     exchange.response = .discardingAttempt(body)
@@ -85,19 +87,19 @@ extension ProxyHandler {
         if exchange.facts.isGRPC, let code = head.first("grpc-status").flatMap(Int.init) { exchange.facts.grpcStatus = code }
         // Answered before the request's body was read: this connection's framing ends with this response.
         if !exchange.requestEnded { closingAfterEarlyResponse = true }
+        heads.built.removeAll(keepingCapacity: true)
         let out = head.forwarded(framing, clientMinor: exchange.clientMinor,
-                                 keepAlive: exchange.keepAlive && !draining && !closingAfterEarlyResponse)
+                                 keepAlive: exchange.keepAlive && !draining && !closingAfterEarlyResponse, into: &heads.built)
         if out.close { exchange.keepAlive = false }
         var body = ResponseBody(framing, relay: out.relay)
-        var written = context.channel.allocator.buffer(capacity: out.head.count + Self.inlineBodyBytes)
-        written.writeBytes(out.head)
         // A small body that came with its head goes out with it: one write, not two.
-        var bodyBytes = 0
-        if case .length(let n) = framing, n <= Int64(Self.inlineBodyBytes), rest.readableBytes >= Int(n), var inline = rest.readSlice(length: Int(n)) {
-            written.writeBuffer(&inline)
+        var inline: ByteBuffer?
+        if case .length(let n) = framing, n <= Int64(Self.inlineBodyBytes), rest.readableBytes >= Int(n) {
+            inline = rest.readSlice(length: Int(n))
             body.reader = .length(remaining: 0)
-            bodyBytes = Int(n)
         }
+        let written = HeadBuffers.refill(&heads.downstream, with: heads.built, then: inline)
+        let bodyBytes = inline?.readableBytes ?? 0
         exchange.response = .streaming(body)
         exchange.deadline?.cancel()
         exchange.deadline = nil
@@ -185,15 +187,16 @@ extension ProxyHandler {
             trailers = fields.map { TapHeader(name: $0.name, value: $0.value) }
         }
         let status = facts.status ?? 0
-        recorder.ended(facts, facts.isGRPC ? .grpc(status: status, grpcStatus: facts.grpcStatus) : .http(status: status), trailers: trailers)
+        let now = NIODeadline.now()
+        recorder.ended(facts, facts.isGRPC ? .grpc(status: status, grpcStatus: facts.grpcStatus) : .http(status: status), trailers: trailers, at: now)
         self.exchange = nil
         upstreamInbound = nil
-        lastActive = .now()
+        lastActive = now
         let keepAlive = exchange.keepAlive && !draining && !closingAfterEarlyResponse
         // The upstream connection is used again only when both messages ended cleanly on it;
         // then it goes back to the loop's pool at once, so an idle keep-alive client holds
         // no upstream connection (nor its buffers) between requests.
-        if !link.isReusable || !exchange.requestEnded || upstreamSentMore { link.close() } else { link.release() }
+        if !link.isReusable || !exchange.requestEnded || upstreamSentMore { link.close() } else { link.release(at: now) }
         downstreamUnflushed = false
         if closingAfterEarlyResponse {
             discardingBody = true  // the rest of the request is read and dropped
@@ -202,7 +205,7 @@ extension ProxyHandler {
             reading = .lingering
             context.writeAndFlush(wrapOutboundOut(ByteBuffer())).assumeIsolated().whenComplete { _ in context.close(promise: nil) }
         } else {
-            context.flush()
+            link.flushSoon(context.channel)
             nextRequest()
         }
     }
@@ -277,7 +280,7 @@ extension ProxyHandler {
     func upstreamReadComplete(_ channel: any Channel) {
         guard link.carries(channel), downstreamUnflushed, let context else { return }
         downstreamUnflushed = false
-        context.flush()
+        link.flushSoon(context.channel)
     }
 
     /// The upstream connection failed (a TLS handshake refused, a reset): the request fails with

@@ -8,15 +8,7 @@ final class UpstreamLink {
     enum State {
         case none
         case connecting(key: UpstreamKey, pending: [ByteBuffer])
-        case ready(Ready)
-    }
-
-    struct Ready {
-        var channel: any Channel
-        var handler: UpstreamHandler
-        var key: UpstreamKey
-        /// Both messages may end cleanly on it: it can be used again (pooled).
-        var reusable: Bool
+        case ready(UpstreamConnection)
     }
 
     private(set) var state: State = .none
@@ -40,9 +32,8 @@ final class UpstreamLink {
     /// Marks the ready connection as not to be used again (the upstream said close, a retry
     /// left a response unread); `true` makes no connection reusable that already is not.
     func setReusable(_ reusable: Bool) {
-        guard case .ready(var r) = state else { return }
+        guard case .ready(let r) = state else { return }
         r.reusable = reusable
-        state = .ready(r)
     }
 
     var isReusable: Bool {
@@ -58,10 +49,11 @@ final class UpstreamLink {
             r.channel.write(head, promise: nil)
             return true
         }
-        release()
+        if case .none = state {} else { release() }
         if let pooled = pool?.take(key) {
             pooled.handler.owner = owner
-            state = .ready(Ready(channel: pooled.channel, handler: pooled.handler, key: key, reusable: true))
+            pooled.reusable = true
+            state = .ready(pooled)
             pooled.channel.write(head, promise: nil)
             return true
         }
@@ -88,14 +80,20 @@ final class UpstreamLink {
 
     /// Sends what was written.
     func flush() {
-        if case .ready(let r) = state { r.channel.flush() }
+        guard case .ready(let r) = state else { return }
+        if let flusher = pool?.flusher { flusher.flush(r.channel) } else { r.channel.flush() }
+    }
+
+    /// Flushes `channel` at the end of the tick (at once without a pool).
+    func flushSoon(_ channel: any Channel) {
+        if let flusher = pool?.flusher { flusher.flush(channel) } else { channel.flush() }
     }
 
     /// The connection to `key` opened: it becomes the link's, and what waited is written.
     /// False (and the channel is the caller's to close) when the link no longer waits for it.
     func attach(_ channel: any Channel, handler: UpstreamHandler, key: UpstreamKey) -> Bool {
         guard case .connecting(let waiting, let pending) = state, waiting == key else { return false }
-        state = .ready(Ready(channel: channel, handler: handler, key: key, reusable: true))
+        state = .ready(UpstreamConnection(channel: channel, handler: handler, key: key))
         for part in pending { channel.write(part, promise: nil) }
         channel.flush()
         return true
@@ -132,7 +130,7 @@ final class UpstreamLink {
 
     /// Gives the connection back to the pool when it is open, reusable and idle, else closes it.
     /// Callers know it is idle: both messages of the last exchange ended on it.
-    func release() {
+    func release(at now: NIODeadline = .now()) {
         guard case .ready(let r) = state, let pool, r.channel.isActive, r.reusable else {
             close()
             return
@@ -140,7 +138,26 @@ final class UpstreamLink {
         r.handler.owner = nil
         if readStopped { setAutoRead(r.channel, true) }
         readStopped = false
-        pool.put(r.key, UpstreamPool.Idle(channel: r.channel, handler: r.handler))
+        r.idleSince = now
+        pool.put(r)
         state = .none
+    }
+}
+
+/// One upstream HTTP/1 connection, held by a client's link while it carries an exchange and by
+/// the loop's pool while idle: the same object moves between them, nothing is copied.
+final class UpstreamConnection {
+    let channel: any Channel
+    let handler: UpstreamHandler
+    let key: UpstreamKey
+    /// Both messages may end cleanly on it: it can be used again (pooled).
+    var reusable = true
+    /// When it went back to the pool.
+    var idleSince = NIODeadline.now()
+
+    init(channel: any Channel, handler: UpstreamHandler, key: UpstreamKey) {
+        self.channel = channel
+        self.handler = handler
+        self.key = key
     }
 }

@@ -42,31 +42,36 @@ final class PerEventLoop<Value: AnyObject>: Sendable {
 /// Idle keep-alive HTTP/1.1 upstream connections of one event loop, per endpoint and identity.
 /// A connection is put here only after its request and its response both ended cleanly.
 final class UpstreamPool {
-    struct Idle {
-        let channel: any Channel
-        let handler: UpstreamHandler
-        var since: NIODeadline = .now()
-    }
-
     /// One list per key, a class so that taking and putting change it in place: no copy, and
     /// no dictionary mutation per request (which allocates).
     private final class IdleList {
-        var connections: [Idle] = []
+        let key: UpstreamKey
+        var connections: [UpstreamConnection] = []
+
+        init(key: UpstreamKey) {
+            self.key = key
+        }
     }
 
     private var idle: [UpstreamKey: IdleList] = [:]
+    /// The list last used: a proxy whose requests mostly go to one endpoint (an inbound's app)
+    /// finds it without hashing the key.
+    private var recent: IdleList?
+    /// The loop's flushes, batched to the end of each tick.
+    let flusher: TickFlusher?
     let maxIdlePerEndpoint: Int
     /// Idle connections older than this are closed (a burst's extra connections do not stay forever).
     let idleTimeout: TimeAmount
 
-    init(maxIdlePerEndpoint: Int = 64, idleTimeout: TimeAmount = .seconds(10)) {
+    init(maxIdlePerEndpoint: Int = 64, idleTimeout: TimeAmount = .seconds(10), loop: (any EventLoop)? = nil) {
+        self.flusher = loop.map(TickFlusher.init(loop:))
         self.maxIdlePerEndpoint = maxIdlePerEndpoint
         self.idleTimeout = idleTimeout
     }
 
     /// A pool on `loop` that sweeps out expired connections every half idle timeout.
     static func make(on loop: any EventLoop) -> UpstreamPool {
-        let pool = UpstreamPool()
+        let pool = UpstreamPool(loop: loop)
         let bound = NIOLoopBound(pool, eventLoop: loop)
         let sweep = TimeAmount.nanoseconds(pool.idleTimeout.nanoseconds / 2)
         loop.scheduleRepeatedTask(initialDelay: sweep, delay: sweep) { _ in bound.value.evictExpired() }
@@ -78,19 +83,22 @@ final class UpstreamPool {
     func evictExpired(now: NIODeadline = .now()) -> Int {
         var closed = 0
         for (key, list) in idle {
-            for c in list.connections where c.channel.isActive && now - c.since >= idleTimeout {
+            for c in list.connections where c.channel.isActive && now - c.idleSince >= idleTimeout {
                 c.channel.close(promise: nil)
                 closed += 1
             }
-            list.connections.removeAll { !$0.channel.isActive || now - $0.since >= idleTimeout }
-            if list.connections.isEmpty { idle[key] = nil }
+            list.connections.removeAll { !$0.channel.isActive || now - $0.idleSince >= idleTimeout }
+            if list.connections.isEmpty {
+                idle[key] = nil
+                if recent === list { recent = nil }
+            }
         }
         return closed
     }
 
     /// An open idle connection for `key`, if there is one (closed ones are dropped on the way).
-    func take(_ key: UpstreamKey) -> Idle? {
-        guard let list = idle[key] else { return nil }
+    func take(_ key: UpstreamKey) -> UpstreamConnection? {
+        guard let list = list(key, creating: false) else { return nil }
         while let c = list.connections.popLast() {
             if c.channel.isActive { return c }
         }
@@ -98,19 +106,26 @@ final class UpstreamPool {
     }
 
     /// Keeps `c` for the next request to `key` (swept of closed connections only when full).
-    func put(_ key: UpstreamKey, _ c: Idle) {
-        let list: IdleList
-        if let existing = idle[key] {
-            list = existing
-        } else {
-            list = IdleList()
-            idle[key] = list
-        }
+    func put(_ c: UpstreamConnection) {
+        let list = list(c.key, creating: true)!
         if list.connections.count >= maxIdlePerEndpoint { list.connections.removeAll { !$0.channel.isActive } }
         if list.connections.count >= maxIdlePerEndpoint {
             c.channel.close(promise: nil)
         } else {
             list.connections.append(c)
         }
+    }
+
+    private func list(_ key: UpstreamKey, creating: Bool) -> IdleList? {
+        if let recent, recent.key == key { return recent }
+        if let existing = idle[key] {
+            recent = existing
+            return existing
+        }
+        guard creating else { return nil }
+        let list = IdleList(key: key)
+        idle[key] = list
+        recent = list
+        return list
     }
 }

@@ -1,5 +1,6 @@
 import Testing
 import HTTPWire
+import NIOCore
 import NIOHTTP1
 @testable import MeshProxy
 
@@ -113,6 +114,31 @@ import NIOHTTP1
         #expect(status(["HTTP/1.1 200 OK", "Content-Length: 5", "Content-Length: 5"]) == nil)
         #expect((try? ResponseHeadParser.parse(WireTests.request(["HTTP/1.1 2000 OK"]))) == nil)
         #expect((try? ResponseHeadParser.parse(WireTests.request(["HTTP/1.1 200 OK", "X : y"]))) == nil)
+    }
+}
+
+/// The buffers a connection fills again for each exchange's heads.
+@Suite struct HeadBufferReuse {
+    @Test func aBufferStillHeldElsewhereIsNeverOverwritten() {
+        // A retry keeps the forwarded head, and NIO holds a buffer until it is written.
+        var slot: ByteBuffer?
+        let first = HeadBuffers.refill(&slot, with: Array("GET /first HTTP/1.1\r\n\r\n".utf8))
+        let second = HeadBuffers.refill(&slot, with: Array("GET /second HTTP/1.1\r\n\r\n".utf8), then: ByteBuffer(string: "body"))
+        #expect(String(buffer: first) == "GET /first HTTP/1.1\r\n\r\n")
+        #expect(String(buffer: second) == "GET /second HTTP/1.1\r\n\r\nbody")
+    }
+
+    @Test func aBufferLetGoIsFilledAgainInPlace() {
+        var slot: ByteBuffer?
+        var written: ByteBuffer? = HeadBuffers.refill(&slot, with: Array("HTTP/1.1 200 OK\r\n\r\n".utf8))
+        let before = written?.withUnsafeReadableBytes { UInt(bitPattern: $0.baseAddress) }
+        written = nil  // NIO wrote it and let go
+        let again = HeadBuffers.refill(&slot, with: Array("HTTP/1.1 204 No Content\r\n\r\n".utf8))
+        #expect(again.withUnsafeReadableBytes { UInt(bitPattern: $0.baseAddress) } == before)
+        #expect(String(buffer: again) == "HTTP/1.1 204 No Content\r\n\r\n")
+        // One grown past the kept size (a huge head) is let go after use.
+        _ = HeadBuffers.refill(&slot, with: [UInt8](repeating: 65, count: HeadBuffers.keptCapacity + 1))
+        #expect(slot == nil)
     }
 }
 
