@@ -66,6 +66,10 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
     var lastActive = NIODeadline.now()
     /// Buffers used again for each exchange's heads.
     var heads = HeadBuffers()
+    /// The connection's `tcp_*` counting, once this handler took it over from
+    /// `ConnectionMetricsHandler` (plaintext: the bytes read here are the socket's).
+    var counter: ConnectionCounter?
+    private var countingSettled = false
 
     init(router: any Router, registry: MetricsRegistry, tap: TapHub? = nil, pools: PerEventLoop<UpstreamPool>? = nil,
          connectTimeout: TimeAmount = .seconds(1), identity: ProxyIdentity? = nil, acceptsMTLS: Bool = false,
@@ -98,6 +102,15 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         var bytes = unwrapInboundIn(data)
+        if countingSettled {
+            counter?.read(bytes.readableBytes)
+        } else {
+            // These first bytes were counted on their way here.
+            countingSettled = true
+            if (try? context.pipeline.syncOperations.handler(type: NIOSSLServerHandler.self)) == nil {
+                counter = ConnectionMetricsHandler.takeOver(on: context.channel)
+            }
+        }
         lastActive = .now()
         if var held = inbound, held.readableBytes > 0 {
             held.writeBuffer(&bytes)
@@ -115,6 +128,7 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
     }
 
     func channelInactive(context: ChannelHandlerContext) {
+        counter?.closed()
         if let exchange {
             exchange.deadline?.cancel()
             // The client went away before its response ended: the stream failed, but not
@@ -272,7 +286,7 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
         }
         if plan.expectsContinue, let context {
             // The proxy reads the body as it forwards it: the client may send it now.
-            context.writeAndFlush(wrapOutboundOut(context.channel.allocator.buffer(string: "HTTP/1.1 100 Continue\r\n\r\n")), promise: nil)
+            writeClient(context, context.channel.allocator.buffer(string: "HTTP/1.1 100 Continue\r\n\r\n"), flush: true)
         }
         let buffer = HeadBuffers.refill(&heads.upstream, with: heads.built)
         // A bodiless idempotent request may be tried again on a 5xx: keep its head.
@@ -467,9 +481,16 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
             reading = .lingering
             inbound = nil
             let response = "HTTP/1.1 408 Request Timeout\r\nconnection: close\r\ncontent-length: 0\r\n\r\n"
-            context.writeAndFlush(wrapOutboundOut(context.channel.allocator.buffer(string: response)))
+            writeClient(context, context.channel.allocator.buffer(string: response), flush: true)
                 .assumeIsolated().whenComplete { _ in context.close(promise: nil) }
         }
+    }
+
+    /// Writes to the client, counted when this handler does the counting.
+    @discardableResult
+    func writeClient(_ context: ChannelHandlerContext, _ bytes: ByteBuffer, flush: Bool = false) -> EventLoopFuture<Void> {
+        counter?.wrote(bytes.readableBytes)
+        return flush ? context.writeAndFlush(wrapOutboundOut(bytes)) : context.write(wrapOutboundOut(bytes))
     }
 
     /// The client may still be sending a body the proxy will not forward. Closing now would

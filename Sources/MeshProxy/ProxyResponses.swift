@@ -167,6 +167,7 @@ extension ProxyHandler {
     private func writeDown(_ bytes: ByteBuffer, counting: Int? = nil) {
         guard let context else { return }
         exchange?.facts.responseBytes += UInt64(counting ?? bytes.readableBytes)
+        counter?.wrote(bytes.readableBytes)
         context.write(wrapOutboundOut(bytes), promise: nil)
         downstreamUnflushed = true
         if !context.channel.isWritable { link.read(false) }
@@ -200,10 +201,10 @@ extension ProxyHandler {
         downstreamUnflushed = false
         if closingAfterEarlyResponse {
             discardingBody = true  // the rest of the request is read and dropped
-            context.writeAndFlush(wrapOutboundOut(ByteBuffer())).assumeIsolated().whenComplete { _ in self.lingerThenClose(context) }
+            writeClient(context, ByteBuffer(), flush: true).assumeIsolated().whenComplete { _ in self.lingerThenClose(context) }
         } else if !keepAlive {
             reading = .lingering
-            context.writeAndFlush(wrapOutboundOut(ByteBuffer())).assumeIsolated().whenComplete { _ in context.close(promise: nil) }
+            writeClient(context, ByteBuffer(), flush: true).assumeIsolated().whenComplete { _ in context.close(promise: nil) }
         } else {
             link.flushSoon(context.channel)
             nextRequest()
@@ -260,6 +261,12 @@ extension ProxyHandler {
         inbound = nil
         reading = .lingering
         do {
+            // The tunnel's handlers count nothing: the connections' counting goes back in front.
+            try ConnectionMetricsHandler.restore(counter, on: context.channel)
+            counter = nil
+            let upstream = try channel.pipeline.syncOperations.handler(type: UpstreamHandler.self)
+            try ConnectionMetricsHandler.restore(upstream.counter, on: channel)
+            upstream.counter = nil
             try startTunnel(client: context.channel, upstream: channel, response: ByteBuffer(bytes: out.head),
                             clientLeftover: clientLeftover, upstreamLeftover: upstreamLeftover)
         } catch {
@@ -346,7 +353,7 @@ extension ProxyHandler {
         if !keepAlive { out.writeStaticString("connection: close\r\n") }
         out.writeStaticString("\r\n")
         out.writeString(message)
-        context.writeAndFlush(wrapOutboundOut(out)).assumeIsolated().whenComplete { _ in
+        writeClient(context, out, flush: true).assumeIsolated().whenComplete { _ in
             if !keepAlive { self.lingerThenClose(context) }
         }
     }

@@ -9,12 +9,25 @@ final class UpstreamHandler: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = ByteBuffer
 
     weak var owner: ProxyHandler?
+    /// The connection's `tcp_*` counting, once taken over from `ConnectionMetricsHandler`
+    /// (plaintext); the link counts what it writes with it.
+    var counter: ConnectionCounter?
+    private var countingSettled = false
 
     init(owner: ProxyHandler) {
         self.owner = owner
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        if countingSettled {
+            counter?.read(unwrapInboundIn(data).readableBytes)
+        } else {
+            // These first bytes were counted on their way here.
+            countingSettled = true
+            if (try? context.pipeline.syncOperations.handler(type: NIOSSLClientHandler.self)) == nil {
+                counter = ConnectionMetricsHandler.takeOver(on: context.channel)
+            }
+        }
         guard let owner else {
             context.close(promise: nil)
             return
@@ -33,6 +46,7 @@ final class UpstreamHandler: ChannelInboundHandler, RemovableChannelHandler {
     }
 
     func channelInactive(context: ChannelHandlerContext) {
+        counter?.closed()
         owner?.upstreamClosed(context.channel)
         context.fireChannelInactive()
     }

@@ -46,6 +46,7 @@ final class UpstreamLink {
     /// waiting, and the caller opens the connection. Written, not flushed (`flush` does).
     func send(_ head: ByteBuffer, to key: UpstreamKey, owner: ProxyHandler) -> Bool {
         if case .ready(let r) = state, r.channel.isActive, r.reusable, r.key == key {
+            r.handler.counter?.wrote(head.readableBytes)
             r.channel.write(head, promise: nil)
             return true
         }
@@ -54,6 +55,7 @@ final class UpstreamLink {
             pooled.handler.owner = owner
             pooled.reusable = true
             state = .ready(pooled)
+            pooled.handler.counter?.wrote(head.readableBytes)
             pooled.channel.write(head, promise: nil)
             return true
         }
@@ -67,6 +69,7 @@ final class UpstreamLink {
     func forward(_ bytes: ByteBuffer) -> Bool {
         switch state {
         case .ready(let r):
+            r.handler.counter?.wrote(bytes.readableBytes)
             r.channel.write(bytes, promise: nil)
             return r.channel.isWritable
         case .connecting(let key, var pending):

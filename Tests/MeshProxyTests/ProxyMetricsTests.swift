@@ -98,6 +98,12 @@ func value(_ e: Exposition, _ name: String, _ labels: [String: String]) -> Doubl
         #expect(value(e, "tcp_open_total", ["direction": "outbound", "peer": "src"]) == 1)
         #expect(value(e, "tcp_open_connections", ["direction": "inbound", "peer": "dst"]) == 1)
         #expect((value(e, "tcp_read_bytes_total", ["direction": "inbound", "peer": "src"]) ?? 0) > 40 * 40)
+        // The outbound → inbound connection counted at both of its ends: what one side wrote the
+        // other read, byte for byte (the proxies count at the socket, whichever handler does it).
+        let up = value(e, "tcp_write_bytes_total", ["direction": "outbound", "peer": "dst"])
+        #expect(up != nil && up == value(e, "tcp_read_bytes_total", ["direction": "inbound", "peer": "src"]))
+        let down = value(e, "tcp_write_bytes_total", ["direction": "inbound", "peer": "src"])
+        #expect(down != nil && down == value(e, "tcp_read_bytes_total", ["direction": "outbound", "peer": "dst"]))
         #expect(e.families["response_latency_ms"]?.type == .histogram)
         #expect(value(e, "process_start_time_seconds", [:]) != nil)
         #expect(value(e, "proxy_build_info", [:]) == 1)
