@@ -3,27 +3,45 @@ import NIOConcurrencyHelpers
 import NIOHTTP1
 import NIOCore
 
-/// Where one request goes, with the metric handles resolved for it.
-struct Route {
-    var endpoint: HostPort
-    var http: HTTPTarget
+/// Where one request goes, with the metric handles resolved for it. Made once per endpoint and
+/// destinations table and shared by every request routed there: a class, so a request holds it
+/// with one reference (each exchange's facts are copied several times).
+final class Route: Sendable {
+    let endpoint: HostPort
+    let http: HTTPTarget
     /// The `peer="dst"` TCP label set of connections to the endpoint.
-    var connection: TCPTarget
+    let connection: TCPTarget
     /// How tap shows the destination of requests on this route, and which side of the proxy it is.
-    var tapDestination: TapPeer
+    let tapDestination: TapPeer
     /// How tap shows the source when the route knows more than the router does (an inbound
     /// request over mTLS: `tls=true` and the client's identity, as its metrics say).
-    var tapSource: [String: String]? = nil
-    var direction: TapDirection
+    let tapSource: [String: String]?
+    let direction: TapDirection
     /// The identity the endpoint must prove over mTLS (outbound to a meshed endpoint), if any.
-    var serverIdentity: String? = nil
+    let serverIdentity: String?
     /// How long the response may take to begin (then 504).
-    var timeout: TimeAmount? = nil
+    let timeout: TimeAmount?
     /// The outbound authority (its retry budget), and how many retries a request may have.
-    var authority: String? = nil
-    var retries = 0
+    let authority: String?
+    let retries: Int
     /// Chosen by P2C among several endpoints, whose loads its end then updates.
-    var balanced = false
+    let balanced: Bool
+
+    init(endpoint: HostPort, http: HTTPTarget, connection: TCPTarget, tapDestination: TapPeer, tapSource: [String: String]? = nil,
+         direction: TapDirection, serverIdentity: String? = nil, timeout: TimeAmount? = nil, authority: String? = nil,
+         retries: Int = 0, balanced: Bool = false) {
+        self.endpoint = endpoint
+        self.http = http
+        self.connection = connection
+        self.tapDestination = tapDestination
+        self.tapSource = tapSource
+        self.direction = direction
+        self.serverIdentity = serverIdentity
+        self.timeout = timeout
+        self.authority = authority
+        self.retries = retries
+        self.balanced = balanced
+    }
 }
 
 /// The ServiceProfile route a request matched, or the default route.
@@ -111,15 +129,16 @@ struct InboundRouter: Router {
         guard let peer else { return .forward(route) }
         return .forward(meshed.withLockedValue { routes in
             if let r = routes[peer] { return r }
-            var r = route
             let target = targetLabels(route.endpoint)
-            r.http = registry.httpTarget(LabelSet([("direction", "inbound")] + target + [
-                ("tls", "true"), ("client_id", peer), ("srv_kind", "default"), ("srv_name", "all-authenticated"),
-            ]))
-            r.tapDestination.metadata?["tls"] = "true"
+            var destination = route.tapDestination
+            destination.metadata?["tls"] = "true"
             // Tap reads an inbound request's TLS from its source, as linkerd's does: the same
             // facts as the metrics' labels, so the two never disagree.
-            r.tapSource = ["tls": "true", "client_id": peer]
+            let r = Route(endpoint: route.endpoint, http: registry.httpTarget(LabelSet([("direction", "inbound")] + target + [
+                              ("tls", "true"), ("client_id", peer), ("srv_kind", "default"), ("srv_name", "all-authenticated"),
+                          ])),
+                          connection: route.connection, tapDestination: destination, tapSource: ["tls": "true", "client_id": peer],
+                          direction: route.direction)
             routes[peer] = r
             return r
         })
@@ -135,12 +154,20 @@ struct InboundRouter: Router {
     }
 }
 
+/// Which requests share one outbound `Route`: one authority's, to one endpoint, chosen alone
+/// or among several (P2C).
+private struct RouteKey: Hashable {
+    var authority: String
+    var endpoint: HostPort
+    var balanced: Bool
+}
+
 /// Outbound: by authority through the destinations table, weighted across backends and
 /// round-robin across a backend's endpoints.
 final class OutboundRouter: Router {
     private struct State {
         var table: DestinationTable
-        var routes: [String: [String: Route]] = [:]  // authority → endpoint address → route
+        var routes: [RouteKey: Route] = [:]
         var split: [String: SmoothWeightedRoundRobin] = [:]  // authority → backend choice
         var turn: UInt64 = 0
         var loads: [HostPort: EndpointLoad] = [:]  // for P2C over PeakEWMA and failure accrual
@@ -250,23 +277,18 @@ final class OutboundRouter: Router {
                 s.loads[keys[index]]?.pending += 1
                 balanced = true
             }
-            let timeout = destination.timeoutMs.map { TimeAmount.milliseconds($0) }
-            var route: Route
-            if let cached = s.routes[key]?[endpoint.address] {
-                route = cached
-            } else {
-                route = makeRoute(authority: key, endpoint: endpoint)
-                s.routes[key, default: [:]][endpoint.address] = route
-            }
-            route.balanced = balanced
-            route.timeout = timeout
-            route.authority = key
-            route.retries = destination.retries
+            // Made once per endpoint and table: what it holds of the destination (timeout,
+            // retries, its endpoint count) changes only with the table, which empties the cache.
+            let cacheKey = RouteKey(authority: key, endpoint: HostPort(host: endpoint.host, port: endpoint.port), balanced: balanced)
+            if let cached = s.routes[cacheKey] { return .forward(cached) }
+            let route = makeRoute(authority: key, endpoint: endpoint, timeout: destination.timeoutMs.map { TimeAmount.milliseconds($0) },
+                                  retries: destination.retries, balanced: balanced)
+            s.routes[cacheKey] = route
             return .forward(route)
         }
     }
 
-    private func makeRoute(authority: String, endpoint: Endpoint) -> Route {
+    private func makeRoute(authority: String, endpoint: Endpoint, timeout: TimeAmount?, retries: Int, balanced: Bool) -> Route {
         let target = targetLabels(HostPort(host: endpoint.host, port: endpoint.port))
         let identity = mtls ? endpoint.identity : nil
         let tls: [(String, String)] = identity.map { [("tls", "true"), ("server_id", $0)] }
@@ -278,7 +300,8 @@ final class OutboundRouter: Router {
                      http: registry.httpTarget(http), connection: registry.tcpTarget(tcp),
                      tapDestination: TapPeer(ip: endpoint.host, port: endpoint.port,
                                              metadata: endpoint.labels.merging(["tls": identity == nil ? "not_provided_by_service_discovery" : "true"]) { $1 }),
-                     direction: .outbound, serverIdentity: identity)
+                     direction: .outbound, serverIdentity: identity, timeout: timeout, authority: authority, retries: retries,
+                     balanced: balanced)
     }
 }
 
