@@ -39,6 +39,13 @@ extension WireHead {
         fields.first { field($0, isNamed: lowercaseName) }.map(value)
     }
 
+    /// Whether the value of the first field named `lowercaseName` begins with `lowercasePrefix`
+    /// (ASCII, any case), read as bytes (no String made).
+    public func first(_ lowercaseName: StaticString, hasPrefix lowercasePrefix: StaticString) -> Bool {
+        guard let f = fields.first(where: { field($0, isNamed: lowercaseName) }), f.value.count >= lowercasePrefix.utf8CodeUnitCount else { return false }
+        return equalsIgnoringCase(bytes[f.value.lowerBound..<(f.value.lowerBound + lowercasePrefix.utf8CodeUnitCount)], lowercasePrefix)
+    }
+
     /// The comma-separated members of every field named `lowercaseName`, trimmed and lowercased.
     public func tokens(_ lowercaseName: StaticString) -> [String] {
         var out: [String] = []
@@ -146,6 +153,11 @@ func equalsIgnoringCase(_ bytes: ArraySlice<UInt8>, _ lowercase: StaticString) -
     return true
 }
 
+/// Whether `bytes` hold `HTTP/` at `i`.
+@inline(__always) func isHTTPSlash(_ bytes: [UInt8], at i: Int) -> Bool {
+    bytes[i] == 72 && bytes[i + 1] == 84 && bytes[i + 2] == 84 && bytes[i + 3] == 80 && bytes[i + 4] == 47
+}
+
 /// Whether `bytes` are exactly `text` (case counts: a method).
 func spells(_ bytes: ArraySlice<UInt8>, _ text: StaticString) -> Bool {
     bytes.elementsEqual(UnsafeBufferPointer(start: text.utf8Start, count: text.utf8CodeUnitCount))
@@ -197,8 +209,7 @@ func appendDecimal(_ out: inout [UInt8], _ n: Int64) {
 func scanHead(_ bytes: UnsafeRawBufferPointer, _ scan: inout RequestHeadParser.Scan, limit: Int, noun: StaticString) throws -> Int? {
     var i = scan.lineStart
     while true {
-        var j = i
-        while j < bytes.count, bytes[j] != 13, bytes[j] != 10 { j += 1 }
+        let j = firstLineEnd(bytes, from: i)
         if j >= limit { throw WireRefusal(431, "a \(noun) head longer than \(limit) bytes") }
         guard j + 1 < bytes.count else {
             scan.lineStart = i
@@ -218,24 +229,29 @@ func scanHead(_ bytes: UnsafeRawBufferPointer, _ scan: inout RequestHeadParser.S
 
 /// Parses the field lines from `start` through the empty line that ends `head` (RFC 9112 §5),
 /// strictly: no obs-fold, no whitespace before a colon, no control bytes in a value.
-func parseFields(_ head: [UInt8], from start: Int, maxFields: Int) throws -> [WireField] {
+/// The fields go in `fields`, emptied first (its storage kept).
+func parseFields(_ head: [UInt8], from start: Int, maxFields: Int, into fields: inout [WireField]) throws {
+    // Over the bytes' memory: every index below is checked against `n` before it is read, so the
+    // array's own bounds check on each read (half of this loop's work) is left out.
+    try head.withUnsafeBufferPointer { try parseFields($0, from: start, maxFields: maxFields, into: &fields) }
+}
+
+private func parseFields(_ head: UnsafeBufferPointer<UInt8>, from start: Int, maxFields: Int, into fields: inout [WireField]) throws {
     let n = head.count
     var i = start
     func bad(_ why: String) -> WireRefusal { WireRefusal(400, why) }
-    var fields: [WireField] = []
-    // One allocation: as many fields as the head has lines, at most.
-    var lines = 0
-    for i in start..<n where head[i] == 10 { lines += 1 }
-    fields.reserveCapacity(min(lines, maxFields))
+    fields.removeAll(keepingCapacity: true)
+    // A connection's list keeps its capacity; a new one starts with room for a typical head.
+    if fields.capacity == 0 { fields.reserveCapacity(16) }
     while true {
         guard i + 1 < n else { throw bad("a head without its empty line") }
         if head[i] == 13 {
             guard head[i + 1] == 10, i + 2 == n else { throw bad("bytes after the head's empty line") }
-            return fields
+            return
         }
         if head[i] == 32 || head[i] == 9 { throw bad("a folded header line (obs-fold)") }
         let nameStart = i
-        while i < n, isTokenByte(head[i]) { i += 1 }
+        while i < n, isTokenByteMasked(head[i]) { i += 1 }
         guard i < n else { throw bad("a malformed header line") }
         if head[i] == 32 || head[i] == 9 { throw bad("whitespace between a header's name and its colon") }
         guard head[i] == 58, i > nameStart else { throw bad("a malformed header name") }
@@ -243,13 +259,17 @@ func parseFields(_ head: [UInt8], from start: Int, maxFields: Int) throws -> [Wi
         i += 1
         while i < n, head[i] == 32 || head[i] == 9 { i += 1 }
         let valueStart = i
-        var valueEnd = i
+        // Eight bytes at a time while none is a control byte (CR, LF and HTAB are, so the last
+        // word, and any with a tab, is read byte by byte).
+        while i + 8 <= n, !hasControlByte(UnsafeRawPointer(head.baseAddress! + i).loadUnaligned(as: UInt64.self)) { i += 8 }
         while i < n, head[i] != 13 {
             let c = head[i]
             guard c == 9 || c >= 32, c != 127 else { throw bad("a control character in the value of \(String(decoding: head[name], as: UTF8.self))") }
             i += 1
-            if c != 32, c != 9 { valueEnd = i }
         }
+        // The value ends at its last byte that is not whitespace.
+        var valueEnd = i
+        while valueEnd > valueStart, head[valueEnd - 1] == 32 || head[valueEnd - 1] == 9 { valueEnd -= 1 }
         guard i + 1 < n, head[i + 1] == 10 else { throw bad("a malformed header line") }
         i += 2
         fields.append(WireField(name: name, value: valueStart..<valueEnd))
@@ -258,6 +278,41 @@ func parseFields(_ head: [UInt8], from start: Int, maxFields: Int) throws -> [Wi
 }
 
 @inline(__always) func isDigit(_ c: UInt8) -> Bool { c >= 48 && c <= 57 }
+
+/// `isTokenByte` as two 64-bit masks, one bit per ASCII byte (the same set: a test compares
+/// them on all 256 bytes).
+@inline(__always) func isTokenByteMasked(_ c: UInt8) -> Bool {
+    switch c {
+    case 0..<64: return (0x03FF_6CFA_0000_0000 as UInt64) >> UInt64(c) & 1 == 1
+    case 64..<128: return (0x57FF_FFFF_C7FF_FFFE as UInt64) >> UInt64(c - 64) & 1 == 1
+    default: return false
+    }
+}
+
+/// Whether any byte of the word `w` is `b` (a zero byte found in `w ^ b…b`, SWAR).
+@inline(__always) func hasByte(_ w: UInt64, _ b: UInt8) -> Bool {
+    let v = w ^ (0x0101_0101_0101_0101 &* UInt64(b))
+    return (v &- 0x0101_0101_0101_0101) & ~v & 0x8080_8080_8080_8080 != 0
+}
+
+/// Whether any byte of `w` is a control byte: below 0x20, or 0x7F. (A byte below 0x20 borrows
+/// into its high bit, which `~w` keeps only for bytes below 0x80.)
+@inline(__always) func hasControlByte(_ w: UInt64) -> Bool {
+    (w &- 0x2020_2020_2020_2020) & ~w & 0x8080_8080_8080_8080 != 0 || hasByte(w, 0x7F)
+}
+
+/// The index of the first CR or LF in `bytes` from `start`, or `bytes.count` if none.
+func firstLineEnd(_ bytes: UnsafeRawBufferPointer, from start: Int) -> Int {
+    var j = start
+    let n = bytes.count
+    while j + 8 <= n {
+        let w = bytes.loadUnaligned(fromByteOffset: j, as: UInt64.self)
+        if hasByte(w, 13) || hasByte(w, 10) { break }
+        j += 8
+    }
+    while j < n, bytes[j] != 13, bytes[j] != 10 { j += 1 }
+    return j
+}
 
 /// RFC 9110's tchar: visible ASCII but delimiters.
 @inline(__always) func isTokenByte(_ c: UInt8) -> Bool {

@@ -57,6 +57,13 @@ public enum RequestHeadParser {
 
     /// Parses a whole head (as `headLength` found it).
     public static func parse(_ head: [UInt8], maxFields: Int = maxFields) throws -> RequestHead {
+        var fields: [WireField] = []
+        return try parse(head, maxFields: maxFields, reusing: &fields)
+    }
+
+    /// `parse(_:maxFields:)` with the fields' list in `fields`' storage: a connection's, used
+    /// again for each head once the last head parsed into it is gone (no allocation).
+    public static func parse(_ head: [UInt8], maxFields: Int = maxFields, reusing fields: inout [WireField]) throws -> RequestHead {
         let n = head.count
         var i = 0
         while i + 1 < n, head[i] == 13, head[i + 1] == 10 { i += 2 }
@@ -72,12 +79,12 @@ public enum RequestHeadParser {
         guard i > targetStart, i < n, head[i] == 32 else { throw bad("a malformed request target") }
         let target = targetStart..<i
         i += 1
-        guard i + 10 <= n, head[i..<(i + 5)].elementsEqual("HTTP/".utf8), isDigit(head[i + 5]), head[i + 6] == 46, isDigit(head[i + 7]),
+        guard i + 10 <= n, isHTTPSlash(head, at: i), isDigit(head[i + 5]), head[i + 6] == 46, isDigit(head[i + 7]),
               head[i + 8] == 13, head[i + 9] == 10 else { throw bad("a malformed HTTP version") }
         guard head[i + 5] == 49, head[i + 7] <= 49 else { throw WireRefusal(505, "only HTTP/1.0 and HTTP/1.1 are spoken here") }
         let minor = Int(head[i + 7] - 48)
         i += 10
-        let fields = try parseFields(head, from: i, maxFields: maxFields)
+        try parseFields(head, from: i, maxFields: maxFields, into: &fields)
         return RequestHead(bytes: head, method: method, target: target, minorVersion: minor, fields: fields)
     }
 }

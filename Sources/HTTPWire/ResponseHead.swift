@@ -58,12 +58,20 @@ public enum ResponseHeadParser {
 
     /// Parses a whole head (as `headLength` found it): `HTTP/1.x SP 3DIGIT [SP reason] CRLF`
     /// then the fields.
-    public static func parse(_ head: [UInt8]) throws -> ResponseHead {
+    /// An upstream that is itself a proxy (an outbound's, another meshproxy) may have added
+    /// `RequestHeadParser.proxyAddedFields` to a response of `maxFields`: allow those with `maxFields`.
+    public static func parse(_ head: [UInt8], maxFields: Int = maxFields) throws -> ResponseHead {
+        var fields: [WireField] = []
+        return try parse(head, maxFields: maxFields, reusing: &fields)
+    }
+
+    /// `parse(_:maxFields:)` with the fields' list in `fields`' storage (see `RequestHeadParser`).
+    public static func parse(_ head: [UInt8], maxFields: Int = maxFields, reusing fields: inout [WireField]) throws -> ResponseHead {
         func bad(_ why: String) -> WireRefusal { WireRefusal(502, "the upstream sent " + why) }
         let n = head.count
         var i = 0
         while i + 1 < n, head[i] == 13, head[i + 1] == 10 { i += 2 }
-        guard i + 12 <= n, head[i..<(i + 5)].elementsEqual("HTTP/".utf8), head[i + 5] == 49, head[i + 6] == 46, isDigit(head[i + 7]),
+        guard i + 12 <= n, isHTTPSlash(head, at: i), head[i + 5] == 49, head[i + 6] == 46, isDigit(head[i + 7]),
               head[i + 8] == 32, isDigit(head[i + 9]), isDigit(head[i + 10]), isDigit(head[i + 11]) else {
             throw bad("a malformed status line")
         }
@@ -83,7 +91,7 @@ public enum ResponseHeadParser {
         let reason = reasonStart..<i
         guard i + 1 < n, head[i] == 13, head[i + 1] == 10 else { throw bad("a malformed status line") }
         do {
-            let fields = try parseFields(head, from: i + 2, maxFields: maxFields)
+            try parseFields(head, from: i + 2, maxFields: maxFields, into: &fields)
             return ResponseHead(bytes: head, status: status, minorVersion: minor, reason: reason, fields: fields)
         } catch let refusal as WireRefusal {
             throw bad(refusal.reason)

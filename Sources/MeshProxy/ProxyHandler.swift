@@ -244,7 +244,7 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
         do {
             // An inbound listener takes requests from other proxies, which may have added fields.
             let maxFields = RequestHeadParser.maxFields + (direction == "inbound" ? RequestHeadParser.proxyAddedFields : 0)
-            head = try RequestHeadParser.parse(bytes, maxFields: maxFields)
+            head = try RequestHeadParser.parse(bytes, maxFields: maxFields, reusing: &heads.fields)
             plan = try head.plan()
         } catch {
             refuse(error as? WireRefusal ?? WireRefusal(400, "\(error)"))
@@ -270,7 +270,7 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
                        dropping: tapID == nil ? [tapIDField] : [], into: &heads.built)
         let channel = context?.channel
         let facts = recorder.begin(
-            route, profile: router.profileRoute(line), isGRPC: head.first("content-type")?.hasPrefix("application/grpc") ?? false,
+            route, profile: router.profileRoute(line), isGRPC: head.first("content-type", hasPrefix: "application/grpc"),
             request: TappedRequest(method: line.method, scheme: "HTTP", authority: plan.host ?? "", path: line.uri,
                                    headers: tapHeaders(head, tapID: tapID)),
             source: TapPeer(ip: channel?.remoteAddress?.ipAddress ?? "0.0.0.0", port: channel?.remoteAddress?.port ?? 0,
@@ -524,6 +524,7 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
 /// is let go after use, so an idle connection holds little.
 struct HeadBuffers {
     var read: [UInt8] = []
+    var fields: [WireField] = []
     var built: [UInt8] = []
     var upstream: ByteBuffer?
     var downstream: ByteBuffer?
@@ -552,6 +553,7 @@ struct HeadBuffers {
     mutating func trim() {
         if read.capacity > Self.keptCapacity { read = [] }
         if built.capacity > Self.keptCapacity { built = [] }
+        if fields.capacity > 64 { fields = [] }
     }
 }
 

@@ -33,7 +33,9 @@ extension ProxyHandler {
                         return
                     }
                     heads.read(length, from: &bytes)
-                    try responseHead(ResponseHeadParser.parse(heads.read), rest: &bytes, from: channel)
+                    // An outbound's upstream is often another proxy, which may have added fields.
+                    let maxFields = ResponseHeadParser.maxFields + (direction == "outbound" ? RequestHeadParser.proxyAddedFields : 0)
+                    try responseHead(ResponseHeadParser.parse(heads.read, maxFields: maxFields, reusing: &heads.fields), rest: &bytes, from: channel)
                     heads.trim()
                 case .discardingAttempt(var body):
                     let ended = try relay(&body, &bytes, forwarding: false)

@@ -101,6 +101,16 @@ import NIOHTTP1
         #expect(headOnly.relay == .none && headHead.contains("content-length: 12\r\n"))
     }
 
+    @Test func aResponseAtTheFieldLimitStillPassesTheNextProxy() throws {
+        // 200 fields and no length: the proxy adds `transfer-encoding: chunked` for its client,
+        // which, on an outbound's upstream connection, is the next proxy.
+        let (out, head) = try response(["HTTP/1.1 200 OK"] + (0..<200).map { "X-F\($0): v" }, clientMinor: 1)
+        #expect(head.contains("transfer-encoding: chunked\r\n"))
+        #expect((try? ResponseHeadParser.parse(out.head)) == nil, "201 fields are past an app's limit")
+        let outboundLimit = ResponseHeadParser.maxFields + RequestHeadParser.proxyAddedFields
+        #expect(try ResponseHeadParser.parse(out.head, maxFields: outboundLimit).fields.count == 201)
+    }
+
     @Test func upstreamResponsesWhoseFramingIsAmbiguousAre502() {
         func status(_ lines: [String]) -> Int? {
             do {

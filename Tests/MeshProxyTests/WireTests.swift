@@ -1,5 +1,6 @@
 import Foundation
-import HTTPWire
+@testable import HTTPWire
+import MeshTesting
 import NIOCore
 import NIOEmbedded
 import NIOHTTP1
@@ -118,6 +119,28 @@ import Testing
                 #expect(fields(reparsed.head.headers) == expected, "\(name)")
             }
         }
+    }
+
+    /// The scans that read eight bytes at a time say what reading them one by one says.
+    @Test func wordAtATimeScansAgreeWithByteAtATime() {
+        #expect((UInt8.min...UInt8.max).allSatisfy { isTokenByteMasked($0) == isTokenByte($0) })
+        var rng = SplitMix64(state: 9112)
+        let alphabet: [UInt8] = [0, 9, 10, 13, 31, 32, 33, 58, 65, 97, 126, 127, 128, 200, 255]
+        var wrong = 0
+        for _ in 0..<20_000 {
+            let bytes = (0..<Int.random(in: 0...40, using: &rng)).map { _ in
+                Bool.random(using: &rng) ? alphabet.randomElement(using: &rng)! : UInt8.random(in: 32...126, using: &rng)
+            }
+            if bytes.count >= 8 {
+                let w = bytes.withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) }
+                if hasControlByte(w) != bytes.prefix(8).contains(where: { $0 < 32 || $0 == 127 }) { wrong += 1 }
+                if hasByte(w, 13) != bytes.prefix(8).contains(13) { wrong += 1 }
+            }
+            let start = bytes.isEmpty ? 0 : Int.random(in: 0..<bytes.count, using: &rng)
+            let naive = bytes[start...].firstIndex { $0 == 13 || $0 == 10 } ?? bytes.count
+            if bytes.withUnsafeBytes({ firstLineEnd($0, from: start) }) != naive { wrong += 1 }
+        }
+        #expect(wrong == 0)
     }
 
     @Test func refusalsSayWhyWithTheStatusToAnswer() {
