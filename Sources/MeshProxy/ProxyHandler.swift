@@ -150,7 +150,10 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if event is DrainEvent {
             draining = true
-            if exchange == nil { context.close(promise: nil) }
+            if exchange == nil {
+                context.flush()  // a response that ended this tick may still wait for its flush (TickFlusher)
+                context.close(promise: nil)
+            }
             return
         }
         context.fireUserInboundEventTriggered(event)

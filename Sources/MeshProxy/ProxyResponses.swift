@@ -341,7 +341,10 @@ extension ProxyHandler {
             // The request's body may not have been read to its end: then the connection closes.
             let keepAlive = exchange.keepAlive && exchange.requestEnded && !draining
             respondLocally(status: status, message: message, keepAlive: keepAlive)
-            if keepAlive { nextRequest() }
+            if keepAlive {
+                lastActive = .now()  // a pipelined request starts now, not when the failed one did
+                nextRequest()
+            }
         }
     }
 
