@@ -85,11 +85,14 @@ public enum ProcessStats {
 
 extension StringProtocol {
     /// The text without the characters of `set` at either end (Foundation's `trimmingCharacters`,
-    /// which the proxy does without).
+    /// which the proxy does without). Compared by Unicode scalars: in a String, CR LF is one
+    /// Character, so `" \t\r\n".contains("\n")` is false, and a file's last newline would stay.
     func trimmed(of set: String = " \t\r\n") -> SubSequence {
+        let scalars = Set(set.unicodeScalars)
+        func trims(_ c: Character) -> Bool { c.unicodeScalars.allSatisfy(scalars.contains) }
         var s = self[...]
-        while let f = s.first, set.contains(f) { s = s.dropFirst() }
-        while let l = s.last, set.contains(l) { s = s.dropLast() }
+        while let f = s.first, trims(f) { s = s.dropFirst() }
+        while let l = s.last, trims(l) { s = s.dropLast() }
         return s
     }
 }

@@ -104,8 +104,9 @@ import Testing
         try "emojivoto/web \(Self.webToken)\nemojivoto/voting \(Self.votingToken)\n".write(toFile: dir + "/tokens", atomically: true, encoding: .utf8)
         // A pod gets the anchor and its account's token: no key of the authority's.
         try fm.copyItem(atPath: ca + "/ca.crt", toPath: pod + "/ca.crt")
-        try Self.webToken.write(toFile: pod + "/web.token", atomically: true, encoding: .utf8)
-        try Self.votingToken.write(toFile: pod + "/voting.token", atomically: true, encoding: .utf8)
+        // Token files as people write them: with a last newline (echo), or CR LF.
+        try (Self.webToken + "\n").write(toFile: pod + "/web.token", atomically: true, encoding: .utf8)
+        try (Self.votingToken + "\r\n").write(toFile: pod + "/voting.token", atomically: true, encoding: .utf8)
 
         let identity = try meshproxy(["identity", "serve", "--dir", ca, "--tokens", dir + "/tokens", "--listen", "127.0.0.1:0"])
         defer { identity.stop() }
