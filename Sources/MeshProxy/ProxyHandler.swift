@@ -39,6 +39,8 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
     let pools: PerEventLoop<UpstreamPool>?
     /// The upstream connection (set up with the event loop's pool once the handler is added).
     var link = UpstreamLink(pool: nil)
+    /// The event loop's batched flushes (`TickFlusher`); without one, flushes go at once.
+    var flusher: TickFlusher?
     /// The response went out before the request's body was read: the connection closes once the
     /// response is flushed.
     var closingAfterEarlyResponse = false
@@ -88,7 +90,9 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
-        link = UpstreamLink(pool: pools?.value(on: context.eventLoop))
+        let pool = pools?.value(on: context.eventLoop)
+        link = UpstreamLink(pool: pool)
+        flusher = pool?.flusher
         armIdleTimer(context, in: idleTimeout)
         // Added once the first bytes arrived, after any TLS handshake: read the peer's identity now.
         if acceptsMTLS { peerIdentity = peerIdentityName(of: context.channel) }
@@ -487,6 +491,11 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
             writeClient(context, context.channel.allocator.buffer(string: response), flush: true)
                 .assumeIsolated().whenComplete { _ in context.close(promise: nil) }
         }
+    }
+
+    /// Flushes the client's connection at the end of this tick (`TickFlusher`).
+    func flushClient(_ context: ChannelHandlerContext) {
+        if let flusher { flusher.flush(context.channel) } else { context.flush() }
     }
 
     /// Writes to the client, counted when this handler does the counting.

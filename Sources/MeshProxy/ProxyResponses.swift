@@ -208,7 +208,7 @@ extension ProxyHandler {
             reading = .lingering
             writeClient(context, ByteBuffer(), flush: true).assumeIsolated().whenComplete { _ in context.close(promise: nil) }
         } else {
-            link.flushSoon(context.channel)
+            flushClient(context)
             nextRequest()
         }
     }
@@ -289,7 +289,7 @@ extension ProxyHandler {
     func upstreamReadComplete(_ channel: any Channel) {
         guard link.carries(channel), downstreamUnflushed, let context else { return }
         downstreamUnflushed = false
-        link.flushSoon(context.channel)
+        flushClient(context)
     }
 
     /// The upstream connection failed (a TLS handshake refused, a reset): the request fails with

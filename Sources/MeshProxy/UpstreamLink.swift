@@ -46,8 +46,7 @@ final class UpstreamLink {
     /// waiting, and the caller opens the connection. Written, not flushed (`flush` does).
     func send(_ head: ByteBuffer, to key: UpstreamKey, owner: ProxyHandler) -> Bool {
         if case .ready(let r) = state, r.channel.isActive, r.reusable, r.key == key {
-            r.handler.counter?.wrote(head.readableBytes)
-            r.channel.write(head, promise: nil)
+            write(head, on: r)
             return true
         }
         if case .none = state {} else { release() }
@@ -55,8 +54,7 @@ final class UpstreamLink {
             pooled.handler.owner = owner
             pooled.reusable = true
             state = .ready(pooled)
-            pooled.handler.counter?.wrote(head.readableBytes)
-            pooled.channel.write(head, promise: nil)
+            write(head, on: pooled)
             return true
         }
         state = .connecting(key: key, pending: [head])
@@ -69,8 +67,7 @@ final class UpstreamLink {
     func forward(_ bytes: ByteBuffer) -> Bool {
         switch state {
         case .ready(let r):
-            r.handler.counter?.wrote(bytes.readableBytes)
-            r.channel.write(bytes, promise: nil)
+            write(bytes, on: r)
             return r.channel.isWritable
         case .connecting(let key, var pending):
             pending.append(bytes)
@@ -87,9 +84,10 @@ final class UpstreamLink {
         if let flusher = pool?.flusher { flusher.flush(r.channel) } else { r.channel.flush() }
     }
 
-    /// Flushes `channel` at the end of the tick (at once without a pool).
-    func flushSoon(_ channel: any Channel) {
-        if let flusher = pool?.flusher { flusher.flush(channel) } else { channel.flush() }
+    /// Writes on `c` (not flushed), counted when its handler took the counting over.
+    private func write(_ bytes: ByteBuffer, on c: UpstreamConnection) {
+        c.handler.counter?.wrote(bytes.readableBytes)
+        c.channel.write(bytes, promise: nil)
     }
 
     /// The connection to `key` opened: it becomes the link's, and what waited is written.
