@@ -163,7 +163,7 @@ public final class DemoMesh: Sendable {
                 guard let token = tokens[name] else { throw DemoError("no identity token for the service account \(name)") }
                 let client = IdentityClient(service: service, name: identities.identityName(serviceAccount: name, namespace: ns), token: token,
                                             trustAnchorPEM: anchorPEM)
-                config.identity = try ProxyIdentity { try client.fetch() }
+                config.identity = ProxyIdentity(client: client)
             }
             config.tap = loopback
             config.workloadLabels = ["namespace": ns, "deployment": name, "pod": podName]
@@ -174,6 +174,10 @@ public final class DemoMesh: Sendable {
             }
             let proxy = try await MeshProxyServer.start(config, group: group)
             proxies.append(proxy)
+            // As a pod's containers wait for its proxy to be ready: traffic starts once it is certified.
+            if let identity = config.identity, !(await identity.waitUntilUsable(timeout: .seconds(10))) {
+                throw DemoError("\(name)'s proxy got no certificate: \(identity.notReadyReason ?? "")")
+            }
             targets.append(Target(admin: proxy.adminAddress, labels: ["namespace": ns, "deployment": name, "pod": podName], tap: proxy.tapAddress))
             if let inbound = proxy.inboundAddress {
                 endpoints[name] = Endpoint(host: inbound.host, port: inbound.port, labels: [

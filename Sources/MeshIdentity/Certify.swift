@@ -49,7 +49,9 @@ public struct WorkloadKey: Sendable {
     /// The identity an answer gives this key, once checked: the certificate is for this key and
     /// `name`, the issuer signed it, and the issuer chains to `trustAnchorPEM`, the anchor this
     /// proxy was configured with (an identity service cannot hand it another).
-    public func identity(_ name: String, from answer: CertifyAnswer, trustAnchorPEM: String) throws(IdentityError) -> WorkloadIdentity {
+    /// The certificate must also be valid `now` (a clock that is off by more than its lifetime,
+    /// or a service that signs stale dates, is an error, not a certificate to use).
+    public func identity(_ name: String, from answer: CertifyAnswer, trustAnchorPEM: String, now: Date = Date()) throws(IdentityError) -> WorkloadIdentity {
         let leaf: Certificate, issuer: Certificate, anchor: Certificate, pinned: Certificate
         do {
             leaf = try Certificate(pemEncoded: answer.certificate)
@@ -68,6 +70,12 @@ public struct WorkloadKey: Sendable {
         guard names == [name] else { throw IdentityError("the certificate answered is for \(names), not \(name)") }
         guard issuer.publicKey.isValidSignature(leaf.signature, for: leaf), anchor.publicKey.isValidSignature(issuer.signature, for: issuer) else {
             throw IdentityError("the certificate answered does not chain to the trust anchor")
+        }
+        guard now >= leaf.notValidBefore, now < leaf.notValidAfter else {
+            throw IdentityError("the certificate answered is valid from \(leaf.notValidBefore) to \(leaf.notValidAfter), not now (\(now)): is a clock wrong?")
+        }
+        guard now < issuer.notValidAfter, now < anchor.notValidAfter else {
+            throw IdentityError("the issuer or the trust anchor of the certificate answered has expired")
         }
         do {
             return try WorkloadIdentity(name: name, leaf: leaf, key: key, issuer: issuer, trustAnchor: anchor)
@@ -109,11 +117,15 @@ extension IdentityAuthority {
         } catch {
             throw IdentityError("the CSR does not parse: \(error)")
         }
+        guard seconds.isFinite, seconds > 0 else { throw IdentityError("a certificate's lifetime must be a positive number of seconds, not \(seconds)") }
+        guard now < issuer.notValidAfter else { throw IdentityError("the issuer expired at \(issuer.notValidAfter): create a new one") }
+        // A leaf never outlives the issuer that signed it (and the dates stay within what X.509 can write).
+        let lifetime = min(seconds, issuer.notValidAfter.timeIntervalSince(now))
         guard csr.publicKey.isValidSignature(csr.signature, for: csr) else { throw IdentityError("the CSR's signature does not hold") }
         let asked = csr.subject.description
         guard asked == "CN=\(name)" else { throw IdentityError("the CSR asks for \(asked), not CN=\(name)") }
         do {
-            let leaf = try issueCertificate(name, publicKey: csr.publicKey, validFor: seconds, now: now)
+            let leaf = try issueCertificate(name, publicKey: csr.publicKey, validFor: lifetime, now: now)
             return CertifyAnswer(certificate: try leaf.serializeAsPEM().pemString, issuer: try issuer.serializeAsPEM().pemString,
                                  trustAnchor: try trustAnchor.serializeAsPEM().pemString)
         } catch let e as IdentityError {

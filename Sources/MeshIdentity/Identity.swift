@@ -106,6 +106,11 @@ public struct IdentityAuthority: Sendable {
         }
     }
 
+    /// The name the identity service's own certificate carries, and proxies check when they
+    /// connect to it (`identity.linkerd.DOMAIN`, as linkerd-identity's).
+    public static func identityServiceName(trustDomain: String) -> String { "identity.linkerd.\(trustDomain)" }
+    public var identityServiceName: String { Self.identityServiceName(trustDomain: trustDomain) }
+
     /// Linkerd's identity name for a workload's service account.
     public func identityName(serviceAccount: String, namespace: String) -> String {
         Self.identityName(serviceAccount: serviceAccount, namespace: namespace, trustDomain: trustDomain)
@@ -184,6 +189,20 @@ public struct WorkloadIdentity: Sendable {
         return try NIOSSLContext(configuration: c)
     }
 
+    /// The server side of a listener anyone may call (the identity service's): presents this
+    /// identity and asks for no client certificate (a proxy has none before it is certified).
+    public func listenerContext() throws -> NIOSSLContext {
+        var c = TLSConfiguration.makeServerConfiguration(certificateChain: chain.map { .certificate($0) }, privateKey: .privateKey(key))
+        c.certificateVerification = .none
+        c.minimumTLSVersion = .tlsv12
+        return try NIOSSLContext(configuration: c)
+    }
+
+    /// Whether `date` is within the certificate's `notBefore`…`notAfter`.
+    public func isValid(at date: Date) -> Bool {
+        date >= notValidBefore && date < notValidAfter
+    }
+
     /// The client side: presents this identity; the server must chain to the trust anchor and
     /// carry the identity the destination expects (checked as the TLS host name).
     public func clientContext() throws -> NIOSSLContext {
@@ -205,5 +224,20 @@ extension NIOSSLCertificate {
             guard san.nameType == .dnsName else { return nil }
             return String(decoding: san.contents, as: UTF8.self)
         }
+    }
+}
+
+/// The TLS client a proxy reaches the identity service with before it has a certificate of its
+/// own: no client certificate; the service's must chain to `trustAnchorPEM` and carry the name
+/// given to the handler as its host name (`identity.linkerd.DOMAIN`).
+public func identityServiceClientContext(trustAnchorPEM: String) throws(IdentityError) -> NIOSSLContext {
+    do {
+        var c = TLSConfiguration.makeClientConfiguration()
+        c.trustRoots = .certificates(try NIOSSLCertificate.fromPEMBytes(Array(trustAnchorPEM.utf8)))
+        c.certificateVerification = .fullVerification
+        c.minimumTLSVersion = .tlsv12
+        return try NIOSSLContext(configuration: c)
+    } catch {
+        throw IdentityError("cannot use the trust anchor for the identity service's TLS: \(error)")
     }
 }

@@ -11,6 +11,13 @@ import Glibc
 /// `/split` — `GET` shows every authority's backend weights, `POST {"authority": "…",
 /// "weights": {"backend": 90, …}}` sets them (a canary step). `/split` answers only peers on
 /// loopback, and wants `Authorization: Bearer TOKEN` when a token is configured.
+///
+/// The POSTs (`/split`, `/shutdown`) change what the proxy does, so a web page must not be able
+/// to send them through a browser on this machine: one that carries an `Origin` or a
+/// `Sec-Fetch-Site` other than `none` (every browser sends one or the other on a POST) is
+/// refused (403), and so is a body typed as a form or as text (`/split` takes
+/// `application/json` only, which a page cannot send elsewhere without a CORS preflight this
+/// listener never grants). Command-line clients send neither header.
 final class AdminHandler: ChannelInboundHandler {
     typealias InboundIn = HTTPServerRequestPart
     typealias OutboundOut = HTTPServerResponsePart
@@ -18,16 +25,18 @@ final class AdminHandler: ChannelInboundHandler {
     private let registry: MetricsRegistry
     private let router: OutboundRouter?
     private let token: String?
+    private let identity: ProxyIdentity?
     private let draining: @Sendable () -> Bool
     private let onShutdown: (@Sendable () -> Void)?
     private var request: HTTPRequestHead?
     private var body: [UInt8] = []
 
-    init(registry: MetricsRegistry, router: OutboundRouter? = nil, token: String? = nil,
+    init(registry: MetricsRegistry, router: OutboundRouter? = nil, token: String? = nil, identity: ProxyIdentity? = nil,
          draining: @escaping @Sendable () -> Bool = { false }, onShutdown: (@Sendable () -> Void)? = nil) {
         self.registry = registry
         self.router = router
         self.token = token
+        self.identity = identity
         self.draining = draining
         self.onShutdown = onShutdown
     }
@@ -48,7 +57,15 @@ final class AdminHandler: ChannelInboundHandler {
             case (.GET, "/metrics"), (.HEAD, "/metrics"):
                 (status, type, body) = (.ok, "text/plain; version=0.0.4", registry.render())
             case (.GET, "/ready"):
-                (status, type, body) = draining() ? (.serviceUnavailable, "text/plain", "draining\n") : (.ok, "text/plain", "ready\n")
+                if draining() {
+                    (status, type, body) = (.serviceUnavailable, "text/plain", "draining\n")
+                } else if let reason = identity?.notReadyReason {
+                    (status, type, body) = (.serviceUnavailable, "text/plain", "not ready: \(reason)\n")
+                } else {
+                    (status, type, body) = (.ok, "text/plain", "ready\n")
+                }
+            case (.POST, _) where Self.fromBrowser(head.headers) != nil:
+                (status, type, body) = (.forbidden, "text/plain", "meshproxy admin: \(Self.fromBrowser(head.headers)!)\n")
             case (.POST, "/shutdown"):
                 if !isLoopback(context.channel.remoteAddress) {
                     (status, type, body) = (.forbidden, "text/plain", "shutdown is only permitted from localhost\n")
@@ -99,6 +116,10 @@ final class AdminHandler: ChannelInboundHandler {
             return (.unauthorized, json, "{\"error\":\"a bearer token is required\"}\n")
         }
         if head.method == .POST {
+            let type = head.headers.first(name: "content-type")?.split(separator: ";").first.map { String($0).trimmed(of: " \t").lowercased() }
+            guard type == "application/json" else {
+                return (.unsupportedMediaType, json, "{\"error\":\"POST /split takes Content-Type: application/json\"}\n")
+            }
             let request: SplitRequest
             switch SplitRequest.parse(body) {
             case .failure(let problem): return (.badRequest, json, "{\"error\":\(JSONEscape.quoted(problem.description))}\n")
@@ -114,6 +135,20 @@ final class AdminHandler: ChannelInboundHandler {
             JSONEscape.quoted(a) + ":{" + byAuthority[a]!.map { JSONEscape.quoted($0.0) + ":\($0.1)" }.joined(separator: ",") + "}"
         }.joined(separator: ",")
         return (.ok, json, "{" + out + "}\n")
+    }
+
+    /// Why a POST looks sent by a web page through a browser (nil when it does not): browsers
+    /// mark such requests with `Origin` or `Sec-Fetch-Site`, and forms send form or text bodies.
+    static func fromBrowser(_ headers: HTTPHeaders) -> String? {
+        if headers.contains(name: "origin") { return "requests from web pages (with an Origin header) are refused" }
+        if let site = headers.first(name: "sec-fetch-site"), site.lowercased() != "none" {
+            return "requests from web pages (Sec-Fetch-Site: \(site)) are refused"
+        }
+        let type = headers.first(name: "content-type")?.split(separator: ";").first.map { String($0).trimmed(of: " \t").lowercased() } ?? ""
+        if ["application/x-www-form-urlencoded", "multipart/form-data", "text/plain"].contains(type) {
+            return "form and text bodies (\(type)) are refused; send application/json"
+        }
+        return nil
     }
 
     /// `Accept-Encoding` names gzip with a weight above 0.

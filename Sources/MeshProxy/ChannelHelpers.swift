@@ -19,11 +19,22 @@ func isConnectTimeout(_ error: any Error) -> Bool {
 }
 
 func isTLSError(_ error: any Error) -> Bool {
-    error is NIOSSLError || error is BoringSSLError || error is NIOSSLExtraError
+    if let e = error as? NIOConnectionError {
+        return !e.connectionErrors.isEmpty && e.connectionErrors.allSatisfy { isTLSError($0.error) }
+    }
+    return error is NIOSSLError || error is BoringSSLError || error is NIOSSLExtraError || error is NoCertificateError
+}
+
+/// mTLS cannot begin: this proxy has no valid certificate (none yet, or it expired).
+struct NoCertificateError: Error, CustomStringConvertible {
+    let reason: String
+    var description: String { "this proxy has no valid certificate: \(reason)" }
 }
 
 /// A TLS failure in a sentence (BoringSSL's error stacks are long).
 func describeTLS(_ error: any Error) -> String {
+    if let e = error as? NIOConnectionError, let first = e.connectionErrors.first { return describeTLS(first.error) }
+    if let e = error as? NoCertificateError { return e.description }
     let text = "\(error)"
     if text.contains("hostname") || text.contains("Hostname") { return "its certificate is not for the identity expected" }
     if text.contains("CERTIFICATE_VERIFY_FAILED") || text.contains("BAD_SIGNATURE") {

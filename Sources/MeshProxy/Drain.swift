@@ -45,11 +45,13 @@ final class ConnectionCap: Sendable {
     let limit: Int
     private let direction: String
     private let registry: MetricsRegistry
+    private let flag: String
 
-    init(limit: Int, direction: String, registry: MetricsRegistry) {
+    init(limit: Int, direction: String, registry: MetricsRegistry, flag: String = "--max-connections") {
         self.limit = limit
         self.direction = direction
         self.registry = registry
+        self.flag = flag
     }
 
     /// Whether `channel` may stay open; if so it is counted until it closes.
@@ -58,7 +60,7 @@ final class ConnectionCap: Sendable {
             open.subtract(1, ordering: .relaxed)
             registry.connectionRefused(direction: direction)
             if !warned.exchange(true, ordering: .relaxed) {
-                sayOnStderr("meshproxy: the \(direction) listener has \(limit) connections open (its --max-connections): refusing more; "
+                sayOnStderr("meshproxy: the \(direction) listener has \(limit) connections open (its \(flag)): refusing more; "
                     + "meshproxy_connections_refused_total counts them")
             }
             return false

@@ -62,6 +62,10 @@ final class HTTP2Upstreams {
     }
 
     private func multiplexer(route: Route, key: UpstreamKey) -> EventLoopFuture<NIOHTTP2Handler.StreamMultiplexer> {
+        // Without a valid certificate, no stream rides an mTLS connection made with an old one.
+        if key.identity != nil, let identity, identity.usable == nil {
+            return loop.makeFailedFuture(NoCertificateError(reason: identity.notReadyReason ?? "none yet"))
+        }
         switch entries[key] {
         case .ready(let c) where c.channel.isActive && !c.watch.goingAway:
             return loop.makeSucceededFuture(c.multiplexer)

@@ -4,6 +4,7 @@ public import MeshIdentity
 public import NIOCore
 import NIOHTTP1
 import NIOPosix
+import NIOSSL
 import Synchronization
 
 /// Who may ask for which identity: one bootstrap token per service account, as a file of lines
@@ -57,11 +58,24 @@ public struct IdentityTokens: Sendable {
 /// the proxy presents, and for no other. `POST /v1/certify` takes a `CertifyRequest` and answers
 /// a `CertifyAnswer` (403 for a wrong token or another account's identity, 400 for a bad CSR);
 /// `GET /metrics` counts answers by result.
+///
+/// It answers over TLS with a certificate of its own for `identity.linkerd.DOMAIN`, signed by
+/// the issuer, so a proxy that holds only the trust anchor can tell it is talking to the real
+/// service before it sends its token. The same port answers plaintext too, for `GET /metrics`
+/// and `/ready` only (what Prometheus and `meshtop check` read): a CSR sent in clear is refused
+/// (403, `identity_certify_total{result="refused_plaintext"}`) and its token should be
+/// considered seen.
 public final class IdentityService: Sendable {
     let authority: IdentityAuthority
     let tokens: IdentityTokens
     let certificateLifetime: TimeInterval
     private let counts = Mutex<[String: Int]>([:])
+    /// The service's own certificate and TLS context, made again when half its life is gone.
+    private let serving = Mutex<(identity: WorkloadIdentity, context: NIOSSLContext)?>(nil)
+    /// The name on the service's own certificate, which proxies check.
+    public var serviceName: String { authority.identityServiceName }
+    /// How long the service's own certificate is valid.
+    static let servingLifetime: TimeInterval = 7 * 86_400
 
     public init(authority: IdentityAuthority, tokens: IdentityTokens, certificateLifetime: TimeInterval = 24 * 3600) {
         self.authority = authority
@@ -69,16 +83,34 @@ public final class IdentityService: Sendable {
         self.certificateLifetime = certificateLifetime
     }
 
+    /// The TLS context for a new connection: the current serving certificate, renewed once it is
+    /// past half its life. Nil when it cannot be made (the issuer expired): TLS is then refused.
+    func tlsContext(now: Date = Date()) -> NIOSSLContext? {
+        serving.withLock { s in
+            if let current = s, now.timeIntervalSince(current.identity.notValidBefore) < Self.servingLifetime / 2,
+               current.identity.isValid(at: now) {
+                return current.context
+            }
+            guard let identity = try? authority.issue(authority.identityServiceName, validFor: Self.servingLifetime, now: now),
+                  let context = try? identity.listenerContext() else { return nil }
+            s = (identity, context)
+            return context
+        }
+    }
+
     /// How many requests ended with `result` (`issued`, `refused_token`, `refused_foreign`, `invalid`).
     public func count(_ result: String) -> Int { counts.withLock { $0[result] ?? 0 } }
 
     /// Answers one certify request body: status and JSON.
-    func certify(_ body: [UInt8]) -> (HTTPResponseStatus, String) {
+    func certify(_ body: [UInt8], overTLS: Bool = true) -> (HTTPResponseStatus, String) {
         func answer(_ status: HTTPResponseStatus, _ result: String, _ json: String) -> (HTTPResponseStatus, String) {
             counts.withLock { $0[result, default: 0] += 1 }
             return (status, json)
         }
         func problem(_ message: String) -> String { "{\"error\":\(JSONEscape.quoted(message))}\n" }
+        guard overTLS else {
+            return answer(.forbidden, "refused_plaintext", problem("CSRs are taken over TLS only: a token sent in clear should be replaced"))
+        }
         guard let request = try? JSONDecoder().decode(CertifyRequest.self, from: Data(body)) else {
             return answer(.badRequest, "invalid", problem("expected a JSON object: identity, token, csr (PEM)"))
         }
@@ -103,7 +135,7 @@ public final class IdentityService: Sendable {
     func metrics() -> String {
         let c = counts.withLock { $0 }
         var out = "# HELP identity_certify_total Certify requests answered, by result.\n# TYPE identity_certify_total counter\n"
-        for result in ["issued", "invalid", "refused_foreign", "refused_token"] {
+        for result in ["issued", "invalid", "refused_foreign", "refused_plaintext", "refused_token"] {
             out += "identity_certify_total{result=\"\(result)\"} \(c[result] ?? 0)\n"
         }
         let expiry = Int(authority.issuer.notValidAfter.timeIntervalSince1970)
@@ -121,7 +153,22 @@ public final class IdentityService: Sendable {
 
     /// Listens on `address` (loopback by default, as every listener here) until the channel closes.
     public func bind(_ address: HostPort, group: any EventLoopGroup) async throws -> any Channel {
-        try await MeshProxyServer.bindHTTP(address, group: group) { IdentityHandler(service: self) }
+        guard tlsContext() != nil else {
+            throw IdentityError("cannot make the identity service's own certificate (has the issuer expired? \(authority.issuer.notValidAfter))")
+        }
+        return try await ServerBootstrap(group: group)
+            .serverChannelOption(.backlog, value: 256)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    let sync = channel.pipeline.syncOperations
+                    try sync.addHandler(TLSDetector(context: { self.tlsContext() }))
+                    try sync.configureHTTPServerPipeline(withErrorHandling: true)
+                    try sync.addHandler(IdentityHandler(service: self))
+                }
+            }
+            .bind(host: address.host, port: address.port)
+            .get()
     }
 }
 
@@ -152,7 +199,8 @@ final class IdentityHandler: ChannelInboundHandler {
             let (status, text): (HTTPResponseStatus, String)
             switch (head.method, head.uri) {
             case (.POST, "/v1/certify"):
-                (status, text) = tooLong ? (.payloadTooLarge, "{\"error\":\"the request is longer than 64 KiB\"}\n") : service.certify(body)
+                let overTLS = (try? context.pipeline.syncOperations.handler(type: NIOSSLServerHandler.self)) != nil
+                (status, text) = tooLong ? (.payloadTooLarge, "{\"error\":\"the request is longer than 64 KiB\"}\n") : service.certify(body, overTLS: overTLS)
             case (.GET, "/metrics"):
                 (status, text) = (.ok, service.metrics())
             case (.GET, "/ready"):

@@ -19,6 +19,9 @@ public struct ProxyConfiguration: Sendable {
     /// What tap hides, and how many subscribers it serves at once.
     public var tapRedaction = TapRedaction()
     public var tapMaxSubscribers = 16
+    /// The most connections the tap listener holds at once (subscribers and those still to
+    /// send their filter line); more are closed at once and counted.
+    public var tapMaxConnections = 64
     /// A token `POST /split` must carry (`Authorization: Bearer …`).
     public var adminToken: String?
     /// This workload's own labels (`namespace`, `deployment`, `pod`…), shown by tap for this side.
@@ -94,7 +97,7 @@ public final class MeshProxyServer: Sendable {
         let hub = TapHub(redaction: config.tapRedaction, maxSubscribers: config.tapMaxSubscribers)
         registry.tapHub = hub
         registry.identity = config.identity
-        config.identity?.scheduleRotation(on: group.next())
+        config.identity?.start(on: group.next())
         var channels: [any Channel] = []
         do {
             var inboundAddress: HostPort?
@@ -124,11 +127,15 @@ public final class MeshProxyServer: Sendable {
             var tapAddress: HostPort?
             if let tap = config.tap {
                 let token = config.tapToken
+                let cap = ConnectionCap(limit: config.tapMaxConnections, direction: "tap", registry: registry, flag: "--tap-max-connections")
+                let (filterDeadline, stallTimeout) = (config.headerTimeout, config.idleTimeout)
                 let channel = try await ServerBootstrap(group: group)
                     .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
                     .childChannelInitializer { channel in
-                        channel.eventLoop.makeCompletedFuture {
-                            try channel.pipeline.syncOperations.addHandler(TapServerHandler(hub: hub, token: token))
+                        guard cap.admit(channel) else { return channel.close() }
+                        return channel.eventLoop.makeCompletedFuture {
+                            try channel.pipeline.syncOperations.addHandler(TapServerHandler(
+                                hub: hub, token: token, filterDeadline: filterDeadline, stallTimeout: stallTimeout, registry: registry))
                         }
                     }
                     .bind(host: tap.host, port: tap.port)
@@ -140,7 +147,8 @@ public final class MeshProxyServer: Sendable {
             let splitRouter = outboundRouter
             if let splitRouter { registry.splitWeights = { splitRouter.weights() } }
             let admin = try await bindHTTP(config.admin, group: group) {
-                AdminHandler(registry: registry, router: splitRouter, token: adminToken, draining: { connections.isDraining }, onShutdown: onShutdownRequest)
+                AdminHandler(registry: registry, router: splitRouter, token: adminToken, identity: config.identity,
+                             draining: { connections.isDraining }, onShutdown: onShutdownRequest)
             }
             channels.append(admin)
             return MeshProxyServer(registry: registry, channels: channels, inbound: inboundAddress, outbound: outboundAddress,
@@ -159,6 +167,7 @@ public final class MeshProxyServer: Sendable {
 
     /// Closes every listener.
     public func stop() async {
+        registry.identity?.stop()
         for channel in channels { try? await channel.close() }
     }
 
@@ -207,7 +216,9 @@ public final class MeshProxyServer: Sendable {
                 return channel.eventLoop.makeCompletedFuture {
                     let sync = channel.pipeline.syncOperations
                     try sync.addHandler(ConnectionMetricsHandler(registry: registry, target: accept))
-                    if let detectTLS { try sync.addHandler(TLSDetector(identity: detectTLS)) }
+                    if let detectTLS {
+                        try sync.addHandler(TLSDetector(identity: detectTLS, onRefused: { registry.tlsHandshakeFailed(direction: "inbound", peer: "") }))
+                    }
                     try sync.addHandler(HTTPVersionDetector(timeout: detectTimeout, onTimeout: {
                         registry.connectionTimedOut(direction: direction, reason: "detect")
                     }, http1: { sync in

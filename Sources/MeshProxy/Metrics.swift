@@ -321,7 +321,11 @@ public final class MetricsRegistry: Sendable {
             out += "tap_events_dropped_total \(hub.droppedEvents)\n"
         }
         if let identity {
-            let c = identity.current
+            let ready = identity.notReadyReason == nil
+            out += "# HELP meshproxy_identity_ready Whether this proxy holds a certificate valid now (1), or has none or an expired one (0).\n"
+            out += "# TYPE meshproxy_identity_ready gauge\nmeshproxy_identity_ready \(ready ? 1 : 0)\n"
+        }
+        if let identity, let c = identity.latest {
             let id = c.identity
             out += "# HELP identity_cert_expiration_timestamp_seconds Time when this proxy's current mTLS identity certificate will expire (in seconds since the UNIX epoch).\n"
             out += "# TYPE identity_cert_expiration_timestamp_seconds gauge\nidentity_cert_expiration_timestamp_seconds \(Int64(id.notValidAfter.timeIntervalSince1970))\n"

@@ -349,8 +349,19 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
     /// Sends a request head to `route`'s endpoint: on the connection this client already has to
     /// it, a pooled one, or a new one (the head waits meanwhile).
     func dispatch(_ head: ByteBuffer, route: Route) {
+        // A meshed peer's connection was made with a certificate of this proxy's that is no
+        // longer valid: no more requests on it (the peer reconnects, and is refused TLS until
+        // a new certificate arrives).
+        if peerIdentity != nil, let identity, identity.usable == nil {
+            draining = true
+            failExchange(error: .tls, status: .serviceUnavailable,
+                         message: "meshproxy: this proxy's certificate is not valid now: \(identity.notReadyReason ?? "none")\n")
+            return
+        }
         let key = route.upstreamKey(mtls: identity != nil)
-        if link.send(head, to: key, owner: self) { upstreamUnflushed = true } else { connect(to: route, key: key) }
+        // Without a valid certificate no mTLS connection is reused; the new one fails as TLS.
+        let reuse = key.identity == nil || identity?.usable != nil
+        if link.send(head, to: key, owner: self, reuse: reuse) { upstreamUnflushed = true } else { connect(to: route, key: key) }
     }
 
     /// Sends bytes of the client's request upstream. While the upstream cannot take more (or is
@@ -409,6 +420,11 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler {
             guard link.isConnecting(to: key) else { return }
             link.detach()
             let timedOut = isConnectTimeout(error)
+            if isTLSError(error) {
+                registry.tlsHandshakeFailed(direction: "outbound", peer: key.identity ?? "")
+                failExchange(error: .tls, status: .badGateway, message: "meshproxy: mTLS with \(key.identity ?? "the upstream") failed: \(describeTLS(error))\n")
+                return
+            }
             failExchange(error: timedOut ? .timeout : .unclassified, status: timedOut ? .gatewayTimeout : .badGateway,
                          message: "meshproxy: cannot connect to \(key.endpoint): \(error)\n")
         }

@@ -37,8 +37,21 @@ public struct ProxySettings: Sendable {
     public var detectTimeoutMs: Int64 = 10_000
     public var idleTimeoutMs: Int64 = 60_000
     public var headerTimeoutMs: Int64 = 10_000
+    public var tapMaxConnections = 64
+
+    /// The longest any `-ms` flag may be: a day.
+    public static let maxMilliseconds: Int64 = 86_400_000
+    /// The longest a drain may take: an hour.
+    public static let maxDrainSeconds: Double = 3_600
 
     public init() {}
+
+    /// `--drain-seconds` checked: a number of seconds from 0 up to an hour.
+    public static func checkDrain(seconds: Double) throws(SettingsError) {
+        guard seconds.isFinite, seconds >= 0, seconds <= maxDrainSeconds else {
+            throw SettingsError("--drain-seconds \(seconds): expected 0 to \(Int(maxDrainSeconds)) seconds")
+        }
+    }
 
     /// The configuration these settings describe, with the profile, destinations and identity
     /// files read; throws the first problem, naming its flag.
@@ -47,23 +60,31 @@ public struct ProxySettings: Sendable {
             guard let a = HostPort(text) else { throw SettingsError("\(flag) \(text): expected host:port") }
             return a
         }
-        var config = ProxyConfiguration(admin: try address(admin, "--admin"), connectTimeout: .milliseconds(connectTimeoutMs))
-        guard maxConnections > 0 else { throw SettingsError("--max-connections must be 1 or more") }
-        guard detectTimeoutMs > 0, idleTimeoutMs > 0, headerTimeoutMs > 0 else {
-            throw SettingsError("--detect-timeout-ms, --idle-timeout-ms and --header-timeout-ms must be more than 0")
+        /// A duration flag in milliseconds: above 0 and at most a day (NIO's clock would overflow long before Int64 does).
+        func milliseconds(_ value: Int64, _ flag: String) throws(SettingsError) -> TimeAmount {
+            guard value > 0, value <= Self.maxMilliseconds else { throw SettingsError("\(flag) \(value): expected 1 to \(Self.maxMilliseconds) (a day)") }
+            return .milliseconds(value)
         }
-        config.headerTimeout = .milliseconds(headerTimeoutMs)
-        config.maxConnections = maxConnections
-        config.detectTimeout = .milliseconds(detectTimeoutMs)
-        config.idleTimeout = .milliseconds(idleTimeoutMs)
+        func count(_ value: Int, _ flag: String, max: Int) throws(SettingsError) -> Int {
+            guard value > 0, value <= max else { throw SettingsError("\(flag) \(value): expected 1 to \(max)") }
+            return value
+        }
+        var config = ProxyConfiguration(admin: try address(admin, "--admin"), connectTimeout: try milliseconds(connectTimeoutMs, "--connect-timeout-ms"))
+        config.maxConnections = try count(maxConnections, "--max-connections", max: 1_000_000)
+        config.detectTimeout = try milliseconds(detectTimeoutMs, "--detect-timeout-ms")
+        config.idleTimeout = try milliseconds(idleTimeoutMs, "--idle-timeout-ms")
+        config.headerTimeout = try milliseconds(headerTimeoutMs, "--header-timeout-ms")
         if let tap { config.tap = try address(tap, "--tap") }
         config.tapToken = tapToken
-        guard tapMaxSubscribers > 0 else { throw SettingsError("--tap-max-subscribers must be 1 or more") }
+        config.tapMaxSubscribers = try count(tapMaxSubscribers, "--tap-max-subscribers", max: 1024)
+        config.tapMaxConnections = try count(tapMaxConnections, "--tap-max-connections", max: 100_000)
+        guard tapMaxConnections >= tapMaxSubscribers else {
+            throw SettingsError("--tap-max-connections \(tapMaxConnections) must be at least --tap-max-subscribers \(tapMaxSubscribers)")
+        }
         if let bad = tapRedact.first(where: { $0.isEmpty || !$0.utf8.allSatisfy { $0 > 32 && $0 < 127 && $0 != UInt8(ascii: ":") } }) {
             throw SettingsError("--tap-redact \"\(bad)\": expected a header name")
         }
         config.tapRedaction = TapRedaction(extraHeaders: tapRedact)
-        config.tapMaxSubscribers = tapMaxSubscribers
         config.adminToken = adminToken
         for pair in labels {
             let kv = pair.split(separator: "=", maxSplits: 1).map(String.init)
@@ -107,12 +128,13 @@ public struct ProxySettings: Sendable {
             let name = identity ?? IdentityAuthority.identityName(
                 serviceAccount: config.workloadLabels["serviceaccount"] ?? config.workloadLabels["deployment"] ?? "default",
                 namespace: config.workloadLabels["namespace"] ?? "default", trustDomain: domain)
-            let client = IdentityClient(service: address, name: name, token: token, trustAnchorPEM: anchorPEM)
             do {
-                config.identity = try ProxyIdentity { try client.fetch() }
+                _ = try identityServiceClientContext(trustAnchorPEM: anchorPEM)
             } catch {
-                throw SettingsError("no certificate for \(name): \(error)")
+                throw SettingsError("\(anchorFile): \(error)")
             }
+            // The first certificate is asked for once the proxy serves (not ready until then).
+            config.identity = ProxyIdentity(client: IdentityClient(service: address, name: name, token: token, trustAnchorPEM: anchorPEM))
         } else if identity != nil || trustAnchor != nil || identityTokenFile != nil {
             throw SettingsError("--identity, --trust-anchor and --identity-token-file go with --identity-service (the service that signs this proxy's CSR)")
         }
@@ -152,6 +174,8 @@ public enum ProxyProcess {
 
     public static func run(_ config: ProxyConfiguration, threads: Int, drainSeconds: Double, destinationsFile: String?,
                            say: @escaping @Sendable (String) -> Void) async throws(ListenError) {
+        // Checked where the flag is parsed; out of range here still drains for at most an hour.
+        let drainTimeout = TimeAmount.milliseconds(Int64(((try? ProxySettings.checkDrain(seconds: drainSeconds)) != nil ? drainSeconds : ProxySettings.maxDrainSeconds) * 1000))
         raiseOpenFileLimit(toHold: config.maxConnections, say: say)
         // Signals and POST /shutdown arrive here.
         let (signals, continuation) = AsyncStream<Int32>.makeStream()
@@ -166,7 +190,7 @@ public enum ProxyProcess {
         if let i = proxy.inboundAddress, let app = config.inbound?.app { lines.append("inbound \(i) -> \(app)") }
         if let o = proxy.outboundAddress { lines.append("outbound \(o)") }
         if let t = proxy.tapAddress { lines.append("tap \(t)") }
-        if let id = config.identity { lines.append("identity \(id.name)") }
+        if let id = config.identity { lines.append("identity \(id.name)" + (id.usable == nil ? " (not ready: asking the identity service)" : "")) }
         say("listening: " + lines.joined(separator: ", "))
         let sources = [SIGINT, SIGTERM, SIGHUP].map { sig in
             signal(sig, SIG_IGN)
@@ -186,7 +210,7 @@ public enum ProxyProcess {
             break
         }
         say("draining (up to \(drainSeconds) s): /ready answers 503, new connections are refused")
-        let left = await proxy.drain(timeout: .milliseconds(Int64(drainSeconds * 1000)))
+        let left = await proxy.drain(timeout: drainTimeout)
         say(left == 0 ? "drained; stopping" : "\(left) connections still open after \(drainSeconds) s; cutting them")
         for source in sources { source.cancel() }
         await proxy.stop()

@@ -136,18 +136,58 @@ public final class TapHub: Sendable {
 }
 
 /// A tap listener connection: reads the subscriber's filter line, then streams events to it.
+/// What a peer can hold is bounded: the filter line must arrive within `filterDeadline` (else
+/// the connection closes, counted as `meshproxy_connections_timed_out_total{direction="tap",
+/// reason="filter"}`), and a subscriber that stops reading (its socket stays full) is closed
+/// after `stallTimeout` (`reason="stalled"`). A quiet mesh sends nothing, so silence alone never
+/// closes a subscriber.
 final class TapServerHandler: ChannelInboundHandler {
     typealias InboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
 
     private let hub: TapHub
     private let token: String?
+    private let filterDeadline: TimeAmount
+    private let stallTimeout: TimeAmount
+    private let registry: MetricsRegistry?
     private var pending: [UInt8] = []
     private var subscribed = false
+    private var timer: Scheduled<Void>?
 
-    init(hub: TapHub, token: String?) {
+    init(hub: TapHub, token: String?, filterDeadline: TimeAmount = .seconds(10), stallTimeout: TimeAmount = .seconds(60),
+         registry: MetricsRegistry? = nil) {
         self.hub = hub
         self.token = token
+        self.filterDeadline = filterDeadline
+        self.stallTimeout = stallTimeout
+        self.registry = registry
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        let loopBound = NIOLoopBound(context, eventLoop: context.eventLoop)
+        timer = context.eventLoop.assumeIsolated().scheduleTask(in: filterDeadline) { [self] in
+            guard !subscribed else { return }
+            registry?.connectionTimedOut(direction: "tap", reason: "filter")
+            refuse(loopBound.value, "no filter line within \(Double(filterDeadline.nanoseconds / 1_000_000) / 1000) s")
+        }
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        timer?.cancel()
+        timer = nil
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        timer?.cancel()
+        timer = nil
+        if subscribed, !context.channel.isWritable {
+            let loopBound = NIOLoopBound(context, eventLoop: context.eventLoop)
+            timer = context.eventLoop.assumeIsolated().scheduleTask(in: stallTimeout) { [self] in
+                registry?.connectionTimedOut(direction: "tap", reason: "stalled")
+                loopBound.value.close(promise: nil)
+            }
+        }
+        context.fireChannelWritabilityChanged()
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -184,6 +224,8 @@ final class TapServerHandler: ChannelInboundHandler {
             return
         }
         subscribed = true
+        timer?.cancel()
+        timer = nil
     }
 
     func channelInactive(context: ChannelHandlerContext) {

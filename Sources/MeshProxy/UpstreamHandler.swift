@@ -63,7 +63,10 @@ func upstreamBootstrap(route: Route, key: UpstreamKey, group: any EventLoop, reg
                        connectTimeout: TimeAmount,
                        protocolHandlers: @escaping @Sendable (any Channel) throws -> Void) -> ClientBootstrap {
     let connection = route.connection
-    let tls: (NIOSSLContext, String)? = key.identity.flatMap { name in identity.map { ($0.current.client, name) } }
+    // An endpoint with an identity is reached over mTLS when this proxy has one; while its
+    // certificate is missing or expired, the connection fails as a TLS failure (never plaintext).
+    let tls: (NIOSSLContext?, String)? = key.identity.flatMap { name in identity.map { ($0.usable?.client, name) } }
+    let missing = tls.map { $0.0 == nil } == true ? identity?.notReadyReason : nil
     return ClientBootstrap(group: group)
         .connectTimeout(connectTimeout)
         .channelOption(.socketOption(.tcp_nodelay), value: 1)
@@ -71,6 +74,7 @@ func upstreamBootstrap(route: Route, key: UpstreamKey, group: any EventLoop, reg
             channel.eventLoop.makeCompletedFuture {
                 try channel.pipeline.syncOperations.addHandler(ConnectionMetricsHandler(registry: registry, target: connection))
                 if let (context, name) = tls {
+                    guard let context else { throw NoCertificateError(reason: missing ?? "none yet") }
                     try channel.pipeline.syncOperations.addHandler(try NIOSSLClientHandler(context: context, serverHostname: name))
                 }
                 try protocolHandlers(channel)

@@ -44,13 +44,15 @@ final class UpstreamLink {
     /// Writes a request head for `key`: on the connection held when it can carry it, else on a
     /// pooled one. Returns false when there is none: the link is then connecting, with the head
     /// waiting, and the caller opens the connection. Written, not flushed (`flush` does).
-    func send(_ head: ByteBuffer, to key: UpstreamKey, owner: ProxyHandler) -> Bool {
-        if case .ready(let r) = state, r.channel.isActive, r.reusable, r.key == key {
+    /// `reuse` false takes no open connection (an mTLS one made with a certificate that has
+    /// since expired must not carry more).
+    func send(_ head: ByteBuffer, to key: UpstreamKey, owner: ProxyHandler, reuse: Bool = true) -> Bool {
+        if reuse, case .ready(let r) = state, r.channel.isActive, r.reusable, r.key == key {
             write(head, on: r)
             return true
         }
         if case .none = state {} else { release() }
-        if let pooled = pool?.take(key) {
+        if reuse, let pooled = pool?.take(key) {
             pooled.handler.owner = owner
             pooled.reusable = true
             state = .ready(pooled)

@@ -86,6 +86,9 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "The most tap subscribers served at once.")
     var tapMaxSubscribers = 16
 
+    @Option(help: "The most connections the tap listener holds at once, subscribers and those yet to send their filter line (which must come within --header-timeout-ms).")
+    var tapMaxConnections = 64
+
     @Option(help: "A bearer token POST /split must carry (changing the traffic split).")
     var adminToken: String?
 
@@ -130,18 +133,21 @@ struct Serve: AsyncParsableCommand {
         var s = ProxySettings()
         (s.inbound, s.app, s.profile, s.outbound, s.destinations) = (inbound, app, profile, outbound, destinations)
         (s.admin, s.tap, s.tapToken, s.adminToken, s.labels) = (admin, tap, tapToken, adminToken, labels)
-        (s.tapRedact, s.tapMaxSubscribers) = (tapRedact, tapMaxSubscribers)
+        (s.tapRedact, s.tapMaxSubscribers, s.tapMaxConnections) = (tapRedact, tapMaxSubscribers, tapMaxConnections)
         (s.identityService, s.trustAnchor, s.identityTokenFile, s.identity) = (identityService, trustAnchor, identityTokenFile, identity)
         (s.connectTimeoutMs, s.maxConnections) = (connectTimeoutMs, maxConnections)
         (s.detectTimeoutMs, s.idleTimeoutMs, s.headerTimeoutMs) = (detectTimeoutMs, idleTimeoutMs, headerTimeoutMs)
         return s
     }
 
+    func validate() throws {
+        do { try ProxySettings.checkDrain(seconds: drainSeconds) } catch { throw ValidationError(error.description) }
+        guard (1...64).contains(threads) else { throw ValidationError("--threads \(threads): expected 1 to 64") }
+    }
+
     func run() async throws {
         let config: ProxyConfiguration
         do { config = try settings.configuration() } catch { throw ValidationError(error.description) }
-        guard drainSeconds >= 0 else { throw ValidationError("--drain-seconds must be 0 or more") }
-        guard (1...64).contains(threads) else { throw ValidationError("--threads must be 1 to 64") }
         do {
             try await ProxyProcess.run(config, threads: threads, drainSeconds: drainSeconds, destinationsFile: destinations) { line in
                 sayOnStderr("meshproxy: \(line)")
@@ -173,10 +179,14 @@ struct IdentityInit: ParsableCommand {
     @Option(help: "Days the issuer is valid.") var issuerDays: Double = 180
     @Flag(help: "Replace an authority already in --dir.") var force = false
 
-    func run() throws {
-        guard anchorDays > 0, issuerDays > 0, issuerDays <= anchorDays else {
-            throw ValidationError("--anchor-days and --issuer-days must be above 0, the issuer's no longer than the anchor's")
+    func validate() throws {
+        for (flag, days) in [("--anchor-days", anchorDays), ("--issuer-days", issuerDays)] where !(days.isFinite && days > 0 && days <= 36_500) {
+            throw ValidationError("\(flag) \(days): expected more than 0 and at most 36500 (a hundred years)")
         }
+        guard issuerDays <= anchorDays else { throw ValidationError("--issuer-days \(issuerDays) must be no longer than --anchor-days \(anchorDays)") }
+    }
+
+    func run() throws {
         if !force, FileManager.default.fileExists(atPath: dir + "/ca.crt") {
             throw ValidationError("\(dir) already holds an authority (ca.crt); --force replaces it, and every proxy then needs the new anchor")
         }
@@ -208,11 +218,16 @@ struct IdentityServe: AsyncParsableCommand {
     var tokens: String
     @Option(help: ArgumentHelp("Where to listen (loopback by default).", valueName: "host:port"))
     var listen = "127.0.0.1:8080"
-    @Option(help: "How long each certificate is valid, in hours (proxies renew at two thirds).")
+    @Option(help: "How long each certificate is valid, in hours, up to 8760 and never past the issuer's own end (proxies renew at two thirds).")
     var certHours: Double = 24
 
+    func validate() throws {
+        guard certHours.isFinite, certHours > 0, certHours <= 8_760 else {
+            throw ValidationError("--cert-hours \(certHours): expected more than 0 and at most 8760 (a year; Linkerd's default is 24)")
+        }
+    }
+
     func run() async throws {
-        guard certHours > 0, certHours.isFinite else { throw ValidationError("--cert-hours must be above 0") }
         let service: IdentityService
         let address: HostPort
         do {
@@ -225,7 +240,7 @@ struct IdentityServe: AsyncParsableCommand {
             throw ValidationError("\(error)")
         }
         try await service.serve(address) { bound in
-            sayOnStderr("meshproxy identity: signing CSRs on \(bound)")
+            sayOnStderr("meshproxy identity: signing CSRs on \(bound) (TLS as \(service.serviceName))")
         }
     }
 }

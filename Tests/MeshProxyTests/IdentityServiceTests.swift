@@ -132,9 +132,17 @@ import Testing
         defer { client.stop() }
         let outbound = try #require(HostPort(try client.waitFor(/outbound (127\.0\.0\.1:\d+)/)))
         let serverAdmin = try server.waitFor(/admin (127\.0\.0\.1:\d+)/)
+        let clientAdmin = try #require(HostPort(try client.waitFor(/admin (127\.0\.0\.1:\d+)/)))
 
         let http = HTTPClient(group: group)
         defer { http.shutdown() }
+        // Each proxy serves at once and is ready once the service has signed its certificate.
+        for admin in [try #require(HostPort(serverAdmin)), clientAdmin] {
+            let ready = await eventuallyAwaiting(within: 20, pollMs: 50) {
+                (try? await http.send(.GET, "/ready", host: "admin", to: admin).get().status) == 200
+            }
+            #expect(ready, "\(admin) never became ready")
+        }
         let response = try await http.send(.GET, "/hello", host: "voting-svc:8080", to: outbound).get()
         #expect(response.status == 200)
         let scrape = try #require(Scraper(timeoutSeconds: 5).scrape([ScrapeTarget(url: "http://\(serverAdmin)/metrics")]) { 0 }.first?.body)
@@ -222,6 +230,17 @@ final class ChildProcess {
             throw IdentityError("\(process.arguments?.first ?? "") never said it: \((try? String(contentsOf: log, encoding: .utf8)) ?? "")")
         }
         return found
+    }
+
+    /// What the process wrote to stderr so far.
+    var stderr: String { (try? String(contentsOf: log, encoding: .utf8)) ?? "" }
+
+    /// Waits up to `seconds` for the process to exit on its own; then stops it (SIGTERM, which
+    /// a drain answers) and waits for that. Its exit status either way.
+    func exit(within seconds: Double) -> Int32 {
+        if !eventually(within: seconds, { !process.isRunning }) { process.terminate() }
+        process.waitUntilExit()
+        return process.terminationStatus
     }
 
     func waitForExit() -> Int32 {

@@ -44,7 +44,7 @@ import PromText
         #expect(throws: SourceError.self) { try split.set(authority: "other:80", weights: ["canary": 50]) }
         // Weights from outside that are not whole numbers in range: 400, and the proxy lives on.
         for bad in ["1e300", "-1", "2.5", "1e7", "\"50\""] {
-            let r = try runProcess("/usr/bin/curl", ["-s", "-w", "\\n%{http_code}", "-H", "Authorization: Bearer s3cret",
+            let r = try runProcess("/usr/bin/curl", ["-s", "-w", "\\n%{http_code}", "-H", "Authorization: Bearer s3cret", "-H", "Content-Type: application/json",
                                                  "-d", "{\"authority\":\"\(authority)\",\"weights\":{\"canary\":\(bad),\"stable\":50}}",
                                                  "http://\(proxy.adminAddress)/split"])
             #expect(r.hasSuffix("\n400") && r.contains("weight of canary must be a whole number"), "weight \(bad): \(r)")

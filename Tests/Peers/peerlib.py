@@ -15,6 +15,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+import urllib.error
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -77,6 +78,26 @@ class Proxy:
             time.sleep(0.05)
         else:
             raise RuntimeError("meshproxy never said where it listens")
+        if "identity" in self.addresses and "admin" in self.addresses:
+            self.wait_ready(deadline)
+
+    def wait_ready(self, deadline):
+        """A proxy with an identity service serves at once and is ready once certified."""
+        host, port = self.addr("admin")
+        body = ""
+        while time.time() < deadline:
+            try:
+                with urllib.request.urlopen(f"http://{host}:{port}/ready", timeout=2) as r:
+                    if r.status == 200:
+                        return
+            except urllib.error.HTTPError as e:
+                body = e.read().decode(errors="replace")
+            except OSError as e:
+                body = str(e)
+            if self.proc.poll() is not None:
+                break
+            time.sleep(0.05)
+        raise RuntimeError(f"meshproxy never became ready ({body.strip()}): {open(self.log_path).read()}")
 
     def addr(self, name):
         host, port = self.addresses[name].rsplit(":", 1)
