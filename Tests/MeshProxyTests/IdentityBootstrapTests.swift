@@ -146,7 +146,7 @@ import Testing
         #expect(try meshproxy(["identity", "init", "--dir", dir + "/ca"]).waitForExit() == 0)
         try "ns/web \(Self.token)\n".write(toFile: dir + "/tokens", atomically: true, encoding: .utf8)
         try Self.token.write(toFile: dir + "/web.token", atomically: true, encoding: .utf8)
-        let port = try freePort()
+        let port = try #require(freePort())
         let app = try await statusApp(group: group)
         defer { Task { await app.stop() } }
         let proxy = try meshproxy(["--inbound", "127.0.0.1:0", "--app", app.address.description, "--admin", "127.0.0.1:0",
@@ -388,20 +388,6 @@ func isClosedByPeer(_ fd: Int32) -> Bool {
     }
 }
 
-/// A loopback port nothing listens on (bound, read, closed).
-func freePort() throws -> Int {
-    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    defer { close(fd) }
-    var address = sockaddr_in()
-    address.sin_family = sa_family_t(AF_INET)
-    address.sin_addr.s_addr = inet_addr("127.0.0.1")
-    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-    let bound = withUnsafeMutablePointer(to: &address) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0 }
-    }
-    guard bound else { throw IdentityError("cannot find a free port: errno \(errno)") }
-    return Int(UInt16(bigEndian: address.sin_port))
-}
 
 /// A TCP relay on loopback for one connection, keeping every byte the client sent (a tap on
 /// the wire between a proxy and its identity service).
