@@ -2,39 +2,58 @@ import NIOCore
 import NIOPosix
 import NIOHTTP2
 
-/// Upstream HTTP/2 connections of one event loop: one per endpoint and identity, with every
-/// request's stream opened on it. A connection that sent GOAWAY, closed, or failed is replaced
-/// by a new one for the next stream; one idle for `idleTimeout` is closed.
+/// Upstream HTTP/2 connections of one event loop, per endpoint and identity. A stream goes on
+/// the connection with the fewest streams given to it, among those below the limit the peer
+/// advertised (`SETTINGS_MAX_CONCURRENT_STREAMS`, 100 until it says); when every connection is
+/// full another is opened, up to `maxConnectionsPerKey`. So clients that hold streams open fill
+/// connections of their own rather than leave the next client's stream waiting, unbounded, in
+/// NIOHTTP2's buffer behind theirs. A connection that sent GOAWAY, closed, failed, or has used
+/// most of its stream ids takes no new streams; one idle for `idleTimeout` is closed.
 final class HTTP2Upstreams {
     private final class Connection {
         let channel: any Channel
         let multiplexer: NIOHTTP2Handler.StreamMultiplexer
         let watch: HTTP2ConnectionWatch
+        /// Streams given to this connection and not yet closed (opened, or waiting for room).
+        var assigned = 0
+        /// Streams ever given to it: client stream ids are odd and end at 2³¹, so a connection
+        /// is retired long before NIOHTTP2 would run out of them.
+        var given = 0
         init(channel: any Channel, multiplexer: NIOHTTP2Handler.StreamMultiplexer, watch: HTTP2ConnectionWatch) {
             self.channel = channel
             self.multiplexer = multiplexer
             self.watch = watch
         }
+
+        var takesStreams: Bool { channel.isActive && !watch.goingAway && given < HTTP2Upstreams.streamsPerConnection }
+        var hasRoom: Bool { takesStreams && assigned < watch.peerMaxConcurrentStreams }
     }
 
-    private enum Entry {
-        case connecting([EventLoopPromise<NIOHTTP2Handler.StreamMultiplexer>])
-        case ready(Connection)
+    /// The connections to one endpoint, and those being opened with the streams waiting for them.
+    private final class Pool {
+        var ready: [Connection] = []
+        var connecting: [[EventLoopPromise<Connection>]] = []
     }
 
-    private var entries: [UpstreamKey: Entry] = [:]
+    private var pools: [UpstreamKey: Pool] = [:]
     private let loop: any EventLoop
     private let registry: MetricsRegistry
     private let identity: ProxyIdentity?
     private let connectTimeout: TimeAmount
     let idleTimeout: TimeAmount
+    /// The most connections to one endpoint from one event loop.
+    let maxConnectionsPerKey: Int
+    /// How many streams one connection carries before it is retired (about half the ids).
+    static let streamsPerConnection = 1 << 29
 
-    init(loop: any EventLoop, registry: MetricsRegistry, identity: ProxyIdentity?, connectTimeout: TimeAmount, idleTimeout: TimeAmount = .seconds(60)) {
+    init(loop: any EventLoop, registry: MetricsRegistry, identity: ProxyIdentity?, connectTimeout: TimeAmount,
+         idleTimeout: TimeAmount = .seconds(60), maxConnectionsPerKey: Int = 16) {
         self.loop = loop
         self.registry = registry
         self.identity = identity
         self.connectTimeout = connectTimeout
         self.idleTimeout = idleTimeout
+        self.maxConnectionsPerKey = maxConnectionsPerKey
     }
 
     static func make(on loop: any EventLoop, registry: MetricsRegistry, identity: ProxyIdentity?, connectTimeout: TimeAmount) -> HTTP2Upstreams {
@@ -47,48 +66,69 @@ final class HTTP2Upstreams {
 
     /// How many upstream HTTP/2 connections are open (for tests).
     var connectionCount: Int {
-        entries.values.filter { if case .ready(let c) = $0 { return c.channel.isActive } else { return false } }.count
+        pools.values.reduce(0) { $0 + $1.ready.filter { $0.channel.isActive }.count }
     }
 
     /// Opens a stream to `route`'s endpoint with `handler` at its end.
     func openStream(route: Route, key: UpstreamKey, handler: HTTP2UpstreamStream) -> EventLoopFuture<any Channel> {
-        multiplexer(route: route, key: key).flatMap { multiplexer in
+        connection(route: route, key: key).flatMap { connection in
             let promise = self.loop.makePromise(of: (any Channel).self)
-            multiplexer.createStreamChannel(promise: promise) { stream in
+            connection.assigned += 1
+            connection.given += 1
+            promise.futureResult.assumeIsolated().whenComplete { result in
+                switch result {
+                case .success(let stream): stream.closeFuture.assumeIsolated().whenComplete { _ in connection.assigned -= 1 }
+                case .failure: connection.assigned -= 1
+                }
+            }
+            connection.multiplexer.createStreamChannel(promise: promise) { stream in
                 stream.eventLoop.makeCompletedFuture { try stream.pipeline.syncOperations.addHandler(handler) }
             }
             return promise.futureResult
         }
     }
 
-    private func multiplexer(route: Route, key: UpstreamKey) -> EventLoopFuture<NIOHTTP2Handler.StreamMultiplexer> {
+    private func connection(route: Route, key: UpstreamKey) -> EventLoopFuture<Connection> {
         // Without a valid certificate, no stream rides an mTLS connection made with an old one.
         if key.identity != nil, let identity, identity.usable == nil {
             return loop.makeFailedFuture(NoCertificateError(reason: identity.notReadyReason ?? "none yet"))
         }
-        switch entries[key] {
-        case .ready(let c) where c.channel.isActive && !c.watch.goingAway:
-            return loop.makeSucceededFuture(c.multiplexer)
-        case .connecting(var waiters):
-            let promise = loop.makePromise(of: NIOHTTP2Handler.StreamMultiplexer.self)
-            waiters.append(promise)
-            entries[key] = .connecting(waiters)
-            return promise.futureResult
-        default:
-            let promise = loop.makePromise(of: NIOHTTP2Handler.StreamMultiplexer.self)
-            entries[key] = .connecting([promise])
-            connect(route: route, key: key)
-            return promise.futureResult
+        let pool = pools[key] ?? {
+            let p = Pool()
+            pools[key] = p
+            return p
+        }()
+        pool.ready.removeAll { !$0.channel.isActive }
+        if let best = pool.ready.lazy.filter(\.hasRoom).min(by: { $0.assigned < $1.assigned }) {
+            return loop.makeSucceededFuture(best)
         }
+        let promise = loop.makePromise(of: Connection.self)
+        let limit = pool.ready.first?.watch.peerMaxConcurrentStreams ?? HTTP2ConnectionWatch.assumedMaxConcurrentStreams
+        // A connection being opened takes as many streams as one would carry.
+        if let i = pool.connecting.firstIndex(where: { $0.count < limit }) {
+            pool.connecting[i].append(promise)
+        } else if pool.ready.filter(\.takesStreams).count + pool.connecting.count < maxConnectionsPerKey {
+            pool.connecting.append([promise])
+            connect(route: route, key: key, pool: pool, slot: pool.connecting.count - 1)
+        } else if let fullest = pool.ready.lazy.filter(\.takesStreams).min(by: { $0.assigned < $1.assigned }) {
+            // Every connection allowed is full: the stream waits in NIOHTTP2's buffer for room.
+            return loop.makeSucceededFuture(fullest)
+        } else {
+            pool.connecting[pool.connecting.count - 1].append(promise)
+        }
+        return promise.futureResult
     }
 
-    private func connect(route: Route, key: UpstreamKey) {
+    private func connect(route: Route, key: UpstreamKey, pool: Pool, slot: Int) {
         let registry = self.registry
+        // The waiters of this attempt are found again by identity (other attempts may end first).
+        let marker = pool.connecting[slot][0]
         upstreamBootstrap(route: route, key: key, group: loop, registry: registry, identity: identity, connectTimeout: connectTimeout) { _ in }
             .connect(host: route.endpoint.host, port: route.endpoint.port)
             .assumeIsolated()
             .whenComplete { result in
-                guard case .connecting(let waiters) = self.entries[key] else { return }
+                guard let i = pool.connecting.firstIndex(where: { $0.first?.futureResult === marker.futureResult }) else { return }
+                let waiters = pool.connecting.remove(at: i)
                 do {
                     let channel = try result.get()
                     let tally = HTTP2StreamTally()
@@ -101,30 +141,26 @@ final class HTTP2Upstreams {
                         inboundStreamInitializer: { $0.close() })  // no server push expected
                     try channel.pipeline.syncOperations.addHandler(watch)
                     let connection = Connection(channel: channel, multiplexer: multiplexer, watch: watch)
-                    self.entries[key] = .ready(connection)
-                    channel.closeFuture.assumeIsolated().whenComplete { _ in self.retire(key, connection) }
-                    for w in waiters { w.succeed(multiplexer) }
+                    pool.ready.append(connection)
+                    channel.closeFuture.assumeIsolated().whenComplete { _ in pool.ready.removeAll { $0 === connection } }
+                    for w in waiters { w.succeed(connection) }
                 } catch {
                     if let channel = try? result.get() { channel.close(promise: nil) }
-                    self.entries[key] = nil
                     for w in waiters { w.fail(error) }
                 }
+                if pool.ready.isEmpty, pool.connecting.isEmpty, self.pools[key] === pool { self.pools[key] = nil }
             }
-    }
-
-    private func retire(_ key: UpstreamKey, _ connection: Connection) {
-        if case .ready(let c) = entries[key], c === connection { entries[key] = nil }
     }
 
     /// Closes connections with no open stream for `idleTimeout`, and those that were told to go
-    /// away once their last stream ended.
+    /// away (or retired) once their last stream ended.
     func closeIdle(now: NIODeadline = .now()) {
-        for (key, entry) in entries {
-            guard case .ready(let c) = entry, c.watch.streams.open == 0 else { continue }
-            if c.watch.goingAway || now - c.watch.streams.idleSince >= idleTimeout {
-                entries[key] = nil
-                c.channel.close(promise: nil)
+        for (key, pool) in pools {
+            for c in pool.ready where c.watch.streams.open == 0 && c.assigned == 0 {
+                if !c.takesStreams || now - c.watch.streams.idleSince >= idleTimeout { c.channel.close(promise: nil) }
             }
+            pool.ready.removeAll { !$0.channel.isActive || ($0.watch.streams.open == 0 && $0.assigned == 0 && (!$0.takesStreams || now - $0.watch.streams.idleSince >= idleTimeout)) }
+            if pool.ready.isEmpty, pool.connecting.isEmpty { pools[key] = nil }
         }
     }
 }
@@ -161,6 +197,10 @@ final class HTTP2ConnectionWatch: ChannelInboundHandler {
     private(set) var goingAway = false
     /// The last stream the peer's GOAWAY said it will process.
     private(set) var lastStreamID: HTTP2StreamID?
+    /// The most streams the peer takes at once, as its SETTINGS said (until then, what
+    /// nginx, grpc and NIOHTTP2 servers advertise).
+    private(set) var peerMaxConcurrentStreams = HTTP2ConnectionWatch.assumedMaxConcurrentStreams
+    static let assumedMaxConcurrentStreams = 100
     private let onTLSError: () -> Void
     /// On a server connection: with no open stream for this long, GOAWAY and close.
     private let idleTimeout: TimeAmount?
@@ -204,9 +244,14 @@ final class HTTP2ConnectionWatch: ChannelInboundHandler {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        if case .goAway(let last, _, _) = unwrapInboundIn(data).payload {
+        switch unwrapInboundIn(data).payload {
+        case .goAway(let last, _, _):
             goingAway = true
             lastStreamID = min(last, lastStreamID ?? last)
+        case .settings(.settings(let settings)):
+            if let limit = settings.last(where: { $0.parameter == .maxConcurrentStreams }) { peerMaxConcurrentStreams = limit.value }
+        default:
+            break
         }
         context.fireChannelRead(data)
     }
