@@ -27,15 +27,23 @@ public struct ResponseClass: Hashable, Sendable {
 
     /// An HTTP response: a failure when its status is 500–599.
     public static func http(status: Int) -> ResponseClass {
-        ResponseClass(status: status, grpcStatus: nil, error: nil, isFailure: (500...599).contains(status))
+        let status = bounded(status)
+        return ResponseClass(status: status, grpcStatus: nil, error: nil, isFailure: (500...599).contains(status))
     }
 
     /// A gRPC response: classified by `grpc-status`; without one, by its HTTP status (a 5xx from
     /// something that is not a gRPC server, e.g. a proxy or load balancer, is a failure).
     public static func grpc(status: Int, grpcStatus: Int?) -> ResponseClass {
-        ResponseClass(status: status, grpcStatus: grpcStatus, error: nil,
-                      isFailure: grpcStatus.map { grpcFailureCodes.contains($0) } ?? (500...599).contains(status))
+        let status = bounded(status)
+        // A code gRPC does not define is UNKNOWN, as gRPC's clients read it.
+        let code = grpcStatus.map { (0...16).contains($0) ? $0 : 2 }
+        return ResponseClass(status: status, grpcStatus: code, error: nil,
+                             isFailure: code.map { grpcFailureCodes.contains($0) } ?? (500...599).contains(status))
     }
+
+    /// Labels come from what upstreams answer, so they are bounded: a status outside HTTP's
+    /// classes 1xx–5xx has no meaning a client could give it and is counted as 500.
+    private static func bounded(_ status: Int) -> Int { (100...599).contains(status) ? status : 500 }
 
     /// A stream that failed without a response.
     public static func failed(_ error: StreamError) -> ResponseClass {

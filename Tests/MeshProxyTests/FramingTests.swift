@@ -158,6 +158,13 @@ import NIOHTTP1
         #expect(!ResponseClass.grpc(status: 200, grpcStatus: nil).isFailure)
         #expect(ResponseClass.grpc(status: 200, grpcStatus: 14).isFailure)
         #expect(!ResponseClass.grpc(status: 200, grpcStatus: 5).isFailure)
+        // A code gRPC does not define is UNKNOWN (2), as gRPC's clients read it: a bounded label.
+        #expect(ResponseClass.grpc(status: 200, grpcStatus: 123_456).grpcStatus == 2)
+        #expect(ResponseClass.grpc(status: 200, grpcStatus: -1).isFailure)
+        #expect(ResponseClass.grpc(status: 200, grpcStatus: 16).grpcStatus == 16)
+        // An HTTP/2 `:status` outside 1xx–5xx (HTTP/1's parser refuses one) counts as 500.
+        #expect(ResponseClass.http(status: 987).status == 500 && ResponseClass.http(status: 987).isFailure)
+        #expect(ResponseClass.grpc(status: 0, grpcStatus: nil).status == 500)
     }
 
     @Test func grpcMessagesArePercentEncodedAsTheSpecAsks() {

@@ -66,6 +66,24 @@ func value(_ e: Exposition, _ name: String, _ labels: [String: String]) -> Doubl
         return (app, proxy, HTTPClient(group: group))
     }
 
+    /// Status codes become labels, and upstreams choose them: 200 distinct codes outside HTTP's
+    /// classes are refused as a broken answer (502, RFC 9110 §15) and add one series, not 200.
+    /// (HTTP/2's `:status` and gRPC's codes are bounded where they are classified: see
+    /// `GRPCClassification`.)
+    @Test func statusLabelsAreBoundedWhateverTheUpstreamAnswers() async throws {
+        let (app, proxy, client) = try await startMesh()
+        defer { client.shutdown() }
+        let outbound = try #require(proxy.outboundAddress)
+        var answered: [Int: Int] = [:]
+        for code in 600..<800 { answered[try await client.send(.GET, "/status/\(code)", host: authority, to: outbound).get().status, default: 0] += 1 }
+        #expect(answered == [502: 200])
+        let (e, _) = try scrape(proxy)
+        let codes = Set(e.samples.filter { $0.name == "response_total" && $0[label: "direction"] == "outbound" }.compactMap { $0[label: "status_code"] })
+        #expect(codes == ["502"], "\(codes.sorted())")
+        await proxy.stop()
+        await app.stop()
+    }
+
     @Test func countsClassifiesAndBucketsLikeLinkerd() async throws {
         let (app, proxy, client) = try await startMesh()
         defer { client.shutdown() }
